@@ -1,0 +1,135 @@
+"""Model metrics: test ELBO, importance-sampled NLL (IWAE bound), kNN accuracy, active units."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from vae.losses import kl_divergence, reconstruction_nll
+from vae.models import BaseVAE
+
+if TYPE_CHECKING:  # only for hints: vae.latent and vae.data need nothing from here
+    from vae.data import Dataset
+    from vae.latent import LatentModel
+
+
+def _as_images(model: BaseVAE, images: np.ndarray | torch.Tensor) -> torch.Tensor:
+    device = next(model.parameters()).device
+    return torch.as_tensor(images, dtype=torch.float32, device=device)
+
+
+@torch.no_grad()
+def test_elbo(
+    model: BaseVAE, images: np.ndarray | torch.Tensor, beta: float = 1.0, seed: int = 0, batch_size: int = 1000
+) -> float:
+    """Mean ELBO per image in nats (higher is better), one sampled z per image.
+
+    The sample is drawn explicitly, so the value is the true single-sample ELBO in
+    train and eval mode alike.
+    """
+    data = _as_images(model, images)
+    generator = torch.Generator(device=data.device).manual_seed(seed)
+    total = 0.0
+    for start in range(0, data.shape[0], batch_size):
+        batch = data[start : start + batch_size]
+        mu, logvar = model.encode(batch)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device)
+        logits = model.decode_logits(mu + eps * torch.exp(0.5 * logvar))
+        recon = reconstruction_nll(logits, batch, model.config.likelihood, model.config.gaussian_std)
+        total += float((recon + beta * kl_divergence(mu, logvar)).sum())
+    return -total / max(data.shape[0], 1)
+
+
+@torch.no_grad()
+def importance_sampled_nll(
+    model: BaseVAE, images: np.ndarray | torch.Tensor, samples: int = 100, seed: int = 0, batch_size: int = 50
+) -> float:
+    """-log p(x) estimated with the IWAE bound over ``samples`` draws from q(z|x), nats per image."""
+    data = _as_images(model, images)
+    generator = torch.Generator(device=data.device).manual_seed(seed)
+    total = 0.0
+    for start in range(0, data.shape[0], batch_size):
+        batch = data[start : start + batch_size]  # (B, H, W)
+        mu, logvar = model.encode(batch)  # (B, D)
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device)  # (K, B, D)
+        z = mu + eps * torch.exp(0.5 * logvar)
+        logits = model.decode_logits(z.flatten(0, 1))  # (K*B, H, W)
+        targets = batch.expand(samples, *batch.shape).flatten(0, 1)
+        log_px_z = -reconstruction_nll(logits, targets, model.config.likelihood, model.config.gaussian_std)
+        log_pz = _standard_normal_log_density(z)
+        log_qz = -0.5 * (eps.pow(2) + logvar + math.log(2 * math.pi)).sum(-1)
+        log_w = log_px_z.view(samples, -1) + log_pz - log_qz  # (K, B)
+        total += float((torch.logsumexp(log_w, dim=0) - math.log(samples)).sum())
+    return -total / max(data.shape[0], 1)
+
+
+def _standard_normal_log_density(z: torch.Tensor) -> torch.Tensor:
+    """log N(z; 0, I) summed over the last dim."""
+    return -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+
+
+def knn_accuracy(
+    train_points: np.ndarray, train_labels: np.ndarray, test_points: np.ndarray, test_labels: np.ndarray, k: int = 5
+) -> float:
+    """Fraction of test points whose k nearest train points (Euclidean) vote for their label."""
+    train = torch.as_tensor(np.asarray(train_points, dtype=np.float32))
+    test = torch.as_tensor(np.asarray(test_points, dtype=np.float32))
+    labels = torch.as_tensor(np.asarray(train_labels, dtype=np.int64))
+    k = min(k, train.shape[0])
+    predictions = []
+    for start in range(0, test.shape[0], 1024):
+        distances = torch.cdist(test[start : start + 1024], train)  # (b, N)
+        nearest = distances.topk(k, largest=False).indices  # (b, k), nearest first
+        predictions.append(_vote(labels[nearest]))
+    predicted = torch.cat(predictions).numpy() if predictions else np.zeros(0, dtype=np.int64)
+    return float(np.mean(predicted == np.asarray(test_labels))) if len(predicted) else 0.0
+
+
+def _vote(neighbour_labels: torch.Tensor) -> torch.Tensor:
+    """Majority label per row; ties go to the label of the nearer neighbour."""
+    classes = int(neighbour_labels.max()) + 1
+    counts = torch.zeros(neighbour_labels.shape[0], classes)
+    weights = 1.0 + 1e-3 * torch.arange(neighbour_labels.shape[1], 0, -1, dtype=torch.float32)
+    counts.scatter_add_(1, neighbour_labels, weights.expand_as(neighbour_labels).contiguous())
+    return counts.argmax(dim=1)
+
+
+def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
+    """Latent dims whose posterior mean varies across the data by more than ``threshold`` (Burda et al.)."""
+    return int((np.asarray(means).var(axis=0) > threshold).sum())
+
+
+KNN_MAX_TRAIN = 10_000  # train codes the kNN vote searches (bounds memory and time on big sets)
+
+
+def evaluate(
+    model: "LatentModel", dataset: "Dataset", nll_samples: int = 100, max_images: int = 500, seed: int = 0
+) -> dict[str, float]:
+    """All quality numbers of a model on a dataset, as plain floats.
+
+    Args:
+        model: The LatentModel to judge.
+        dataset: The data it was trained on (images must match ``model.image_shape``).
+        nll_samples: Importance samples per image for the NLL estimate (IWAE bound).
+        max_images: Test images used for the test ELBO and the NLL (the first ones).
+        seed: Seed of the sampled latents.
+
+    Returns:
+        test_elbo and nll (nats per image; ELBO higher is better, NLL lower is better),
+        knn_accuracy (0..1, k=5 on the posterior means), active_units and latent_dim
+        (counts), images (how many test images the ELBO and NLL used).
+    """
+    test = np.asarray(dataset.test_images[:max_images], np.float32)
+    test_means, _ = model.encode(dataset.test_images)
+    train_means, _ = model.encode(dataset.train_images[:KNN_MAX_TRAIN])
+    return {
+        "test_elbo": test_elbo(model.module, test, beta=1.0, seed=seed),
+        "nll": importance_sampled_nll(model.module, test, samples=nll_samples, seed=seed),
+        "knn_accuracy": knn_accuracy(train_means, dataset.train_labels[:KNN_MAX_TRAIN], test_means,
+                                     dataset.test_labels, k=5),
+        "active_units": float(active_units(test_means)),
+        "latent_dim": float(model.latent_dim),
+        "images": float(len(test)),
+    }
