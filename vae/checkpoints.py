@@ -80,6 +80,7 @@ def _write_atomically(target: Path, payload: dict) -> None:
             torch.save(payload, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)  # temp files are private; a checkpoint is an ordinary file
         os.replace(handle.name, target)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
