@@ -1,0 +1,109 @@
+"""Reconstructions page: test pictures beside the model's redrawn versions, and the model's quality numbers."""
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+import vae
+from pages import _shared, _training
+from vae import images as vae_images
+
+PAIRS_PER_ROW = 4
+ALL_CLASSES = -1
+NLL_SAMPLES = 100
+METRIC_IMAGES = 500
+METRIC_HELP = {
+    "test_elbo": "How well the model explains test pictures it never saw, in nats per picture. "
+                 "Higher (closer to 0) is better.",
+    "nll": "An estimate of how surprised the model is by a test picture (importance sampling, "
+           f"{NLL_SAMPLES} codes per picture), in nats. Lower is better; it is always at most minus the ELBO.",
+    "knn_accuracy": "Share of test pictures whose 5 nearest training codes mostly have the same class. "
+                    "High means the map groups pictures by class without ever being told the classes.",
+    "active_units": "How many code numbers actually carry information. Unused numbers stay at the prior.",
+}
+
+
+def choose_images(model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarray:
+    """Controls for how many pictures, which seed and which class; the chosen test image indices."""
+    left, middle, right = st.columns(3)
+    count = left.slider("Number of pictures", 4, 32, 12, 4, key="recon_count")
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="recon_seed",
+                               help="The same seed picks the same test pictures again.")
+    names = model.class_names or dataset.class_names
+    wanted = right.selectbox("Class", [ALL_CLASSES, *range(len(names))], key="recon_class",
+                             format_func=lambda index: "All classes" if index == ALL_CLASSES else str(names[index]),
+                             help="Show only test pictures of one class.")
+    candidates = np.arange(len(dataset.test_images))
+    if wanted != ALL_CLASSES:
+        candidates = candidates[dataset.test_labels == wanted]
+    if len(candidates) == 0:
+        st.info("There are no test pictures of that class.")
+        return candidates
+    rng = np.random.default_rng(int(seed))
+    return np.sort(rng.choice(candidates, size=min(int(count), len(candidates)), replace=False))
+
+
+def show_pairs(name: str, model: vae.LatentModel, dataset: vae.data.Dataset, indices: np.ndarray) -> None:
+    """Each picture beside its reconstruction with its error, and one downloadable picture of all of them."""
+    originals = dataset.test_images[indices]
+    recon, errors = model.reconstruction_errors(originals)
+    st.caption(f"Left of each pair: the test picture. Right: the model's redrawn version. Error = mean squared "
+               f"pixel difference (0 is perfect). Average error here: {errors.mean():.4f}.")
+    for start in range(0, len(indices), PAIRS_PER_ROW):
+        columns = st.columns(PAIRS_PER_ROW)
+        for column, position in zip(columns, range(start, min(start + PAIRS_PER_ROW, len(indices)))):
+            pair = vae_images.tile(np.stack([originals[position], recon[position]]), columns=2)
+            column.image(vae_images.png_bytes(pair, scale=max(1, 140 // pair.shape[1])),
+                         caption=f"Picture {indices[position]}: error {errors[position]:.4f}")
+    everything = vae_images.tile(np.stack([originals, recon]))
+    png = vae_images.png_bytes(everything, _training.picture_scale(everything))
+    st.download_button("Download all as PNG", data=png,
+                       file_name=f"{name}-reconstructions.png", mime="image/png", key="recon_download",
+                       on_click="ignore", help="Top row: test pictures. Bottom row: the redrawn versions.")
+
+
+def show_metrics(name: str, model: vae.LatentModel) -> None:
+    """The saved test ELBO at once; the full set of numbers after the button (cached per model file)."""
+    st.subheader("How good is this model?")
+    saved = model.metrics.get("test_elbo")
+    if saved is not None:
+        st.markdown(f"Test ELBO when it was trained: **{saved:.2f}** nats per picture (higher is better).")
+    stamp = list(_shared.model_stamp(name))
+    if st.button("Compute metrics", key="recon_metrics_button",
+                 help=f"Measures the model on up to {METRIC_IMAGES} test pictures; takes a few seconds."):
+        st.session_state[_training.METRICS_KEY] = stamp
+    if st.session_state.get(_training.METRICS_KEY) != stamp:
+        return
+    with st.spinner("Measuring the model on the test pictures..."):
+        result = _training.evaluate_model(name, NLL_SAMPLES, METRIC_IMAGES)
+    columns = st.columns(4)
+    columns[0].metric("Test ELBO", f"{result['test_elbo']:.2f}", help=METRIC_HELP["test_elbo"])
+    columns[1].metric("NLL estimate", f"{result['nll']:.2f}", help=METRIC_HELP["nll"])
+    columns[2].metric("kNN accuracy", f"{result['knn_accuracy']:.1%}", help=METRIC_HELP["knn_accuracy"])
+    columns[3].metric("Active units", f"{result['active_units']:.0f} of {result['latent_dim']:.0f}",
+                      help=METRIC_HELP["active_units"])
+    st.markdown("\n".join(f"- **{label}**: {METRIC_HELP[key]}" for key, label in (
+        ("test_elbo", "Test ELBO"), ("nll", "NLL estimate"), ("knn_accuracy", "kNN accuracy"),
+        ("active_units", "Active units"))))
+    st.caption(f"ELBO and NLL use the first {result['images']:.0f} test pictures.")
+
+
+def main() -> None:
+    st.title("Reconstructions")
+    st.markdown("How well does the model redraw pictures it has never seen? Each test picture is squeezed into "
+                "its code and drawn again from that code.")
+    model = _shared.active_model()
+    name = _shared.active_model_name()
+    if model is None or name is None:
+        return
+    with _shared.friendly_errors():
+        dataset = _shared.model_dataset(model)
+        indices = choose_images(model, dataset)
+        if len(indices):
+            show_pairs(name, model, dataset, indices)
+    st.divider()
+    with _shared.friendly_errors():
+        show_metrics(name, model)
+
+
+main()

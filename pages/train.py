@@ -1,0 +1,282 @@
+"""Train page: pick images, a model and settings; watch the run live in the background and stop it any time."""
+from __future__ import annotations
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+import vae
+from pages import _shared, _training
+from vae import images as vae_images
+from vae import jobs
+from vae import plots
+
+POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
+CURVE_NAMES = {"loss": "Training loss", "recon": "Reconstruction error", "kl": "KL divergence"}
+
+
+def settings_defaults() -> None:
+    """Starting values of the settings, set once per session (widgets then keep what the user chose)."""
+    defaults = {
+        "train_dataset": _training.dataset_options()[0], "train_model": "classic-mlp", "train_kind": "mlp",
+        "train_hidden": "400", "train_channels": "32,64", "train_likelihood": "bernoulli",
+        "train_latent": vae.PRESETS["classic-mlp"].latent_dim, "train_beta": 1.0, "train_epochs": 10,
+        "train_batch": 128, "train_lr": 0.001, "train_seed": 0, "train_overwrite": False,
+    }
+    for key, value in defaults.items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault("train_name", suggested_name())
+
+
+def suggested_name() -> str:
+    """A free model name from the chosen images and model, e.g. digits-classic-mlp (or digits-classic-mlp-2)."""
+    model = st.session_state["train_model"]
+    label = st.session_state["train_kind"] if model == _training.CUSTOM_MODEL else model
+    return _training.free_name(f"{st.session_state['train_dataset']}-{label}")
+
+
+def on_choice_changed(previous_name: str) -> None:
+    """Keep the latent size and the suggested name in step with the chosen model and images."""
+    model = st.session_state["train_model"]
+    if model in vae.PRESETS:
+        st.session_state["train_latent"] = vae.PRESETS[model].latent_dim
+    if st.session_state.get("train_name") == previous_name:  # the user has not typed their own
+        st.session_state["train_name"] = suggested_name()
+
+
+def offer_next_name(snapshot: jobs.JobSnapshot) -> None:
+    """Once a run has saved its model, move the name box on to a free name (before the box is drawn)."""
+    if not snapshot.saved_name or st.session_state.get(_training.RENAMED_KEY) == snapshot.job_id:
+        return
+    st.session_state[_training.RENAMED_KEY] = snapshot.job_id
+    try:
+        typed = vae.sanitize_name(st.session_state.get("train_name", ""))
+    except vae.VAEError:
+        return
+    if typed == snapshot.saved_name:
+        st.session_state["train_name"] = _training.free_name(snapshot.saved_name)
+
+
+def choose_dataset() -> vae.data.Dataset | None:
+    """The images selectbox; the loaded Dataset, or None with a message when it cannot be loaded."""
+    st.selectbox(
+        "Images to learn from", _training.dataset_options(), key="train_dataset",
+        format_func=_training.describe_dataset, on_change=on_choice_changed, args=(suggested_name(),),
+        persist_state="session",
+        help="The first two work offline. The others are downloaded once into the data folder.",
+    )
+    try:
+        dataset = _shared.load_dataset(st.session_state["train_dataset"])
+    except vae.VAEError as error:
+        st.error(str(error))
+        return None
+    height, width = dataset.image_shape
+    st.caption(f"{len(dataset.train_images):,} training and {len(dataset.test_images):,} test images of "
+               f"{height}x{width} pixels in {len(dataset.class_names)} classes.")
+    return dataset
+
+
+def choose_model() -> vae.ModelConfig | None:
+    """The model settings; a ModelConfig (image size filled in later), or None with a message."""
+    options = [*vae.PRESETS, _training.CUSTOM_MODEL]
+    model = st.selectbox("Model", options, key="train_model", format_func=_training.describe_model,
+                         on_change=on_choice_changed, args=(suggested_name(),), persist_state="session",
+                         help="A ready-made network, or Custom to choose the layers yourself.")
+    latent = st.number_input("Latent size (numbers per code)", 1, 64, step=1, key="train_latent",
+                             persist_state="session",
+                             help="How many numbers the model squeezes each picture into. 2 gives a flat map "
+                                  "you can click directly; more numbers give sharper pictures.")
+    try:
+        if model != _training.CUSTOM_MODEL:
+            return dataclasses.replace(vae.PRESETS[model], latent_dim=int(latent))
+        return custom_model(int(latent))
+    except (ValueError, vae.VAEError) as error:
+        st.error(str(error))
+        return None
+
+
+def custom_model(latent: int) -> vae.ModelConfig:
+    """Widgets for a hand-made network; ValueError or TrainingError when the sizes make no sense."""
+    kind = st.selectbox("Network type", list(_training.MODEL_KINDS), key="train_kind",
+                        format_func=_training.MODEL_KINDS.get, persist_state="session",
+                        help="Fully connected: every pixel linked to every unit. Convolutional: small "
+                             "filters slide over the picture (better for larger images).")
+    likelihood = st.selectbox("How pixels are compared", list(_training.LIKELIHOODS), key="train_likelihood",
+                              format_func=_training.LIKELIHOODS.get, persist_state="session",
+                              help="How the model scores a redrawn picture against the original.")
+    if kind == "mlp":
+        text = st.text_input("Hidden layer sizes", key="train_hidden", persist_state="session",
+                             help="Units per layer between the picture and the code, e.g. 400 or 256,128.")
+        sizes = _training.parse_sizes(text, "hidden layer sizes")
+        return vae.ModelConfig(kind="mlp", latent_dim=latent, hidden_sizes=sizes, likelihood=likelihood)
+    text = st.text_input("Filters per convolution layer", key="train_channels", persist_state="session",
+                         help="One number per layer; each layer halves the picture size, e.g. 32,64.")
+    channels = _training.parse_sizes(text, "filters per layer")
+    return vae.ModelConfig(kind="conv", latent_dim=latent, conv_channels=channels, likelihood=likelihood)
+
+
+def choose_training() -> vae.TrainConfig | None:
+    """Epochs, batch size, learning rate, KL weight and seed; a TrainConfig or None with a message."""
+    left, right = st.columns(2)
+    epochs = left.number_input("Epochs (passes over the data)", 1, 500, step=1, key="train_epochs",
+                               persist_state="session", help="More passes learn more but take longer.")
+    batch = left.number_input("Batch size", 1, 4096, step=16, key="train_batch", persist_state="session",
+                              help="Pictures looked at per learning step. 128 is a good start.")
+    beta = left.number_input("KL weight (beta)", 0.0, 100.0, step=0.5, key="train_beta", persist_state="session",
+                             help="1 is a plain VAE. Larger values tidy the map but blur the pictures.")
+    rate = right.number_input("Learning rate", 0.00001, 10.0, step=0.0005, format="%.5f", key="train_lr",
+                              persist_state="session",
+                              help="Size of each learning step. 0.001 is safe; too large makes training blow up.")
+    seed = right.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed", persist_state="session",
+                              help="Same seed and settings give the same model again.")
+    try:
+        return vae.TrainConfig(epochs=int(epochs), batch_size=int(batch), learning_rate=float(rate),
+                               beta=float(beta), seed=int(seed))
+    except vae.VAEError as error:
+        st.error(str(error))
+        return None
+
+
+def choose_name() -> str | None:
+    """The model name; its sanitized form, or None with a message when it cannot be used."""
+    text = st.text_input("Model name", key="train_name", max_chars=80, persist_state="session",
+                         help="Letters, digits, '-' and '_'; other characters become '-'.")
+    try:
+        path = vae.checkpoint_path(_shared.checkpoint_dir(), text)
+    except vae.VAEError as error:
+        st.error(str(error))
+        return None
+    st.caption(f"It will be saved as `{path.name}` in the models folder.")
+    if path.exists():
+        st.warning(f"A model called {path.stem} already exists.")
+        st.checkbox(f"Replace the existing model {path.stem}", key="train_overwrite",
+                    help="Tick to overwrite it when training ends; otherwise pick another name.")
+    return path.stem
+
+
+def start_training(name: str, dataset: vae.data.Dataset, model: vae.ModelConfig, train: vae.TrainConfig) -> None:
+    """Start a background job for this session, or show why it cannot start."""
+    path = vae.checkpoint_path(_shared.checkpoint_dir(), name)
+    overwrite = bool(st.session_state.get("train_overwrite")) and path.exists()
+    try:
+        job_id = jobs.start_job(name, dataset, model, train, _shared.checkpoint_dir(), overwrite=overwrite)
+    except vae.VAEError as error:
+        st.error(str(error))
+        return
+    st.session_state[_training.JOB_KEY] = job_id
+    st.rerun()
+
+
+def stop_job(job_id: str) -> None:
+    """Stop button callback."""
+    job = jobs.get_job(job_id)
+    if job is not None:
+        job.cancel()
+
+
+def show_progress(job_id: str, polling: bool) -> None:
+    """The progress area (a fragment while polling): bar, curves, preview, and the outcome when done."""
+    job = jobs.get_job(job_id)
+    if job is None:
+        st.info("The last training run is no longer available (the app may have restarted).")
+        return
+    snapshot = job.snapshot()
+    with _shared.friendly_errors():
+        if snapshot.running:
+            show_running(snapshot)
+        else:
+            show_outcome(snapshot)
+    if polling and not snapshot.running:
+        st.rerun()  # redraw the whole page once: the Start button comes back, polling ends
+
+
+def show_running(snapshot: jobs.JobSnapshot) -> None:
+    """Progress bar with epoch and speed, a Stop button, live curves and the latest preview."""
+    if snapshot.epoch:
+        text = (f"Epoch {snapshot.epoch} of {snapshot.epochs}, batch {snapshot.batch} of {snapshot.batches} "
+                f"({snapshot.images_per_s:,.0f} images/s, {snapshot.elapsed_s:.0f} s so far)")
+    else:
+        text = snapshot.message
+    st.progress(min(max(snapshot.progress, 0.0), 1.0), text=text)
+    st.button("Stop training", key="train_stop", on_click=stop_job, args=(snapshot.job_id,),
+              help="Stops after the current batch and keeps the model of the last finished epoch.")
+    show_curves_and_preview(snapshot)
+
+
+def show_outcome(snapshot: jobs.JobSnapshot) -> None:
+    """How the run ended, what was kept, and a way to explore the saved model."""
+    if snapshot.status == "completed":  # the bar stays, full: the last poll may have shown it at 83%
+        st.progress(min(max(snapshot.progress, 0.0), 1.0), text=f"All {snapshot.epochs} epochs done")
+        st.success(snapshot.message)
+    elif snapshot.status == "failed" or snapshot.saved_name is None:
+        st.error(snapshot.message)
+    else:
+        st.warning(snapshot.message)
+    if snapshot.saved_name:
+        if st.session_state.get(_training.CLEARED_KEY) != snapshot.job_id:
+            _shared.clear_model_caches()
+            st.session_state[_training.CLEARED_KEY] = snapshot.job_id
+        if st.button("Explore this model", key="train_explore", type="primary",
+                     help="Use this model on every page and open the latent space."):
+            explore(snapshot.saved_name)
+    if snapshot.status != "failed":
+        show_curves_and_preview(snapshot)
+
+
+def explore(name: str) -> None:
+    """Make ``name`` the active model and open the latent space page."""
+    _shared.set_active_model(name)
+    try:
+        st.switch_page("pages/explore.py")
+    except StreamlitAPIException:
+        st.info(f"{name} is now the model in use; open the Latent space page from the menu.")
+
+
+def show_curves_and_preview(snapshot: jobs.JobSnapshot) -> None:
+    """Loss curves (per batch while it runs, per epoch with the test loss) beside the reconstruction preview."""
+    left, right = st.columns([3, 2])
+    with left:
+        if snapshot.epochs_done:
+            st.plotly_chart(plots.loss_curves(snapshot.curves), key="train_curves")
+        if snapshot.batch_curves["step"]:
+            frame = pd.DataFrame(snapshot.batch_curves).set_index("step").rename(columns=CURVE_NAMES)
+            st.caption("Batch by batch (nats per image; lower is better)")
+            st.line_chart(frame, x_label="Epoch", y_label="nats per image", height=220)
+    with right:
+        if snapshot.preview is not None and snapshot.preview.shape[1]:
+            picture = vae_images.tile(snapshot.preview)
+            after = f"after epoch {snapshot.preview_epoch}" if snapshot.preview_epoch else "before training"
+            st.image(vae_images.png_bytes(picture, scale=max(1, 320 // picture.shape[1])),
+                     caption=f"Top: test images. Bottom: the model's redrawn versions {after}.")
+
+
+def main() -> None:
+    st.title("Train a model")
+    st.markdown("Teach a new model to squeeze pictures into short codes and redraw them. Training runs in "
+                "the background: you can watch it here, stop it, or use other pages meanwhile.")
+    settings_defaults()
+    job_id = st.session_state.get(_training.JOB_KEY)
+    job = jobs.get_job(job_id)
+    running = job is not None and job.running
+    if job is not None and not running:
+        offer_next_name(job.snapshot())
+    with _shared.friendly_errors():
+        data_column, model_column = st.columns(2)
+        with data_column:
+            dataset = choose_dataset()
+            name = choose_name()
+        with model_column:
+            model = choose_model()
+        train = choose_training()
+        ready = None not in (dataset, model, train, name)
+        if st.button("Start training", key="train_start", type="primary", disabled=running or not ready,
+                     help="Your own run is still going; stop it first." if running else "Train with these settings."):
+            start_training(name, dataset, model, train)
+    if job_id:
+        st.divider()
+        st.fragment(show_progress, run_every=POLL_SECONDS if running else None)(job_id, running)
+
+
+main()

@@ -1,0 +1,353 @@
+"""Background training jobs: a thread per run, a thread-safe progress snapshot, a process-wide registry.
+
+A browser session keeps only a job id (a string); the job itself lives in this module's
+registry, so a page can rerun, poll and stop it without holding models or tensors.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vae.checkpoints import checkpoint_path, save_checkpoint, sanitize_name
+from vae.config import ModelConfig, TrainConfig
+from vae.data import Dataset, load_dataset
+from vae.errors import VAEError
+from vae.models import BaseVAE, build_model
+from vae.training import History, TrainEvent, fit
+
+logger = logging.getLogger(__name__)
+
+PREVIEW_COUNT = 8  # test images shown as originals over reconstructions after every epoch
+MAX_CURVE_POINTS = 1000  # batch-level curve is thinned to about this many points
+MAX_FINISHED_JOBS = 50  # finished jobs kept in the registry for late polls
+STATUSES = ("running", "completed", "cancelled", "diverged", "failed")
+
+# torch.manual_seed is process-wide: two jobs building models at once would mix their seeds.
+_BUILD_LOCK = threading.Lock()
+
+
+class JobError(VAEError):
+    """A training job cannot start: its name is taken or would replace a model without permission."""
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's progress: plain values and numpy arrays only."""
+
+    job_id: str
+    name: str  # sanitized model name; the file is ``name + ".pt"``
+    dataset: str
+    status: str  # one of STATUSES
+    message: str
+    progress: float  # 0..1 over the whole run
+    epoch: int  # epoch being trained (1-based), 0 before the first batch
+    epochs: int
+    batch: int
+    batches: int
+    images_per_s: float
+    elapsed_s: float
+    curves: dict[str, list[float]]  # per finished epoch: train_loss, recon, kl, test_elbo
+    batch_curves: dict[str, list[float]]  # thinned per batch: step (in epochs), loss, recon, kl
+    preview: np.ndarray | None  # (2, PREVIEW_COUNT, H, W): originals over reconstructions
+    preview_epoch: int  # epoch the preview was made after (0: before training)
+    saved_name: str | None  # model name written, None when nothing was saved
+    saved_path: str | None
+
+    @property
+    def running(self) -> bool:
+        """True until the job has finished, one way or another."""
+        return self.status == "running"
+
+    @property
+    def epochs_done(self) -> int:
+        """Number of finished epochs."""
+        return len(self.curves["train_loss"])
+
+
+@dataclass
+class _Progress:
+    """Mutable state behind the lock; only the training thread writes it."""
+
+    status: str = "running"
+    message: str = "Loading the dataset..."
+    progress: float = 0.0
+    event: TrainEvent | None = None
+    curves: dict[str, list[float]] = field(
+        default_factory=lambda: {"train_loss": [], "recon": [], "kl": [], "test_elbo": []}
+    )
+    batch_curves: dict[str, list[float]] = field(
+        default_factory=lambda: {"step": [], "loss": [], "recon": [], "kl": []}
+    )
+    preview: np.ndarray | None = None
+    preview_epoch: int = 0
+    saved_path: Path | None = None
+    finished_at: float | None = None
+
+
+class TrainingJob:
+    """Train one model in a daemon thread and save it atomically when it ends.
+
+    Args:
+        name: Model name; sanitized, and the checkpoint goes to ``checkpoint_path(folder, name)``.
+        dataset: A dataset name for ``vae.data.load_dataset`` or a ready Dataset.
+        model_config: Architecture; its ``image_shape`` is replaced by the dataset's.
+        train_config: Epochs, batch size, learning rate, beta, seed, device.
+        folder: Where checkpoints live.
+        overwrite: Allow replacing an existing checkpoint of the same name.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dataset: str | Dataset,
+        model_config: ModelConfig,
+        train_config: TrainConfig,
+        folder: str | Path,
+        overwrite: bool = False,
+    ) -> None:
+        self.job_id = uuid.uuid4().hex
+        self.name = sanitize_name(name)
+        self.target = checkpoint_path(folder, self.name)
+        self.dataset_name = str(dataset) if isinstance(dataset, str) else str(dataset.name)
+        self.overwrite = overwrite
+        self._dataset_source = dataset
+        self._model_config = model_config
+        self._train_config = train_config
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+        self._state = _Progress()
+        self._started_at = time.monotonic()
+        self._curve_stride = 1
+        self._thread = threading.Thread(target=self._run, name=f"vae-train-{self.name}", daemon=True)
+
+    def start(self) -> "TrainingJob":
+        """Begin training in the background; returns self."""
+        self._started_at = time.monotonic()
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the run to stop after the current batch; the last finished epoch is kept."""
+        self._cancel.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job ends (or ``timeout`` seconds pass); True when it has ended."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        """True while the job has not reached a final status."""
+        with self._lock:
+            return self._state.status == "running"
+
+    def snapshot(self) -> JobSnapshot:
+        """A consistent copy of the progress, safe to read from any thread."""
+        with self._lock:
+            state = self._state
+            event = state.event
+            end = state.finished_at or time.monotonic()
+            return JobSnapshot(
+                job_id=self.job_id, name=self.name, dataset=self.dataset_name, status=state.status,
+                message=state.message, progress=state.progress,
+                epoch=event.epoch if event else 0, epochs=self._train_config.epochs,
+                batch=event.batch if event else 0, batches=event.batches if event else 0,
+                images_per_s=event.images_per_s if event else 0.0, elapsed_s=end - self._started_at,
+                curves={key: list(values) for key, values in state.curves.items()},
+                batch_curves={key: list(values) for key, values in state.batch_curves.items()},
+                preview=None if state.preview is None else state.preview.copy(),
+                preview_epoch=state.preview_epoch,
+                saved_name=state.saved_path.stem if state.saved_path else None,
+                saved_path=str(state.saved_path) if state.saved_path else None,
+            )
+
+    # --- the training thread -------------------------------------------------------------
+
+    def _run(self) -> None:
+        """Thread body: every outcome, errors included, ends in a final status and message."""
+        try:
+            self._train()
+        except VAEError as error:
+            self._finish("failed", str(error))
+        except Exception as error:  # anything else must still reach the page as a message
+            logger.exception("Training job %s (%s) failed", self.job_id, self.name)
+            self._finish("failed", f"Training failed unexpectedly ({type(error).__name__}: {error}). "
+                                   f"Try other settings; if it happens again, report it.")
+
+    def _train(self) -> None:
+        dataset = self._load_dataset()
+        config = replace(self._model_config, image_shape=dataset.image_shape)
+        with _BUILD_LOCK:
+            model = build_model(config, seed=self._train_config.seed)
+        preview_images = dataset.test_images[:PREVIEW_COUNT]
+        self._set_preview(model, preview_images, epoch=0)
+        batches = -(-len(dataset.train_images) // self._train_config.batch_size)
+        self._curve_stride = max(1, (batches * self._train_config.epochs) // MAX_CURVE_POINTS)
+        self._set_message(f"Training on {len(dataset.train_images):,} images...")
+
+        def on_event(event: TrainEvent) -> None:
+            if event.kind == "epoch":
+                self._set_preview(model, preview_images, epoch=event.epoch)
+            self._record(event)
+
+        history = fit(model, dataset.train_images, dataset.test_images, self._train_config, on_event, self._cancel)
+        self._save_result(model.cpu().eval(), dataset, history)
+
+    def _load_dataset(self) -> Dataset:
+        # Duck-typed on purpose: Streamlit may reload vae.data, making an old Dataset fail isinstance.
+        if isinstance(self._dataset_source, str):
+            return load_dataset(self._dataset_source)
+        return self._dataset_source
+
+    def _set_message(self, message: str) -> None:
+        with self._lock:
+            self._state.message = message
+
+    def _record(self, event: TrainEvent) -> None:
+        """Store one callback event (called on the training thread for every batch and epoch)."""
+        with self._lock:
+            state = self._state
+            state.event = event
+            state.progress = event.progress
+            if event.kind == "epoch":
+                for key, value in (("train_loss", event.loss), ("recon", event.recon), ("kl", event.kl),
+                                   ("test_elbo", event.test_elbo)):
+                    state.curves[key].append(float(value))
+                state.message = f"Epoch {event.epoch} of {event.epochs} done."
+                return
+            step = (event.epoch - 1) * event.batches + event.batch
+            if step % self._curve_stride == 0 or event.batch == event.batches:
+                for key, value in (("step", step / event.batches), ("loss", event.loss), ("recon", event.recon),
+                                   ("kl", event.kl)):
+                    state.batch_curves[key].append(float(value))
+
+    def _set_preview(self, model: BaseVAE, images: np.ndarray, epoch: int) -> None:
+        """Originals over mean reconstructions, (2, N, H, W), computed without touching training state."""
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                device = next(model.parameters()).device
+                batch = torch.as_tensor(images, dtype=torch.float32, device=device)
+                mu, _ = model.encode(batch)
+                recon = model.decode(mu).cpu().numpy()
+        finally:
+            model.train(was_training)
+        preview = np.stack([np.asarray(images, np.float32), np.nan_to_num(recon, nan=0.5)])
+        with self._lock:
+            self._state.preview = preview
+            self._state.preview_epoch = epoch
+
+    def _save_result(self, model: BaseVAE, dataset: Dataset, history: History) -> None:
+        """Save what is worth keeping and set the final status and message."""
+        if history.epochs_done == 0:
+            self._finish(history.status, _nothing_saved_message(history.status, self._train_config))
+            return
+        path = self._free_target()
+        save_checkpoint(
+            path, model, dataset=dataset.name, class_names=dataset.class_names, train_config=self._train_config,
+            history=history, metrics={"test_elbo": history.test_elbo[-1]},
+        )
+        renamed = "" if path == self.target else f" (the name {self.name} was taken meanwhile)"
+        if history.status == "completed":
+            message = f"Training finished after {history.epochs_done} epochs. Saved as {path.stem}{renamed}."
+        else:
+            message = f"{history.message} It was saved as {path.stem}{renamed}."
+        self._finish(history.status, message, saved_path=path)
+
+    def _free_target(self) -> Path:
+        """The target, or ``name-2``, ``name-3``... when a file appeared there and overwriting was not allowed."""
+        if self.overwrite or not self.target.exists():
+            return self.target
+        for number in range(2, 1000):
+            candidate = self.target.with_name(f"{self.name}-{number}.pt")
+            if not candidate.exists():
+                return candidate
+        raise JobError(f"Could not find a free name for {self.name}; delete some models and train again.")
+
+    def _finish(self, status: str, message: str, saved_path: Path | None = None) -> None:
+        with self._lock:
+            self._state.status = status
+            self._state.message = message
+            self._state.saved_path = saved_path
+            self._state.finished_at = time.monotonic()
+            if status == "completed":
+                self._state.progress = 1.0
+
+
+def _nothing_saved_message(status: str, train_config: TrainConfig) -> str:
+    if status == "cancelled":
+        return "Training was stopped before the first epoch finished, so nothing was saved."
+    return (
+        f"Training stopped in the first epoch: the loss became infinite or not-a-number, which usually means "
+        f"the learning rate ({train_config.learning_rate:g}) is too high. Try 0.001. Nothing was saved."
+    )
+
+
+# --- registry ------------------------------------------------------------------------------
+
+_JOBS: dict[str, TrainingJob] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def start_job(
+    name: str,
+    dataset: str | Dataset,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    folder: str | Path,
+    overwrite: bool = False,
+) -> str:
+    """Start a TrainingJob in the background and return its id (a string to keep in session state).
+
+    Raises:
+        JobError: Another running job writes the same file, or the file exists and
+            ``overwrite`` is False.
+        CheckpointError: The name has no usable letters or digits.
+    """
+    job = TrainingJob(name, dataset, model_config, train_config, folder, overwrite)
+    with _REGISTRY_LOCK:
+        check_name_free(job.name, folder, overwrite)
+        _forget_old_jobs()
+        _JOBS[job.job_id] = job
+        job.start()
+    return job.job_id
+
+
+def check_name_free(name: str, folder: str | Path, overwrite: bool = False) -> None:
+    """Raise JobError when a model called ``name`` is being trained, or exists and may not be replaced."""
+    target = checkpoint_path(folder, name)
+    for job in list(_JOBS.values()):
+        if job.target == target and job.running:
+            raise JobError(f"A model called {target.stem} is being trained right now. Pick another name, "
+                           f"or wait until that run ends.")
+    if target.exists() and not overwrite:
+        raise JobError(f"A model called {target.stem} already exists. Pick another name, or allow replacing it.")
+
+
+def get_job(job_id: str | None) -> TrainingJob | None:
+    """The job with this id, or None when it is unknown (for example after the app restarted)."""
+    if not job_id:
+        return None
+    with _REGISTRY_LOCK:
+        return _JOBS.get(str(job_id))
+
+
+def running_jobs() -> list[TrainingJob]:
+    """Jobs still training, oldest first."""
+    with _REGISTRY_LOCK:
+        return [job for job in _JOBS.values() if job.running]
+
+
+def _forget_old_jobs() -> None:
+    """Keep the registry small: drop the oldest finished jobs beyond MAX_FINISHED_JOBS (lock held)."""
+    finished = [job_id for job_id, job in _JOBS.items() if not job.running]
+    for job_id in finished[: max(0, len(finished) - MAX_FINISHED_JOBS)]:
+        del _JOBS[job_id]
