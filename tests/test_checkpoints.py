@@ -212,3 +212,12 @@ def test_list_and_delete(tmp_path, tiny_model):
 def test_saved_files_are_small(tmp_path):
     path = _save(tmp_path, build_model(ModelConfig(latent_dim=20, hidden_sizes=(400,))))
     assert path.stat().st_size < 5 * 1024 * 1024
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_any_random_bytes_give_a_clear_error(tmp_path, seed):
+    rng = np.random.default_rng(seed)
+    path = tmp_path / "noise.pt"
+    path.write_bytes(rng.bytes(int(rng.integers(1, 5000))))
+    with pytest.raises(CheckpointError):
+        load_model(path)

@@ -41,7 +41,8 @@ def test_slerp_keeps_norms_between_the_endpoint_norms(pair, steps):
     norms = np.linalg.norm(slerp(z0, z1, steps).astype(np.float64), axis=1)
     low, high = sorted([np.linalg.norm(z0.astype(np.float64)), np.linalg.norm(z1.astype(np.float64))])
     tolerance = 1e-5 * max(high, 1.0)
-    if low > 1e-6:  # a zero endpoint has no direction: slerp falls back to a straight line
+    opposite_1d = len(z0) == 1 and z0[0] * z1[0] < 0  # only path between them passes through 0
+    if low > 1e-6 and not opposite_1d:  # a zero endpoint has no direction: slerp falls back to a line
         assert np.all(norms >= low - tolerance) and np.all(norms <= high + tolerance)
 
 
@@ -63,6 +64,11 @@ def test_decoded_output_is_finite_and_in_range_for_any_finite_input(model_16d, z
     images = model_16d.decode(z)
     assert images.shape == (4, 8, 8)
     assert np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+
+
+def test_slerp_between_opposite_points_goes_round_not_through_zero():
+    path = slerp(np.array([2.0, 0.0, 0.0]), np.array([-2.0, 0.0, 0.0]), 5)
+    np.testing.assert_allclose(np.linalg.norm(path, axis=1), 2.0, rtol=1e-6)
 
 
 def test_pca_inverse_keeps_the_off_plane_part_of_the_base():

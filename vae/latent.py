@@ -20,7 +20,8 @@ def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
     """Spherical path: the direction turns along the great circle, the length changes linearly.
 
     Keeping the length linear (rather than the plain slerp formula) means every point's
-    norm lies between the endpoints' norms. (D,), (D,) -> (steps, D), endpoints included.
+    norm lies between the endpoints' norms. Opposite 1-D points have no path round, so
+    they, like a zero endpoint, get the straight line. (D,), (D,) -> (steps, D), endpoints included.
     """
     a, b = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
     norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
@@ -31,12 +32,25 @@ def slerp(z0: np.ndarray, z1: np.ndarray, steps: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, steps)[:, None]
     if angle < 1e-6:
         direction = (1 - t) * unit_a + t * unit_b
+    elif np.pi - angle < 1e-6:
+        if len(a) == 1:  # +x to -x in 1-D: no way round, only through zero
+            return lerp(a, b, steps)
+        # Opposite directions: every great circle joins them; turn through a fixed perpendicular.
+        direction = np.cos(t * np.pi) * unit_a + np.sin(t * np.pi) * _perpendicular(unit_a)
     else:
         direction = (np.sin((1 - t) * angle) * unit_a + np.sin(t * angle) * unit_b) / np.sin(angle)
     direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
     path = direction * ((1 - t) * norm_a + t * norm_b)
     path[0], path[-1] = a, b  # exact endpoints despite rounding
     return path.astype(np.float32)
+
+
+def _perpendicular(unit: np.ndarray) -> np.ndarray:
+    """A unit vector orthogonal to ``unit`` (D >= 2), from the basis axis least aligned with it."""
+    axis = np.zeros_like(unit)
+    axis[np.argmin(np.abs(unit))] = 1.0
+    other = axis - (axis @ unit) * unit
+    return other / np.linalg.norm(other)
 
 
 @dataclass(frozen=True)

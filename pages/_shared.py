@@ -1,0 +1,420 @@
+"""The app's only cache wrappers, session-state keys and shared UI helpers (no torch here)."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import streamlit as st
+
+import vae
+from vae import data as vae_data
+from vae import images as vae_images
+from vae import plots
+
+ROOT = Path(__file__).resolve().parent.parent
+# The bundled checkpoints/ folder, or $VAE_CHECKPOINT_DIR when set at start-up.
+# Read the folder through checkpoint_dir(): it also sees a VAE_CHECKPOINT_DIR set later (tests do).
+CHECKPOINT_DIR = Path(os.environ.get("VAE_CHECKPOINT_DIR", ROOT / "checkpoints"))
+DEFAULT_MODEL = "mnist5k-conv-2d"
+MAX_SLIDER_DIMS = 64  # the largest latent size the app shows sliders for
+LOGGER = logging.getLogger("vae_explorer")
+
+# Session-state keys (UI state only: names, points, choices; never models or tensors).
+MODEL_KEY = "model_name"  # stem of the active checkpoint in the checkpoint folder
+SIDEBAR_MODEL_KEY = "sidebar_model"  # the sidebar's model selectbox
+# Query parameters that belong to one model's view; dropped when the model changes.
+VIEW_PARAMS = ("z", "a", "b", "za", "zb")
+
+
+def leave_pages_folder_mode() -> None:
+    """Make sure app.py's st.navigation runs, even when the very first visit opens a sub-page link.
+
+    Streamlit treats an app with a folder called ``pages/`` as an old-style multipage app until
+    some run reaches ``st.navigation``. Until then a link such as ``/interpolate`` runs the page
+    file alone: no sidebar, no page title, and every file in pages/ listed as a page. Switching
+    that mode off and rerunning once fixes it. (Renaming pages/ would make this unnecessary.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+leave_pages_folder_mode()
+
+
+def checkpoint_dir() -> Path:
+    """The folder of the user's checkpoints: $VAE_CHECKPOINT_DIR if set now, else CHECKPOINT_DIR."""
+    folder = os.environ.get("VAE_CHECKPOINT_DIR")
+    return Path(folder) if folder else CHECKPOINT_DIR
+
+
+def model_names() -> list[str]:
+    """Stems of the checkpoints the user can pick, sorted."""
+    return [info.name for info in list_models()]
+
+
+@st.cache_data(show_spinner=False)
+def _list_models_cached(folder: str, stamp: tuple) -> list[vae.CheckpointInfo]:
+    return vae.list_checkpoints(folder)
+
+
+def list_models() -> list[vae.CheckpointInfo]:
+    """Checkpoints in the checkpoint folder; cached until a file is added, removed or changed."""
+    folder = checkpoint_dir()
+    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.pt")))
+    return _list_models_cached(str(folder), stamp)
+
+
+def model_info(name: str) -> vae.CheckpointInfo | None:
+    """The listing entry (dataset, latent size, test ELBO, date) of the model called ``name``."""
+    return next((info for info in list_models() if info.name == name), None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_model_cached(path: str, mtime_ns: int) -> vae.LatentModel:
+    return vae.load_model(path)
+
+
+def model_stamp(name: str) -> tuple[str, int]:
+    """(path, modification time in ns) of the model called ``name``: the key of every per-model cache."""
+    path = vae.checkpoint_path(checkpoint_dir(), name)
+    if not path.is_file():
+        raise vae.CheckpointError(f"There is no model called {name!r} any more. Pick another on the Models page.")
+    return str(path), path.stat().st_mtime_ns
+
+
+def load_model(name: str) -> vae.LatentModel:
+    """The model called ``name`` (eval mode, shared read-only across sessions)."""
+    return _load_model_cached(*model_stamp(name))
+
+
+def active_model_name() -> str | None:
+    """The chosen model's name: session state, else the ?model= link, else the default, else the first."""
+    names = model_names()
+    wanted = st.session_state.get(MODEL_KEY) or st.query_params.get("model")
+    for candidate in (wanted, DEFAULT_MODEL):
+        if candidate in names:
+            st.session_state[MODEL_KEY] = candidate
+            return candidate
+    if names:
+        st.session_state[MODEL_KEY] = names[0]
+        return names[0]
+    return None
+
+
+def set_active_model(name: str) -> None:
+    """Make ``name`` the active model and put it in the shareable link."""
+    if st.session_state.get(MODEL_KEY) != name:
+        for param in VIEW_PARAMS:  # a point of one model means nothing in another
+            st.query_params.pop(param, None)
+    st.session_state[MODEL_KEY] = name
+    st.query_params["model"] = name
+
+
+def active_model() -> vae.LatentModel | None:
+    """The active model, or None (with a message on the page) when there is none or it is broken."""
+    name = active_model_name()
+    if name is None:
+        st.info("There is no model yet. Train one on the **Train** page or upload one on the **Models** page.")
+        return None
+    try:
+        return load_model(name)
+    except vae.VAEError as error:
+        st.error(str(error))
+        return None
+
+
+@st.cache_resource(show_spinner="Loading the images…", max_entries=4)
+def load_dataset(name: str) -> vae_data.Dataset:
+    """A dataset by name, shared read-only (not copied per call: full MNIST is 220 MB)."""
+    return vae_data.load_dataset(name)
+
+
+def clear_model_caches() -> None:
+    """Forget cached models and latents after a checkpoint was saved, replaced or deleted."""
+    _load_model_cached.clear()
+    _list_models_cached.clear()
+    _encode_test_set_cached.clear()
+    _plane_cached.clear()
+    _manifold_png_cached.clear()
+
+
+# ---------------------------------------------------------------- errors
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    """Show any error inside the block as a plain message, never a traceback.
+
+    A ``vae.VAEError`` already says what to do; anything else is logged for the developers.
+    Streamlit's own rerun/stop signals are BaseExceptions and pass through untouched.
+    """
+    try:
+        yield
+    except vae.VAEError as error:
+        st.error(str(error))
+    except Exception:  # noqa: BLE001 - the page must survive any bad input
+        LOGGER.exception("Unexpected error on a page")
+        st.error("Something went wrong while drawing this part of the page. Try another choice or reload the page; "
+                 "if it keeps happening, pick another model on the Models page.")
+
+
+# ---------------------------------------------------------------- sidebar
+
+
+def show_model_sidebar() -> None:
+    """The sidebar on every page: the active model's facts and a selectbox to switch model."""
+    with st.sidebar, friendly_errors():
+        names = model_names()
+        wanted = st.query_params.get("model")
+        active = active_model_name()
+        if wanted and wanted not in names:
+            st.warning(f"The link asks for a model called {wanted!r}, which is not here; "
+                       f"showing {active or 'none'} instead.")
+            for param in VIEW_PARAMS:  # its points belong to the missing model
+                st.query_params.pop(param, None)
+        if active is None:
+            st.caption("No model yet.")
+            return
+        if st.query_params.get("model") != active:
+            st.query_params["model"] = active
+        if st.session_state.get(SIDEBAR_MODEL_KEY) != active:
+            st.session_state[SIDEBAR_MODEL_KEY] = active
+        st.selectbox("Model", names, key=SIDEBAR_MODEL_KEY, on_change=_on_sidebar_model,
+                     help="The model every page uses. Manage models on the Models page.")
+        show_model_facts(active)
+
+
+def _on_sidebar_model() -> None:
+    set_active_model(st.session_state[SIDEBAR_MODEL_KEY])
+
+
+def show_model_facts(name: str) -> None:
+    """A few plain facts about a model: dataset, latent size, test ELBO."""
+    info = model_info(name)
+    if info is None:
+        return
+    elbo = "not measured" if info.test_elbo is None else f"{info.test_elbo:.1f}"
+    st.markdown(f"**{info.name}**  \nData: {info.dataset}  \nLatent size: {info.latent_dim}  \nTest ELBO: {elbo}",
+                help="ELBO: how well the model explains unseen test images (higher is better).")
+
+
+# ---------------------------------------------------------------- latents and planes
+
+
+@dataclass(frozen=True)
+class TestLatents:
+    """The test images' latent means, for the scatter."""
+
+    means: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) int64
+    class_names: tuple[str, ...]
+    dataset: str
+
+
+@st.cache_data(show_spinner="Encoding the test images…", max_entries=8)
+def _encode_test_set_cached(path: str, mtime_ns: int) -> TestLatents:
+    model = _load_model_cached(path, mtime_ns)
+    dataset = model_dataset(model)
+    means, _ = model.encode(dataset.test_images)
+    names = model.class_names or dataset.class_names
+    return TestLatents(means.astype(np.float32), dataset.test_labels.astype(np.int64), tuple(names), dataset.name)
+
+
+def model_dataset(model: vae.LatentModel) -> vae_data.Dataset:
+    """The dataset the model was trained on; a DataError when it cannot be loaded or does not fit."""
+    if not model.dataset:
+        raise vae.DataError("This model does not say which images it was trained on, so no test images are shown.")
+    dataset = load_dataset(model.dataset)
+    if tuple(dataset.image_shape) != tuple(model.image_shape):
+        raise vae.DataError(f"The {model.dataset} images are {dataset.image_shape}, but the model reads "
+                            f"{tuple(model.image_shape)}; no test images are shown.")
+    return dataset
+
+
+def encode_test_set(name: str) -> TestLatents:
+    """The latent means of the model's test images (cached per checkpoint file version)."""
+    return _encode_test_set_cached(*model_stamp(name))
+
+
+def test_image(name: str, index: int) -> np.ndarray:
+    """Test image number ``index`` of the model's dataset: (H, W) in [0, 1]."""
+    dataset = model_dataset(load_model(name))
+    return dataset.test_images[int(index)]
+
+
+@dataclass(frozen=True)
+class Plane:
+    """What the latent plane shows: the projection, the images' positions on it and the fixed ranges."""
+
+    projection: vae.Projection
+    points2d: np.ndarray  # (N, 2) float32; empty when no test images are available
+    labels: np.ndarray  # (N,)
+    class_names: tuple[str, ...]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    dim_ranges: tuple[tuple[float, float], ...]  # slider range of every latent dim
+    note: str  # why there are no data points, or ""
+
+    @property
+    def axis_titles(self) -> tuple[str, str]:
+        """Plain axis names."""
+        return self.projection.labels
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) -> Plane:
+    model = _load_model_cached(path, mtime_ns)
+    try:
+        latents = _encode_test_set_cached(path, mtime_ns)
+        means, labels, names, note = latents.means, latents.labels, latents.class_names, ""
+    except vae.VAEError as error:
+        means = np.zeros((0, model.latent_dim), np.float32)
+        labels, names, note = np.zeros(0, np.int64), tuple(model.class_names), str(error)
+    use_pca = method == "pca" and len(means) >= 2
+    projection = model.plane_projection(means, "pca" if use_pca else "dims", dims)
+    points2d = projection.to_2d(means) if len(means) else np.zeros((0, 2), np.float32)
+    dim_ranges = tuple(plots.axis_range(means[:, d]) for d in range(model.latent_dim))
+    return Plane(projection, points2d, labels, names, plots.axis_range(points2d[:, 0]),
+                 plots.axis_range(points2d[:, 1]), dim_ranges, note)
+
+
+def latent_plane(name: str, method: str = "pca", dims: tuple[int, int] = (0, 1)) -> Plane:
+    """The 2-D plane for the model: its own plane for a 2-D latent, else PCA (default) or two dims."""
+    return _plane_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])))
+
+
+def clicked_test_image(point: dict, plane: Plane) -> int | None:
+    """The test image number of a clicked dot (class trace k + 1 is class k), or None for the grid and the rest."""
+    curve = int(point.get("curve_number", 0))
+    if not 1 <= curve <= plots.class_count(plane.labels, plane.class_names):
+        return None
+    custom = point.get("customdata")
+    if isinstance(custom, list):
+        custom = custom[0] if custom else None
+    if custom is not None:
+        return int(custom)
+    members = np.flatnonzero(plane.labels == curve - 1)
+    return int(members[int(point.get("point_index", 0))])
+
+
+@st.cache_data(show_spinner="Decoding the background…", max_entries=64)
+def _manifold_png_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int],
+                         base: tuple[float, ...] | None) -> str:
+    model = _load_model_cached(path, mtime_ns)
+    plane = _plane_cached(path, mtime_ns, method, dims)
+    grid = model.manifold_grid(20, plane.x_range, plane.y_range, plane.projection,
+                               None if base is None else np.asarray(base, np.float32))
+    return plots.png_data_uri(vae_images.png_bytes(vae_images.tile(grid, padding=0)))
+
+
+def manifold_png(name: str, method: str, dims: tuple[int, int], base: np.ndarray | None) -> str:
+    """A 20x20 grid of decoded images covering the plane, as a PNG data URI (cached)."""
+    key = None if base is None else tuple(round(float(v), 3) for v in base)
+    return _manifold_png_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])), key)
+
+
+# ---------------------------------------------------------------- points in links
+
+
+def format_latent(z: np.ndarray) -> str:
+    """A latent point for a link: comma-separated, 4 decimals."""
+    return ",".join(f"{float(v):.4f}" for v in np.asarray(z).ravel())
+
+
+def parse_latent(text: str, latent_dim: int) -> np.ndarray:
+    """Read a comma-separated latent point; ValueError with a plain reason when it is not one."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ValueError("it is not a list of numbers separated by commas") from None
+    if len(values) != latent_dim:
+        raise ValueError(f"it has {len(values)} numbers but this model's latent size is {latent_dim}")
+    if not all(math.isfinite(v) and abs(v) < 1e4 for v in values):
+        raise ValueError("it contains a number that is too large or not a number")
+    return np.asarray(values, np.float32)
+
+
+def parse_index(text: str, count: int) -> int:
+    """Read an image number 0..count-1; ValueError with a plain reason otherwise."""
+    try:
+        index = int(str(text).strip())
+    except ValueError:
+        raise ValueError("it is not a whole number") from None
+    if not 0 <= index < count:
+        raise ValueError(f"there are only {count} test images (numbers 0 to {count - 1})")
+    return index
+
+
+def warn_bad_link(param: str, reason: str) -> None:
+    """A gentle note that part of the link was ignored; the bad parameter is removed from the link."""
+    value = str(st.query_params.get(param, ""))
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    st.warning(f"Part of the link was ignored ({param}={shown}): {reason}.")
+    st.query_params.pop(param, None)
+
+
+# ---------------------------------------------------------------- uploads
+
+
+def import_checkpoint(data: bytes, name: str, replace: bool = False) -> str:
+    """Check an uploaded checkpoint and save it as ``name`` in the checkpoint folder; returns the stem.
+
+    The upload is written to a temp file and fully loaded first, so a corrupt or unsafe file never
+    reaches the folder. Our own format is copied byte for byte; a classic PyTorch-example
+    state_dict is converted to our format. Either way the final write is atomic (temp + rename).
+    """
+    folder = checkpoint_dir()
+    target = vae.checkpoint_path(folder, name)
+    if target.exists() and not replace:
+        raise vae.CheckpointError(f"A model called {target.stem!r} already exists. Choose another name, "
+                                  f"or tick 'Replace the existing model'.")
+    with tempfile.TemporaryDirectory() as scratch:
+        upload = Path(scratch) / f"{target.stem}.pt"
+        upload.write_bytes(data)
+        raw, model = read_upload(upload)
+        if raw.get("imported_from"):
+            vae.save_checkpoint(target, model.module, dataset=model.dataset, class_names=model.class_names)
+        else:
+            write_atomically(target, data)
+    clear_model_caches()
+    return target.stem
+
+
+def read_upload(path: Path) -> tuple[dict, vae.LatentModel]:
+    """Read and rebuild an uploaded checkpoint; any failure on arbitrary bytes becomes a CheckpointError."""
+    try:
+        return vae.read_checkpoint(path), vae.load_model(path)
+    except vae.VAEError:
+        raise
+    except Exception:  # noqa: BLE001 - unpicklers raise all sorts of errors on random bytes
+        LOGGER.warning("Unreadable upload", exc_info=True)
+        raise vae.CheckpointError("The uploaded file could not be read as a checkpoint: it is truncated, corrupt "
+                                  "or not a PyTorch .pt file. Save or download it again.") from None
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write bytes to a temp file next to ``target``, fsync, then rename over it."""
+    folder = target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

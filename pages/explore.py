@@ -1,0 +1,254 @@
+"""Latent space page: the test images' codes on a plane; click anywhere or move sliders to decode a point."""
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from pages import _shared
+from vae import images as vae_images
+from vae import plots
+
+POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
+PICKED_KEY = "explore_picked"  # {"model": name, "index": int}: the test image clicked last, if any
+CHART_KEY = "explore_scatter"
+PLANE_KEY = "explore_plane"  # "pca" or "dims" (latent above 2-D only)
+DIM_X_KEY, DIM_Y_KEY = "explore_dim_x", "explore_dim_y"
+BACKGROUND_KEY = "explore_background"
+CLASSES_KEY = "explore_classes"  # class indices shown on the map
+DOWNLOAD_KEY = "explore_download"
+PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
+IMAGE_WIDTH = 320  # pixels on screen for the decoded image
+CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
+
+
+def slider_key(dim: int) -> str:
+    """Session-state key of latent dim ``dim``'s slider."""
+    return f"explore_z_{dim}"
+
+
+def show_page() -> None:
+    """Title, the active model, then the interactive explorer."""
+    st.title("Latent space")
+    name = _shared.active_model_name()
+    if _shared.active_model() is None:
+        return
+    st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
+               "(or move the sliders) to see what the model draws there. Click a class in the legend to hide it.")
+    show_explorer(name)
+
+
+@st.fragment
+def show_explorer(name: str) -> None:
+    """Everything that changes on a click; a click reruns only this part of the page."""
+    with _shared.friendly_errors():
+        model = _shared.load_model(name)
+        method, dims = choose_plane(model.latent_dim)
+        plane = _shared.latent_plane(name, method, dims)
+        if plane.note:
+            st.info(f"{plane.note} Clicking the plane still shows what the model draws.")
+        z = current_point(name, plane)
+        sync_sliders(plane, z)
+        left, right = st.columns([3, 2], gap="medium")
+        with right:  # sent first, so the picture shows at once while the browser redraws the map
+            show_decoded(name, plane, z)
+        with left:
+            draw_plane(name, plane, z, method, dims)
+        draw_sliders(name, plane)
+        update_link(name)
+
+
+def choose_plane(latent_dim: int) -> tuple[str, tuple[int, int]]:
+    """Above 2-D: PCA plane (default) or two chosen dims. Returns (method, dims)."""
+    if latent_dim <= 2:
+        return "dims", (0, 1)
+    for key, default in ((DIM_X_KEY, 0), (DIM_Y_KEY, 1)):
+        if st.session_state.get(key) not in range(latent_dim):
+            st.session_state[key] = default
+    columns = st.columns([2, 1, 1])
+    method = columns[0].radio("Map", list(PLANE_CHOICES), format_func=PLANE_CHOICES.get, key=PLANE_KEY,
+                              horizontal=True, help="The codes have more than two numbers, so the map shows a flat "
+                              "slice: the two directions in which the codes vary most (PCA), or two numbers you pick.")
+    if method != "dims":
+        return "pca", (0, 1)
+    label = lambda dim: f"z{dim + 1}"  # noqa: E731
+    dim_x = columns[1].selectbox("Across", range(latent_dim), format_func=label, key=DIM_X_KEY)
+    dim_y = columns[2].selectbox("Up", range(latent_dim), format_func=label, key=DIM_Y_KEY)
+    if dim_x == dim_y:
+        st.warning("Pick two different numbers for the two axes; showing the next one upwards for now.")
+        dim_y = (dim_x + 1) % latent_dim
+    return "dims", (dim_x, dim_y)
+
+
+def current_point(name: str, plane: _shared.Plane) -> np.ndarray:
+    """The chosen point (D,): from session state, else from the link's ``z=``, else the centre."""
+    latent_dim = len(plane.dim_ranges)
+    state = st.session_state.get(POINT_KEY)
+    if state and state.get("model") == name and len(state.get("z", ())) == latent_dim:
+        return np.asarray(state["z"], np.float32)
+    z, chosen = np.zeros(latent_dim, np.float32), False
+    text = st.query_params.get("z")
+    if text:
+        try:
+            z, chosen = clip_to_sliders(_shared.parse_latent(text, latent_dim), plane), True
+        except ValueError as error:
+            _shared.warn_bad_link("z", str(error))
+    store_point(name, z, chosen=chosen)
+    return z
+
+
+def clip_to_sliders(z: np.ndarray, plane: _shared.Plane) -> np.ndarray:
+    """Keep every dim inside its slider's range, so the sliders can always show the point."""
+    low, high = np.asarray(plane.dim_ranges, np.float64).T  # float64: float32(-3.72) < -3.72 breaks a slider
+    return np.clip(np.asarray(z, np.float64), low, high)
+
+
+def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | None = None) -> None:
+    """Remember the point (and the clicked test image, if any) in session state."""
+    st.session_state[POINT_KEY] = {"model": name, "z": [float(v) for v in z], "chosen": chosen}
+    st.session_state[PICKED_KEY] = None if picked is None else {"model": name, "index": int(picked)}
+
+
+def sync_sliders(plane: _shared.Plane, z: np.ndarray) -> None:
+    """Show the point on the sliders (allowed: the sliders are created later in this run)."""
+    for dim, value in enumerate(np.asarray(z, np.float64)):
+        low, high = plane.dim_ranges[dim]
+        value = min(max(float(value), float(low)), float(high))  # in float64, as clip_to_sliders
+        if st.session_state.get(slider_key(dim)) != value:
+            st.session_state[slider_key(dim)] = value
+
+
+def on_plane_click(name: str, method: str, dims: tuple[int, int]) -> None:
+    """A click on the plane: a test image jumps to its code; empty space decodes through the plane."""
+    points = st.session_state[CHART_KEY].selection.get("points") or []
+    if not points:  # clicking the same spot again deselects it: keep the point
+        return
+    point = points[0]
+    plane = _shared.latent_plane(name, method, dims)
+    index = _shared.clicked_test_image(point, plane)
+    if index is not None:
+        store_point(name, clip_to_sliders(_shared.encode_test_set(name).means[index], plane), picked=index)
+        return
+    base = current_point(name, plane)
+    z = plane.projection.from_2d(np.array([[point["x"], point["y"]]], np.float64), base=base)[0]
+    store_point(name, clip_to_sliders(z, plane))
+
+
+def draw_plane(name: str, plane: _shared.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
+    """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
+    background = None
+    if st.session_state.get(BACKGROUND_KEY):
+        base = None if len(z) <= 2 else z
+        background = _shared.manifold_png(name, method, dims, base)
+    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
+    shown = st.session_state.get(CLASSES_KEY)
+    hidden = [c for c in classes if shown is not None and c not in shown]
+    marker = tuple(plane.projection.to_2d(z[None])[0])
+    figure = plots.latent_scatter(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
+                                  marker=marker, background_png=background, axis_titles=plane.axis_titles,
+                                  hidden_classes=hidden)
+    st.plotly_chart(figure, key=CHART_KEY, on_select=partial(on_plane_click, name, method, dims),
+                    selection_mode="points", config=CHART_CONFIG)
+    st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
+                help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
+    choose_classes(plane, classes)
+
+
+def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
+    """Chips to keep classes hidden on the map (a legend click lasts only until the map is redrawn)."""
+    if not len(plane.labels):
+        return
+    if not set(st.session_state.get(CLASSES_KEY) or []) <= set(classes):
+        st.session_state[CLASSES_KEY] = classes
+    st.session_state.setdefault(CLASSES_KEY, classes)
+    name_of = lambda c: plane.class_names[c] if c < len(plane.class_names) else f"class {c}"  # noqa: E731
+    st.pills("Classes shown", classes, selection_mode="multi", format_func=name_of, key=CLASSES_KEY,
+             help="Untick a class to keep it hidden. Clicking it in the legend hides it only until the next click.")
+
+
+def show_decoded(name: str, plane: _shared.Plane, z: np.ndarray) -> None:
+    """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
+    model = _shared.load_model(name)
+    image = model.decode(z[None])[0]
+    scale = max(1, -(-IMAGE_WIDTH // max(image.shape)))
+    st.image(vae_images.png_bytes(image, scale), width=IMAGE_WIDTH)
+    st.markdown(describe_point(plane, z))
+    st.download_button("Download this image (PNG)", vae_images.png_bytes(image, scale=8),
+                       file_name=f"{name}-decoded.png", mime="image/png", key=DOWNLOAD_KEY)
+    picked = st.session_state.get(PICKED_KEY)
+    if picked and picked.get("model") == name:
+        with _shared.friendly_errors():  # a missing dataset must not hide the map
+            show_original(name, plane, int(picked["index"]))
+
+
+def describe_point(plane: _shared.Plane, z: np.ndarray) -> str:
+    """Plain text of where the point is: both numbers for 2-D, the map position and all numbers above."""
+    if len(z) <= 2:
+        return "**Point:** " + ", ".join(f"z{d + 1} = {v:.3f}" for d, v in enumerate(z))
+    across, up = plane.projection.to_2d(z[None])[0]
+    labels = plane.axis_titles
+    every = ", ".join(f"{v:.2f}" for v in z)
+    position = f"{labels[0]} = {across:.3f}, {labels[1]} = {up:.3f}"
+    return f"**Point on the map:** {position}  \n**All {len(z)} numbers:** {every}"
+
+
+def show_original(name: str, plane: _shared.Plane, index: int) -> None:
+    """The clicked test image beside the model's reconstruction of it."""
+    model = _shared.load_model(name)
+    original = _shared.test_image(name, index)
+    reconstruction = model.reconstruct(original[None])[0]
+    label = int(plane.labels[index]) if index < len(plane.labels) else -1
+    class_name = plane.class_names[label] if 0 <= label < len(plane.class_names) else "?"
+    st.markdown(f"**Test image #{index}** (class {class_name})")
+    scale = max(1, -(-150 // max(original.shape)))
+    columns = st.columns(2)
+    columns[0].image(vae_images.png_bytes(original, scale), caption="Original", width=150)
+    columns[1].image(vae_images.png_bytes(reconstruction, scale), caption="Reconstruction", width=150)
+
+
+def draw_sliders(name: str, plane: _shared.Plane) -> None:
+    """Sliders that move the same point: both for a 2-D model, all dims in an expander above that."""
+    latent_dim = len(plane.dim_ranges)
+    if latent_dim <= 2:
+        labels = ["Across (z1)", "Up (z2)"][:latent_dim]
+        for dim, column in enumerate(st.columns(latent_dim)):
+            with column:
+                draw_slider(name, plane, dim, labels[dim])
+        return
+    shown = min(latent_dim, _shared.MAX_SLIDER_DIMS)
+    with st.expander(f"Fine-tune all {latent_dim} numbers of the point"):
+        columns = st.columns(4)
+        for dim in range(shown):
+            with columns[dim % 4]:
+                draw_slider(name, plane, dim, f"z{dim + 1}")
+
+
+def draw_slider(name: str, plane: _shared.Plane, dim: int, label: str) -> None:
+    """One latent dim's slider; its value lives in session state (set by clicks and sync_sliders)."""
+    low, high = plane.dim_ranges[dim]
+    st.slider(label, min_value=float(low), max_value=float(high), step=0.01, key=slider_key(dim),
+              on_change=on_slider, args=(name, dim))
+
+
+def on_slider(name: str, dim: int) -> None:
+    """A slider moved: change that one number of the point; the clicked test image is forgotten."""
+    state = st.session_state.get(POINT_KEY) or {}
+    if state.get("model") != name:
+        return
+    z = np.asarray(state["z"], np.float32)
+    z[dim] = float(st.session_state[slider_key(dim)])
+    store_point(name, z)
+
+
+def update_link(name: str) -> None:
+    """Put the chosen point in the shareable link (only once the user chose one)."""
+    state = st.session_state.get(POINT_KEY) or {}
+    if state.get("model") == name and state.get("chosen"):
+        text = _shared.format_latent(state["z"])
+        if st.query_params.get("z") != text:
+            st.query_params["z"] = text
+
+
+with _shared.friendly_errors():
+    show_page()

@@ -1,0 +1,266 @@
+"""Interpolate page: pick two ends, A and B, and watch one picture morph into the other."""
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+import streamlit as st
+
+from pages import _shared
+from vae import images as vae_images
+from vae import plots
+
+ENDS_KEY = "interp_ends"  # {"model": name, "a": end, "b": end, "next": "a"|"b"}; end = {"index": i} or {"z": [...]}
+MODE_KEY = "interp_mode"
+INDEX_KEYS = {"a": "interp_index_a", "b": "interp_index_b"}
+CLASS_KEYS = {"a": "interp_class_a", "b": "interp_class_b"}
+SEED_KEY = "interp_seed"
+RANDOM_KEY = "interp_random"
+STEPS_KEY = "interp_steps"
+METHOD_KEY = "interp_method"
+CHART_KEY = "interp_scatter"
+SWAP_KEY = "interp_swap"
+PNG_KEY, GIF_KEY = "interp_download_png", "interp_download_gif"
+MODES = {"click": "Click two points on the map", "index": "Image numbers", "classes": "Random images of two classes"}
+METHODS = {"linear": "Straight line", "spherical": "Along a sphere (spherical)"}
+CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
+STRIP_HEIGHT = 112  # on-screen pixels of one image in the strip
+
+
+def show_page() -> None:
+    """Title, then the interpolation for the active model."""
+    st.title("Interpolate")
+    name = _shared.active_model_name()
+    if _shared.active_model() is None:
+        return
+    st.caption("Pick two ends, **A** and **B**. The model walks through its latent space from A to B and "
+               "draws a picture at every step.")
+    show_interpolation(name)
+
+
+@st.fragment
+def show_interpolation(name: str) -> None:
+    """Controls, the map with the path, and the strip; a click reruns only this part."""
+    with _shared.friendly_errors():
+        model = _shared.load_model(name)
+        plane = _shared.latent_plane(name, "pca")
+        if plane.note:
+            st.info(f"{plane.note} You can still click two points on the map.")
+        ends = current_ends(name, plane)
+        choose_ends(name, plane, ends)
+        steps, method = choose_path()
+        ends = st.session_state[ENDS_KEY]
+        z_a, z_b = end_latent(name, ends["a"]), end_latent(name, ends["b"])
+        path, images = model.interpolate(z_a, z_b, steps, method)
+        left, right = st.columns([3, 2], gap="medium")
+        with left:
+            draw_plane(name, plane, path)
+        with right:
+            describe_ends(plane, ends)
+        show_strip(name, images, method)
+        update_link(ends)
+
+
+def default_ends(plane: _shared.Plane) -> dict:
+    """A = test image 0 and B = the first image of another class; without images, two points left and right."""
+    if len(plane.labels) >= 2:
+        others = np.flatnonzero(plane.labels != plane.labels[0])
+        return {"a": {"index": 0}, "b": {"index": int(others[0]) if len(others) else 1}}
+    latent_dim = len(plane.dim_ranges)
+    left, right = np.zeros(latent_dim), np.zeros(latent_dim)
+    left[0], right[0] = -2.0, 2.0
+    return {"a": {"z": left.tolist()}, "b": {"z": right.tolist()}}
+
+
+def current_ends(name: str, plane: _shared.Plane) -> dict:
+    """The two ends: session state, else the link, else defaults.
+
+    Links carry ``a=``/``b=`` (test image numbers) or ``za=``/``zb=`` (latent points).
+    """
+    ends = st.session_state.get(ENDS_KEY)
+    if ends and ends.get("model") == name:
+        return ends
+    ends = {"model": name, "next": "a", **default_ends(plane)}
+    for end in ("a", "b"):
+        from_link = read_link_end(end, plane)
+        if from_link is not None:
+            ends[end] = from_link
+    st.session_state[ENDS_KEY] = ends
+    return ends
+
+
+def read_link_end(end: str, plane: _shared.Plane) -> dict | None:
+    """One end from the link, or None (with a gentle warning when the value is unusable)."""
+    index_text, z_text = st.query_params.get(end), st.query_params.get(f"z{end}")
+    try:
+        if index_text is not None:
+            if not len(plane.labels):
+                raise ValueError("this model's test images are not available")
+            return {"index": _shared.parse_index(index_text, len(plane.labels))}
+        if z_text is not None:
+            return {"z": _shared.parse_latent(z_text, len(plane.dim_ranges)).tolist()}
+    except ValueError as error:
+        _shared.warn_bad_link(end if index_text is not None else f"z{end}", str(error))
+    return None
+
+
+def end_latent(name: str, end: dict) -> np.ndarray:
+    """The latent point (D,) of an end: a test image's code, or the stored point."""
+    if "index" in end:
+        return _shared.encode_test_set(name).means[int(end["index"])]
+    return np.asarray(end["z"], np.float32)
+
+
+def set_end(end_name: str, end: dict) -> None:
+    """Change end "a" or "b"."""
+    st.session_state[ENDS_KEY] = {**st.session_state[ENDS_KEY], end_name: end}
+
+
+def choose_ends(name: str, plane: _shared.Plane, ends: dict) -> None:
+    """The three ways to pick the ends; clicking the map always works too."""
+    mode = st.radio("Choose the ends by", list(MODES), format_func=MODES.get, key=MODE_KEY, horizontal=True)
+    if mode == "index":
+        choose_by_index(plane, ends)
+    elif mode == "classes":
+        choose_by_classes(plane)
+    else:
+        st.markdown(f"Click the map: the next click sets **{ends['next'].upper()}**, then they take turns. "
+                    "Click a dot to use that test image, or empty space for any point.")
+
+
+def choose_by_index(plane: _shared.Plane, ends: dict) -> None:
+    """Two number inputs, one per end, 0..N-1."""
+    count = len(plane.labels)
+    if not count:
+        st.info("This model's test images are not available; click the map instead.")
+        return
+    columns = st.columns(2)
+    for column, end in zip(columns, ("a", "b")):
+        key = INDEX_KEYS[end]
+        if "index" in ends[end] and st.session_state.get(key) != ends[end]["index"]:
+            st.session_state[key] = int(ends[end]["index"])
+        column.number_input(f"Image number for {end.upper()} (0 to {count - 1})", min_value=0, max_value=count - 1,
+                            step=1, key=key, on_change=on_index, args=(end,))
+
+
+def on_index(end: str) -> None:
+    """A number input changed: that end becomes the test image with that number."""
+    value = st.session_state.get(INDEX_KEYS[end])
+    if value is not None:
+        set_end(end, {"index": int(value)})
+
+
+def choose_by_classes(plane: _shared.Plane) -> None:
+    """Two class pickers and a seed; the button draws one random test image of each class."""
+    if not len(plane.labels):
+        st.info("This model's test images are not available; click the map instead.")
+        return
+    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
+    label = lambda c: plane.class_names[c] if c < len(plane.class_names) else f"class {c}"  # noqa: E731
+    for key, default in ((CLASS_KEYS["a"], 0), (CLASS_KEYS["b"], min(1, len(classes) - 1))):
+        if st.session_state.get(key) not in classes:
+            st.session_state[key] = default
+    columns = st.columns([2, 2, 1, 2], vertical_alignment="bottom")
+    columns[0].selectbox("Class for A", classes, format_func=label, key=CLASS_KEYS["a"])
+    columns[1].selectbox("Class for B", classes, format_func=label, key=CLASS_KEYS["b"])
+    columns[2].number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key=SEED_KEY,
+                            help="The same seed picks the same images again.")
+    columns[3].button("Pick random images", key=RANDOM_KEY, type="primary", on_click=pick_random, args=(plane.labels,))
+
+
+def pick_random(labels: np.ndarray) -> None:
+    """One random test image of each chosen class (seeded); an empty class leaves its end alone."""
+    rng = np.random.default_rng(int(st.session_state.get(SEED_KEY) or 0))
+    for end in ("a", "b"):
+        members = np.flatnonzero(labels == st.session_state[CLASS_KEYS[end]])
+        if len(members):
+            set_end(end, {"index": int(rng.choice(members))})
+
+
+def choose_path() -> tuple[int, str]:
+    """Number of steps (2..32) and straight or spherical path."""
+    columns = st.columns([3, 2, 1], vertical_alignment="bottom")
+    st.session_state.setdefault(STEPS_KEY, 10)
+    steps = columns[0].slider("Steps", min_value=2, max_value=32, key=STEPS_KEY)
+    method = columns[1].radio("Path", list(METHODS), format_func=METHODS.get, key=METHOD_KEY, horizontal=True,
+                              help="Spherical keeps the in-between codes as 'typical' as the ends, "
+                              "which often gives crisper middle pictures in large latent spaces.")
+    columns[2].button("Swap A and B", key=SWAP_KEY, on_click=swap_ends)
+    return int(steps), str(method)
+
+
+def swap_ends() -> None:
+    """Exchange A and B."""
+    ends = st.session_state[ENDS_KEY]
+    st.session_state[ENDS_KEY] = {**ends, "a": ends["b"], "b": ends["a"]}
+
+
+def draw_plane(name: str, plane: _shared.Plane, path: np.ndarray) -> None:
+    """The map with the path; clicks set A and B in turn."""
+    path2d = plane.projection.to_2d(path)
+    figure = plots.interpolation_path_figure(plane.points2d, plane.labels, plane.class_names, plane.x_range,
+                                             plane.y_range, path2d, axis_titles=plane.axis_titles, height=520)
+    st.plotly_chart(figure, key=CHART_KEY, on_select=partial(on_plane_click, name), selection_mode="points",
+                    config=CHART_CONFIG)
+
+
+def on_plane_click(name: str) -> None:
+    """A click sets the next end: a dot gives that test image, empty space a point on the plane."""
+    points = st.session_state[CHART_KEY].selection.get("points") or []
+    ends = st.session_state.get(ENDS_KEY)
+    if not points or not ends or ends.get("model") != name:
+        return
+    point, plane = points[0], _shared.latent_plane(name, "pca")
+    index = _shared.clicked_test_image(point, plane)
+    if index is not None:
+        end = {"index": index}
+    else:
+        z = plane.projection.from_2d(np.array([[point["x"], point["y"]]], np.float64))[0]
+        end = {"z": [float(v) for v in z]}
+    which = ends["next"]
+    st.session_state[ENDS_KEY] = {**ends, which: end, "next": "b" if which == "a" else "a"}
+
+
+def end_text(plane: _shared.Plane, end: dict) -> str:
+    """"test image #12 (class 3)" or "a point on the map (0.12, -1.30)"."""
+    if "index" in end:
+        index = int(end["index"])
+        label = int(plane.labels[index])
+        name = plane.class_names[label] if label < len(plane.class_names) else f"class {label}"
+        return f"test image #{index} (class {name})"
+    across, up = plane.projection.to_2d(np.asarray(end["z"], np.float32)[None])[0]
+    return f"a point on the map ({across:.2f}, {up:.2f})"
+
+
+def describe_ends(plane: _shared.Plane, ends: dict) -> None:
+    """Which end is which."""
+    st.markdown(f"**A** (orange): {end_text(plane, ends['a'])}  \n**B** (blue): {end_text(plane, ends['b'])}")
+    st.caption(f"Next click on the map sets **{ends['next'].upper()}**.")
+
+
+def show_strip(name: str, images: np.ndarray, method: str) -> None:
+    """The pictures from A to B in one row, with PNG and GIF downloads."""
+    strip = vae_images.tile(images, columns=len(images), padding=1)
+    scale = max(1, STRIP_HEIGHT // images.shape[1])
+    st.image(vae_images.png_bytes(strip, scale), caption=f"From A (left) to B (right): {len(images)} steps, "
+             f"{METHODS[method].lower()}")
+    columns = st.columns(2)
+    columns[0].download_button("Download the strip (PNG)", vae_images.png_bytes(strip, scale=4),
+                               file_name=f"{name}-interpolation.png", mime="image/png", key=PNG_KEY)
+    columns[1].download_button("Download the animation (GIF)", vae_images.gif_bytes(images, scale=4, frame_ms=120),
+                               file_name=f"{name}-interpolation.gif", mime="image/gif", key=GIF_KEY)
+
+
+def update_link(ends: dict) -> None:
+    """Put both ends in the shareable link: ``a=``/``b=`` for test images, ``za=``/``zb=`` for points."""
+    for end in ("a", "b"):
+        value = ends[end]
+        keep, drop = (end, f"z{end}") if "index" in value else (f"z{end}", end)
+        text = str(value["index"]) if "index" in value else _shared.format_latent(value["z"])
+        if st.query_params.get(keep) != text:
+            st.query_params[keep] = text
+        st.query_params.pop(drop, None)
+
+
+with _shared.friendly_errors():
+    show_page()

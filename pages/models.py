@@ -1,0 +1,148 @@
+"""Models page: choose the model every page uses; upload, download or delete checkpoints."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+import vae
+from pages import _shared
+
+CHOICE_KEY = "models_choice"  # the model the buttons below the table act on
+USE_KEY = "models_use"
+DOWNLOAD_KEY = "models_download"
+CONFIRM_KEY = "models_delete_confirm"
+DELETE_KEY = "models_delete"
+UPLOAD_KEY = "models_upload"
+UPLOAD_NAME_KEY = "models_upload_name"
+REPLACE_KEY = "models_upload_replace"
+ADD_KEY = "models_add"
+UPLOADED_FILE_KEY = "models_uploaded_file"  # id of the upload the name field was filled for
+NOTICE_KEY = "models_notice"  # ("success" | "error", text) shown once after a callback
+
+
+def show_page() -> None:
+    """The table of models, actions on one of them, and the upload form."""
+    st.title("Models")
+    show_notice()
+    infos = _shared.list_models()
+    active = _shared.active_model_name()
+    if infos:
+        show_table(infos, active)
+        show_actions([info.name for info in infos], active)
+    else:
+        st.info("There are no models yet. Train one on the **Train** page, or upload one below.")
+    st.divider()
+    show_upload()
+
+
+def show_notice() -> None:
+    """The message a button's callback left behind (callbacks run before the page is drawn)."""
+    notice = st.session_state.pop(NOTICE_KEY, None)
+    if notice:
+        kind, text = notice
+        (st.success if kind == "success" else st.error)(text)
+
+
+def show_table(infos: list[vae.CheckpointInfo], active: str | None) -> None:
+    """Name, dataset, latent size, test ELBO and date of every checkpoint."""
+    rows = [{
+        "In use": "✓" if info.name == active else "",
+        "Name": info.name,
+        "Dataset": info.dataset,
+        "Latent size": info.latent_dim,
+        "Kind": {"mlp": "fully connected", "conv": "convolutional"}.get(info.kind, info.kind),
+        "Test ELBO": info.test_elbo,
+        "Date": info.created[:16].replace("T", " ") if info.created else "",
+        "Size (MB)": round(info.size_bytes / 1e6, 2),
+    } for info in infos]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_table", column_config={
+        "Test ELBO": st.column_config.NumberColumn(format="%.1f", help="How well the model explains unseen "
+                                                  "test images, in nats per image. Higher (closer to 0) is better."),
+    })
+
+
+def show_actions(names: list[str], active: str | None) -> None:
+    """Pick a model, then use, download or delete it."""
+    if st.session_state.get(CHOICE_KEY) not in names:
+        st.session_state[CHOICE_KEY] = active if active in names else names[0]
+    choice = st.selectbox("Model", names, key=CHOICE_KEY)
+    columns = st.columns(3, vertical_alignment="bottom")
+    columns[0].button("Use this model", key=USE_KEY, type="primary", on_click=use_model, args=(choice,),
+                      disabled=choice == active, help="Every page then shows this model.")
+    path = vae.checkpoint_path(_shared.checkpoint_dir(), choice)
+    columns[1].download_button("Download", data=read_bytes(path), file_name=path.name,
+                               mime="application/octet-stream", key=DOWNLOAD_KEY)
+    with columns[2]:
+        confirmed = st.checkbox(f"Yes, delete {choice}", key=CONFIRM_KEY)
+        st.button("Delete", key=DELETE_KEY, disabled=not confirmed, on_click=delete_model, args=(choice,),
+                  help="Tick the box first. A deleted model cannot be brought back.")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes, or empty bytes if it vanished in the meantime."""
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def use_model(name: str) -> None:
+    """Make ``name`` the active model."""
+    _shared.set_active_model(name)
+    st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{name}**.")
+
+
+def delete_model(name: str) -> None:
+    """Delete ``name`` (the box was ticked), forget caches, and pick another active model if needed."""
+    try:
+        vae.delete_checkpoint(_shared.checkpoint_dir(), name)
+    except (vae.VAEError, OSError) as error:
+        st.session_state[NOTICE_KEY] = ("error", f"Could not delete {name}: {error}")
+        return
+    _shared.clear_model_caches()
+    st.session_state[CONFIRM_KEY] = False
+    if st.session_state.get(_shared.MODEL_KEY) == name:
+        del st.session_state[_shared.MODEL_KEY]
+        st.query_params.pop("model", None)
+    st.session_state[NOTICE_KEY] = ("success", f"Deleted **{name}**.")
+
+
+def show_upload() -> None:
+    """Upload a checkpoint: ours, or a classic PyTorch VAE example state_dict."""
+    st.subheader("Add a model from a file")
+    st.caption("A `.pt` file saved by this app, or the weights (`state_dict`) saved from the classic PyTorch "
+               "VAE example. The file is checked before it is saved.")
+    upload = st.file_uploader("Checkpoint file", type=["pt", "pth"], key=UPLOAD_KEY)
+    if upload is None:
+        return
+    default_name = Path(upload.name).stem[:64]
+    if st.session_state.get(UPLOADED_FILE_KEY) != upload.file_id:  # a new file: suggest its own name
+        st.session_state[UPLOADED_FILE_KEY] = upload.file_id
+        st.session_state[UPLOAD_NAME_KEY] = default_name
+    name = st.text_input("Save it as", key=UPLOAD_NAME_KEY, max_chars=64,
+                         help="Letters, digits, - and _ only; other characters become -.")
+    replace = st.checkbox("Replace the existing model with this name", key=REPLACE_KEY)
+    if st.button("Add model", key=ADD_KEY, type="primary"):
+        add_model(upload.getvalue(), name or default_name, replace)
+
+
+def add_model(data: bytes, name: str, replace: bool) -> None:
+    """Validate and save the upload, then make it the active model; problems show as messages."""
+    try:
+        with st.spinner("Checking the file…"):
+            saved = _shared.import_checkpoint(data, name, replace=replace)
+    except vae.VAEError as error:
+        st.error(str(error))
+        return
+    except OSError as error:
+        st.error(f"The model could not be saved: {error}. Check that the checkpoints folder is writable.")
+        return
+    _shared.set_active_model(saved)
+    st.session_state[NOTICE_KEY] = ("success", f"Added **{saved}** and made it the model in use.")
+    st.rerun()  # so the sidebar and the table show the new model
+
+
+with _shared.friendly_errors():
+    show_page()

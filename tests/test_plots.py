@@ -1,0 +1,142 @@
+"""Figure builders: trace order and types, one trace per class, background picture, fixed ranges."""
+import json
+import math
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+
+from vae import plots
+
+CLASS_NAMES = [str(digit) for digit in range(10)]
+
+
+@pytest.fixture
+def scatter_data() -> tuple[np.ndarray, np.ndarray]:
+    """200 random plane points in 10 classes: (200, 2) float32, (200,) int64."""
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(200, 2)).astype(np.float32), rng.integers(0, 10, 200)
+
+
+def test_first_trace_is_invisible_click_grid(scatter_data):
+    points, labels = scatter_data
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-4, 4), grid_density=50)
+    grid = figure.data[0]
+    assert isinstance(grid, go.Scattergl)
+    assert grid.name == plots.GRID_TRACE_NAME and grid.showlegend is False
+    assert len(grid.x) == 50 * 50
+    assert grid.marker.opacity == 0 and grid.selected.marker.opacity == 0 and grid.unselected.marker.opacity == 0
+    assert grid.hoverinfo == "none"
+    assert min(grid.x) == pytest.approx(-3) and max(grid.x) == pytest.approx(3)
+    assert min(grid.y) == pytest.approx(-4) and max(grid.y) == pytest.approx(4)
+
+
+def test_one_webgl_trace_per_class_with_names_and_indices(scatter_data):
+    points, labels = scatter_data
+    indices = np.arange(1000, 1200)
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-3, 3), indices=indices)
+    classes = figure.data[1:]
+    assert [trace.name for trace in classes] == CLASS_NAMES
+    assert all(isinstance(trace, go.Scattergl) for trace in classes)
+    for label, trace in enumerate(classes):
+        members = labels == label
+        np.testing.assert_allclose(trace.x, points[members, 0])
+        np.testing.assert_array_equal(trace.customdata, indices[members])
+        assert "customdata" in trace.hovertemplate
+        assert trace.unselected.marker.opacity == trace.marker.opacity  # a click does not dim the others
+    assert len({trace.marker.color for trace in classes}) == 10  # ten distinguishable colours
+
+
+def test_every_class_gets_a_trace_even_when_empty():
+    figure = plots.latent_scatter(np.zeros((3, 2)), np.array([0, 0, 2]), ["a", "b", "c"], (-3, 3), (-3, 3))
+    assert [trace.name for trace in figure.data[1:]] == ["a", "b", "c"]
+    assert len(figure.data[2].x) == 0
+    assert plots.class_count(np.array([0, 5]), ["a", "b"]) == 6
+
+
+def test_hidden_classes_stay_in_the_legend(scatter_data):
+    points, labels = scatter_data
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-3, 3), hidden_classes=[2, 7])
+    visible = [trace.visible for trace in figure.data[1:]]
+    assert visible[2] == "legendonly" and visible[7] == "legendonly"
+    assert visible.count(True) == 8
+
+
+def test_marker_is_last_trace_and_a_cross(scatter_data):
+    points, labels = scatter_data
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-3, 3), marker=(0.5, -1.0))
+    cross = figure.data[-1]
+    assert cross.name == plots.MARKER_TRACE_NAME and cross.marker.symbol == "x"
+    assert (cross.x[0], cross.y[0]) == (0.5, -1.0)
+    assert len(figure.data) == 1 + 10 + 1
+
+
+def test_ranges_are_fixed(scatter_data):
+    points, labels = scatter_data
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3.5, 3), (-2, 5))
+    assert figure.layout.xaxis.fixedrange and figure.layout.yaxis.fixedrange
+    assert tuple(figure.layout.xaxis.range) == (-3.5, 3) and tuple(figure.layout.yaxis.range) == (-2, 5)
+    assert figure.layout.dragmode is False
+
+
+def test_background_picture_below_points_and_grid_off(scatter_data):
+    points, labels = scatter_data
+    plain = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-3, 3))
+    assert len(plain.layout.images) == 0 and plain.layout.xaxis.showgrid
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-3, 3), (-2, 4), background_png=b"\x89PNG fake")
+    (image,) = figure.layout.images
+    assert image.layer == "below" and image.source.startswith("data:image/png;base64,")
+    assert (image.x, image.y, image.sizex, image.sizey) == (-3, 4, 6, 6)
+    assert image.xref == "x" and image.yref == "y" and image.sizing == "stretch"
+    assert figure.layout.xaxis.showgrid is False and figure.layout.yaxis.showgrid is False
+
+
+def test_seventy_thousand_points_go_out_as_compact_binary():
+    rng = np.random.default_rng(1)
+    points = rng.normal(size=(70_000, 2)).astype(np.float32)
+    labels = rng.integers(0, 10, 70_000)
+    start = time.perf_counter()
+    figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-4, 4), (-4, 4))
+    text = pio.to_json(figure, validate=False)
+    assert time.perf_counter() - start < 2.0
+    spec = json.loads(text)
+    assert "bdata" in spec["data"][1]["x"] and spec["data"][1]["x"]["dtype"] == "f4"
+    assert len(text) < 3_000_000  # 70k float32 pairs + 22.5k grid points + indices, base64
+
+
+def test_axis_range_covers_data_and_the_prior():
+    assert plots.axis_range(np.zeros(10)) == (-3.0, 3.0)
+    assert plots.axis_range(np.array([])) == (-3.0, 3.0)
+    low, high = plots.axis_range(np.linspace(-10, 20, 1001))
+    assert low < -9 and high > 19
+    low, high = plots.axis_range(np.array([np.nan, np.inf, 1.0]))
+    assert math.isfinite(low) and math.isfinite(high)
+
+
+def test_interpolation_path_has_line_and_labelled_ends(scatter_data):
+    points, labels = scatter_data
+    path = np.stack([np.linspace(-1, 1, 7), np.zeros(7)], axis=1)
+    figure = plots.interpolation_path_figure(points, labels, CLASS_NAMES, (-3, 3), (-3, 3), path)
+    assert isinstance(figure.data[0], go.Scattergl) and figure.data[0].name == plots.GRID_TRACE_NAME
+    line, end_a, end_b = figure.data[-3:]
+    assert line.mode == "lines+markers" and len(line.x) == 7
+    assert (end_a.text[0], end_a.x[0]) == ("A", -1.0) and (end_b.text[0], end_b.x[0]) == ("B", 1.0)
+    assert len(plots.interpolation_path_figure(points, labels, CLASS_NAMES, (-3, 3), (-3, 3)).data) == 11
+
+
+def test_loss_curves_label_every_series():
+    history = {"train_loss": [200.0, 150.0], "recon": [190.0, 140.0], "kl": [10.0, 10.0],
+               "test_elbo": [-180.0, float("nan")]}
+    figure = plots.loss_curves(history)
+    names = [trace.name for trace in figure.data]
+    assert len(names) == 4 and any("Test loss" in name for name in names)
+    test_loss = next(trace for trace in figure.data if "Test loss" in trace.name)
+    assert list(test_loss.y) == [180.0, None]  # -ELBO, NaN as a gap
+    assert figure.layout.xaxis.title.text == "Epoch"
+
+
+def test_loss_curves_without_history_say_so():
+    figure = plots.loss_curves({})
+    assert len(figure.data) == 0 and "No training history" in figure.layout.annotations[-1].text
