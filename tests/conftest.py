@@ -30,3 +30,47 @@ def tiny_model(tiny_config):
 def quick_train() -> TrainConfig:
     """Two short epochs."""
     return TrainConfig(epochs=2, batch_size=16, seed=0)
+
+
+class _RunsCode:
+    """Unpickling this would run a shell command."""
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, ("touch ran-code-marker",))
+
+
+def make_bad_checkpoints(folder) -> dict[str, bytes]:
+    """One file's bytes for each way a checkpoint can be bad (issue: clear errors in CLI and app)."""
+    import io
+
+    import torch
+
+    from vae.checkpoints import FORMAT_VERSION, save_checkpoint
+
+    good = save_checkpoint(folder / "good.pt", build_model(ModelConfig(image_shape=(8, 8), hidden_sizes=(8,)), seed=0),
+                           dataset="digits", class_names=[str(i) for i in range(10)])
+    raw = torch.load(good, weights_only=True)
+
+    def saved(payload) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        return buffer.getvalue()
+
+    return {
+        "runs-code": saved({"format": "vae-latent-explorer", "payload": _RunsCode()}),
+        "truncated": good.read_bytes()[:700],
+        "wrong-architecture": saved({**raw, "model_config": {**raw["model_config"], "kind": "transformer"}}),
+        "newer-format": saved({**raw, "format_version": FORMAT_VERSION + 1}),
+        "mismatched-shapes": saved({**raw, "state_dict": {**raw["state_dict"], "fc_mu.weight": torch.zeros(5, 8)}}),
+    }
+
+
+BAD_CHECKPOINT_MESSAGES = {
+    "runs-code": "run code",
+    "truncated": "truncated or corrupt",
+    "wrong-architecture": "architecture",
+    "newer-format": "newer version",
+    "mismatched-shapes": "do not fit",
+}

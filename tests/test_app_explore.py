@@ -13,6 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
+from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -401,3 +402,21 @@ def test_use_and_download_a_model(app, model_folder):
     assert app.query_params["model"] == MODEL_16D
     download = app.get("download_button")[0]
     assert download.proto.label == "Download"
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CHECKPOINT_MESSAGES))
+def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path, monkeypatch, kind):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in model_folder.iterdir())
+    open_page(app, "models")
+    upload = (f"{kind}.pt", make_bad_checkpoints(tmp_path)[kind], "application/octet-stream")
+    app.file_uploader(key="models_upload").set_value(upload)
+    app.run()
+    app.button(key="models_add").click().run()
+    assert_clean(app)
+    assert BAD_CHECKPOINT_MESSAGES[kind] in app.error[0].value
+    assert sorted(p.name for p in model_folder.iterdir()) == before
+    assert not (tmp_path / "ran-code-marker").exists()
+    app.switch_page("pages/explore.py").run()
+    assert_clean(app)
+    assert app.get("plotly_chart")

@@ -3,8 +3,10 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
+from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
 from vae.__main__ import main
 
 
@@ -43,3 +45,16 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys):
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "vae", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "eval" in result.stdout and "info" in result.stdout
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CHECKPOINT_MESSAGES))
+@pytest.mark.parametrize("command", ["eval", "info"])
+def test_each_bad_checkpoint_gives_one_clear_line(tmp_path, capsys, monkeypatch, kind, command):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / f"{kind}.pt"
+    path.write_bytes(make_bad_checkpoints(tmp_path)[kind])
+    assert main([command, str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error:") and BAD_CHECKPOINT_MESSAGES[kind] in error
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert not (tmp_path / "ran-code-marker").exists()
