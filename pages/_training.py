@@ -1,20 +1,37 @@
-"""Helpers for the Train, Generate and Reconstructions pages: settings parsing, pictures, metric cache."""
+"""Helpers for the Train, Generate and Reconstructions pages: settings, uploads, pictures, metric cache."""
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import streamlit as st
 
 import vae
 from pages import _shared
+from vae import data as vae_data
 from vae import images as vae_images
 from vae import metrics as vae_metrics
-from vae.data import DATASETS, OFFLINE_DATASETS
+from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
 
 # Session-state keys (UI state only).
 JOB_KEY = "train_job_id"  # id of this browser session's training job in vae.jobs
 CLEARED_KEY = "train_cleared_job"  # job whose finished checkpoint already cleared the model caches
 RENAMED_KEY = "train_renamed_job"  # job after which the name box already moved on to a free name
 METRICS_KEY = "recon_metrics_for"  # (model name, file mtime) whose metrics were asked for
+UPLOAD_KEY = "train_upload"  # the file uploader for the user's own images
+UPLOAD_NAME_KEY = "train_upload_name"  # the name box for those images
+UPLOAD_MESSAGE_KEY = "train_upload_message"  # ("success" or "error", text) left by "Add these images"
+
+UPLOAD_CHOICE = "upload-new"  # the images box's entry that opens the uploader; no dataset has this name
+UPLOAD_EXPLANATION = (
+    "Upload a **.zip** file with one folder per kind of picture, for example `cats/` and `dogs/`, each "
+    "holding PNG or JPEG images: the folder names become the class names. Or upload a **.npz** file "
+    "saved with NumPy, holding an array `images` (one picture per row: N x height x width, or with a last "
+    "axis of 3 for colour), and if you have them `labels` (one whole number per picture) and `class_names`. "
+    "Colour pictures are turned grey, and every picture is resized to the most common size "
+    "(each side 4 to 256 pixels)."
+)
 
 CUSTOM_MODEL = "Custom"
 MODEL_KINDS = {"mlp": "Fully connected (MLP)", "conv": "Convolutional"}
@@ -27,13 +44,71 @@ MAX_PICTURE_SCALE = 12
 
 
 def dataset_options() -> list[str]:
-    """Dataset names, the ones that work offline first."""
-    return [*OFFLINE_DATASETS, *(name for name in DATASETS if name not in OFFLINE_DATASETS)]
+    """Dataset names: offline ones first, then downloadable ones, the user's uploads, and the upload entry."""
+    built_in = [*OFFLINE_DATASETS, *(name for name in DATASETS if name not in OFFLINE_DATASETS)]
+    return [*built_in, *vae_data.list_user_datasets(), UPLOAD_CHOICE]
 
 
 def describe_dataset(name: str) -> str:
-    """'name: description' for a selectbox."""
+    """'name: description' for a selectbox; 'Your upload: pets' for the user's own images."""
+    if name == UPLOAD_CHOICE:
+        return "Upload your own images…"
+    if name.startswith(UPLOAD_PREFIX):
+        return f"Your upload: {name[len(UPLOAD_PREFIX):]}"
     return f"{name}: {DATASETS.get(name, '')}"
+
+
+def dataset_label(name: str) -> str:
+    """A dataset's short label for model names: 'digits', or 'pets' for the upload 'upload:pets'."""
+    if name == UPLOAD_CHOICE:
+        return "my-images"
+    return name[len(UPLOAD_PREFIX):] if name.startswith(UPLOAD_PREFIX) else name
+
+
+def suggest_upload_name(file_name: str) -> str:
+    """A free name for uploaded images from their file name: 'pets', or 'pets-2' when 'pets' is taken."""
+    try:
+        base = vae.sanitize_name(PurePosixPath(upload_file_name(file_name)).stem)
+    except vae.VAEError:
+        base = "my-images"
+    taken = set(vae_data.list_user_datasets())
+    for number in range(1, 1000):
+        name = base if number == 1 else f"{base}-{number}"
+        if f"{UPLOAD_PREFIX}{name}" not in taken:
+            return name
+    return base
+
+
+def upload_file_name(file_name: str) -> str:
+    """The uploaded file's own base name (error messages name it), or 'upload.<suffix>' when unusable."""
+    base = PurePosixPath(str(file_name).replace("\\", "/")).name
+    if 0 < len(base) <= 200 and base not in (".", "..") and "\x00" not in base:
+        return base
+    return "upload" + PurePosixPath(base).suffix[:8]
+
+
+def save_uploaded_images(file_name: str, content: bytes, name: str) -> vae_data.Dataset:
+    """Check uploaded .zip or .npz bytes and store them as the user's images ``name``; returns the Dataset.
+
+    The bytes go to a temporary folder that is deleted afterwards; only vae.data writes the stored copy.
+    Raises a VAEError (DataError) with a plain message when the file or the name cannot be used.
+    """
+    with tempfile.TemporaryDirectory(prefix="vae-upload-") as scratch:
+        source = Path(scratch) / upload_file_name(file_name)
+        source.write_bytes(content)
+        dataset_name = vae_data.save_user_dataset(source, name)
+    _shared.load_dataset.clear()  # an upload may replace earlier images of the same name
+    _shared.clear_model_caches()
+    return _shared.load_dataset(dataset_name)
+
+
+def describe_upload(dataset: vae_data.Dataset) -> str:
+    """The success message after adding images: how many, how many classes, what size."""
+    count = len(dataset.train_images) + len(dataset.test_images)
+    classes = len(dataset.class_names)
+    height, width = dataset.image_shape
+    return (f"Added {count:,} images in {classes} {'class' if classes == 1 else 'classes'}, stored in grey at "
+            f"{height}x{width} pixels, as “{describe_dataset(dataset.name)}”. They are now chosen above.")
 
 
 def describe_model(name: str) -> str:

@@ -34,7 +34,7 @@ def suggested_name() -> str:
     """A free model name from the chosen images and model, e.g. digits-classic-mlp (or digits-classic-mlp-2)."""
     model = st.session_state["train_model"]
     label = st.session_state["train_kind"] if model == _training.CUSTOM_MODEL else model
-    return _training.free_name(f"{st.session_state['train_dataset']}-{label}")
+    return _training.free_name(f"{_training.dataset_label(st.session_state['train_dataset'])}-{label}")
 
 
 def on_choice_changed(previous_name: str) -> None:
@@ -60,13 +60,20 @@ def offer_next_name(snapshot: jobs.JobSnapshot) -> None:
 
 
 def choose_dataset() -> vae.data.Dataset | None:
-    """The images selectbox; the loaded Dataset, or None with a message when it cannot be loaded."""
+    """The images selectbox; the loaded Dataset, or None (with the uploader or a message) otherwise."""
+    options = _training.dataset_options()
+    if st.session_state.get("train_dataset") not in options:  # e.g. an upload deleted meanwhile
+        st.session_state["train_dataset"] = options[0]
     st.selectbox(
-        "Images to learn from", _training.dataset_options(), key="train_dataset",
+        "Images to learn from", options, key="train_dataset",
         format_func=_training.describe_dataset, on_change=on_choice_changed, args=(suggested_name(),),
         persist_state="session",
-        help="The first two work offline. The others are downloaded once into the data folder.",
+        help="The first two work offline. The next ones are downloaded once into the data folder. "
+             "Then come your own uploads, and the last entry adds new ones.",
     )
+    if st.session_state["train_dataset"] == _training.UPLOAD_CHOICE:
+        upload_form()
+        return None
     try:
         dataset = _shared.load_dataset(st.session_state["train_dataset"])
     except vae.VAEError as error:
@@ -75,7 +82,74 @@ def choose_dataset() -> vae.data.Dataset | None:
     height, width = dataset.image_shape
     st.caption(f"{len(dataset.train_images):,} training and {len(dataset.test_images):,} test images of "
                f"{height}x{width} pixels in {len(dataset.class_names)} classes.")
+    show_upload_message()
     return dataset
+
+
+def upload_form() -> None:
+    """How to lay out the images, the file uploader, a name box and the 'Add these images' button."""
+    st.markdown(_training.UPLOAD_EXPLANATION)
+    limit_mb = st.get_option("server.maxUploadSize")
+    upload = st.file_uploader(
+        "Your images (.zip or .npz)", type=["zip", "npz"], key=_training.UPLOAD_KEY, on_change=on_upload_changed,
+        help=f"One .zip or .npz file of at most {limit_mb} MB (the largest upload this app accepts).",
+    )
+    name = st.text_input("Name for these images", key=_training.UPLOAD_NAME_KEY, max_chars=64,
+                         help="Letters, digits, '-' and '_'; other characters become '-'.")
+    warn_if_upload_exists(name)
+    st.button("Add these images", key="train_upload_add", type="primary", disabled=upload is None,
+              on_click=add_uploaded_images,
+              help="Check the file and keep a copy in the data folder, so you can train on it now and later.")
+    show_upload_message()
+
+
+def warn_if_upload_exists(name: str) -> None:
+    """Say when adding would replace the user's earlier images of the same name."""
+    try:
+        stem = vae.sanitize_name(name)
+    except vae.VAEError:
+        return
+    if f"{vae.data.UPLOAD_PREFIX}{stem}" in vae.data.list_user_datasets():
+        st.warning(f"You already have images called {stem}; adding these replaces them.")
+
+
+def on_upload_changed() -> None:
+    """Uploader callback: suggest a name for newly chosen images from their file name."""
+    upload = st.session_state.get(_training.UPLOAD_KEY)
+    if upload is not None:
+        st.session_state[_training.UPLOAD_NAME_KEY] = _training.suggest_upload_name(upload.name)
+
+
+def add_uploaded_images() -> None:
+    """'Add these images' callback: store the upload, choose it, and leave a message for the page."""
+    upload = st.session_state.get(_training.UPLOAD_KEY)
+    if upload is None:
+        return
+    name = st.session_state.get(_training.UPLOAD_NAME_KEY) or _training.suggest_upload_name(upload.name)
+    try:
+        dataset = _training.save_uploaded_images(upload.name, upload.getvalue(), name)
+    except vae.VAEError as error:
+        st.session_state[_training.UPLOAD_MESSAGE_KEY] = ("error", str(error))
+        return
+    except Exception:  # noqa: BLE001 - a callback's error would show as a traceback
+        _shared.LOGGER.exception("Unexpected error while adding uploaded images")
+        st.session_state[_training.UPLOAD_MESSAGE_KEY] = ("error", (
+            f"{upload.name} could not be read. Check that it is a .zip of class folders holding PNG or JPEG "
+            "images, or a .npz file saved with NumPy, and upload it again."))
+        return
+    previous_name = suggested_name()
+    st.session_state["train_dataset"] = dataset.name
+    on_choice_changed(previous_name)
+    st.session_state[_training.UPLOAD_MESSAGE_KEY] = ("success", _training.describe_upload(dataset))
+
+
+def show_upload_message() -> None:
+    """Show, once, what the last 'Add these images' click did."""
+    kind, text = st.session_state.pop(_training.UPLOAD_MESSAGE_KEY, (None, ""))
+    if kind == "success":
+        st.success(text)
+    elif kind == "error":
+        st.error(text)
 
 
 def choose_model() -> vae.ModelConfig | None:

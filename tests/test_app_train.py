@@ -1,10 +1,15 @@
 """AppTest of the Train, Generate and Reconstructions pages: controls, a real training run, messages."""
 from __future__ import annotations
 
+import io
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae.data
@@ -142,6 +147,170 @@ def test_train_page_shows_the_offline_message_for_download_sets(monkeypatch, tmp
     assert not app.exception
     assert "offline" in texts(app.error) and "mnist-5k" in texts(app.error)
     assert app.button(key="train_start").disabled
+
+
+# --------------------------------------------------------------------------- Train: the user's own images
+
+
+def png_bytes(size: tuple[int, int], value: int | tuple[int, int, int], mode: str = "L") -> bytes:
+    """A uniform PNG of PIL size (W, H)."""
+    buffer = io.BytesIO()
+    Image.new(mode, size, value).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def zip_bytes(entries: dict[str, bytes]) -> bytes:
+    """A deflated zip with these entry names and contents."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in entries.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def bomb_bytes() -> bytes:
+    """A real zip bomb: about 0.5 MB that unpacks to 528 MB of zeros, past MAX_UNCOMPRESSED_BYTES."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("cats/1.png", png_bytes((8, 8), 9))
+        with archive.open("cats/big.png", "w", force_zip64=True) as member:
+            for _ in range(33):
+                member.write(bytes(16 * 1024**2))
+    return buffer.getvalue()
+
+
+UPLOAD_CHOICE = "upload-new"  # value of the "Upload your own images…" entry (pages/_training.py)
+EIGHT = np.zeros((4, 8, 8), dtype=np.float32)
+# id: (file name, bytes maker, words the error must contain besides the file name)
+BAD_UPLOADS = {
+    "path-traversal": ("sneaky.zip", lambda: zip_bytes({"cats/1.png": png_bytes((8, 8), 9),
+                                                        "../evil.png": png_bytes((8, 8), 9)}), ["evil.png", "outside"]),
+    "zip-bomb": ("bomb.zip", bomb_bytes, ["limit"]),
+    "not-an-image": ("mixed.zip", lambda: zip_bytes({"cats/1.png": png_bytes((8, 8), 9), "cats/notes.txt": b"hi"}),
+                     ["notes.txt", "not an image"]),
+    "nan": ("nan.npz", lambda: npz_bytes(images=np.where(np.eye(8, dtype=bool), np.nan, EIGHT)), ["NaN"]),
+    "inf": ("inf.npz", lambda: npz_bytes(images=np.where(np.eye(8, dtype=bool), np.inf, EIGHT)), ["infinite"]),
+    "labels-wrong-length": ("labelled.npz", lambda: npz_bytes(images=EIGHT, labels=np.array([0, 1, 0])),
+                            ["labels", "one label per image"]),
+    "corrupt-zip": ("corrupt.zip", lambda: b"PK\x03\x04 this is not really a zip", ["not a readable zip"]),
+}
+
+
+def files_under(folder: Path) -> set[Path]:
+    return set(folder.rglob("*"))
+
+
+def scratch_folders() -> set[Path]:
+    """The page's temporary upload folders (each is deleted after use)."""
+    return set(Path(tempfile.gettempdir()).glob("vae-upload-*"))
+
+
+def open_upload_form(monkeypatch, tmp_path: Path) -> AppTest:
+    """The Train page with models in tmp_path, data in tmp_path/data, and the uploader open."""
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "data"))
+    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    assert app.selectbox(key="train_dataset").options[-1] == "Upload your own images…"
+    app.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
+    assert app.button(key="train_upload_add").disabled  # nothing chosen yet
+    assert "one folder per kind of picture" in texts(app.markdown)
+    assert "200 MB" in app.file_uploader(key="train_upload").help
+    return app
+
+
+def upload(app: AppTest, file_name: str, content: bytes, name: str | None = None) -> AppTest:
+    """Choose a file in the uploader, optionally name it, and press 'Add these images'."""
+    mime = "application/zip" if file_name.endswith(".zip") else "application/octet-stream"
+    app.file_uploader(key="train_upload").set_value((file_name, content, mime)).run()
+    if name is not None:
+        app.text_input(key="train_upload_name").input(name).run()
+    app.button(key="train_upload_add").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+@pytest.mark.parametrize("case", list(BAD_UPLOADS))
+def test_train_page_refuses_bad_uploads_and_writes_nothing(monkeypatch, tmp_path, case):
+    file_name, make_bytes, words = BAD_UPLOADS[case]
+    content = make_bytes()
+    app = open_upload_form(monkeypatch, tmp_path)
+    before, scratch_before = files_under(tmp_path), scratch_folders()
+    upload(app, file_name, content)
+    message = texts(app.error)
+    assert file_name in message and all(word in message for word in words), message
+    assert not app.success
+    assert files_under(tmp_path) == before and not (tmp_path / "data").exists()
+    assert not (tmp_path.parent / "evil.png").exists()
+    assert scratch_folders() <= scratch_before  # the temporary copy of the upload is gone
+    assert app.selectbox(key="train_dataset").value == UPLOAD_CHOICE
+    assert app.button(key="train_start").disabled
+
+
+def test_train_page_refuses_a_nameless_upload(monkeypatch, tmp_path):
+    app = open_upload_form(monkeypatch, tmp_path)
+    before = files_under(tmp_path)
+    upload(app, "pets.zip", zip_bytes({"a/1.png": png_bytes((8, 8), 9), "b/1.png": png_bytes((8, 8), 9)}), "???")
+    assert "at least one letter or digit" in texts(app.error)
+    assert files_under(tmp_path) == before
+
+
+def pets_zip_bytes() -> bytes:
+    """20 tiny images in two classes: mostly 8x8 grey, one 12x10 and one 6x6 colour image."""
+    entries = {f"cats/{index:02d}.png": png_bytes((8, 8), 200) for index in range(9)}
+    entries["cats/red.png"] = png_bytes((12, 10), (255, 0, 0), mode="RGB")
+    entries.update({f"dogs/{index:02d}.png": png_bytes((8, 8), 40) for index in range(9)})
+    entries["dogs/small.png"] = png_bytes((6, 6), (0, 0, 255), mode="RGB")
+    return zip_bytes(entries)
+
+
+def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkeypatch, tmp_path):
+    app = open_upload_form(monkeypatch, tmp_path)
+    upload(app, "pets.zip", pets_zip_bytes())
+    assert not app.error, texts(app.error)
+    success = texts(app.success)
+    assert "20 images" in success and "2 classes" in success and "8x8" in success, success
+    assert "Your upload: pets" in success  # named after the file
+    assert app.selectbox(key="train_dataset").value == "upload:pets"
+    assert "Your upload: pets" in app.selectbox(key="train_dataset").options
+    stored = tmp_path / "data" / "uploads" / "pets.npz"
+    with np.load(stored, allow_pickle=False) as archive:
+        assert archive["images"].shape == (20, 8, 8) and archive["images"].dtype == np.uint8  # one size, grey
+        assert 76 in {int(round(image.mean())) for image in archive["images"]}  # red became grey 76
+    assert "16 training and 4 test images of 8x8 pixels in 2 classes" in texts(app.caption)
+
+    app.selectbox(key="train_model").select("tiny-mlp").run()
+    assert app.text_input(key="train_name").value == "pets-tiny-mlp"
+    app.number_input(key="train_epochs").set_value(1).run()
+    app.button(key="train_start").click().run()
+    deadline = time.monotonic() + TRAIN_TIMEOUT_S
+    while not app.success and time.monotonic() < deadline:
+        time.sleep(0.3)
+        app.run()
+    assert "Training finished after 1 epochs" in texts(app.success), texts(app.error)
+    assert vae.load_model(tmp_path / "pets-tiny-mlp.pt").dataset == "upload:pets"
+
+    app.button(key="train_explore").click().run()
+    assert not app.exception and not app.error, texts(app.error)
+    charts = app.get("plotly_chart")
+    assert charts and '"cats"' in charts[0].proto.spec and '"dogs"' in charts[0].proto.spec
+
+
+def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch, tmp_path):
+    app = open_upload_form(monkeypatch, tmp_path)
+    upload(app, "pets.zip", pets_zip_bytes(), name="my pets")
+    assert app.selectbox(key="train_dataset").value == "upload:my-pets"
+    fresh = open_page(monkeypatch, tmp_path, "pages/train.py")
+    assert "Your upload: my-pets" in fresh.selectbox(key="train_dataset").options
+    fresh.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
+    fresh.file_uploader(key="train_upload").set_value(("pets.zip", pets_zip_bytes(), "application/zip")).run()
+    assert fresh.text_input(key="train_upload_name").value == "pets"
+    fresh.text_input(key="train_upload_name").input("my-pets").run()
+    assert "replaces them" in texts(fresh.warning)
 
 
 # --------------------------------------------------------------------------- Generate

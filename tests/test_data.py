@@ -541,3 +541,132 @@ def test_zip_images_too_large_suggest_image_size(tmp_path):
     with pytest.raises(DataError, match=r"photos\.zip.*300x300.*image size"):
         load_user_dataset(path)
     assert load_user_dataset(path, image_size=(32, 32)).image_shape == (32, 32)
+
+
+# ---------------------------------------------------------------- stored uploads
+
+
+@pytest.fixture
+def data_root(tmp_path, monkeypatch) -> Path:
+    """A data root under tmp_path (not created yet), set as $VAE_DATA_ROOT."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("VAE_DATA_ROOT", str(root))
+    return root
+
+
+def pets_zip(folder: Path) -> Path:
+    """A zip of two class folders: mixed sizes, one colour image, PNG and JPEG."""
+    return write_zip(folder / "pets.zip", {
+        **{f"cats/{index}.png": png_bytes((8, 8), 200) for index in range(4)},
+        "cats/red.png": png_bytes((12, 10), (255, 0, 0), mode="RGB"),
+        **{f"dogs/{index}.jpg": png_bytes((8, 8), 40, image_format="JPEG") for index in range(5)},
+    })
+
+
+def test_save_user_dataset_zip_round_trip(data_root, tmp_path):
+    source = pets_zip(tmp_path / "incoming")
+    direct = load_user_dataset(source)
+    name = data.save_user_dataset(source, "My pets!")
+    assert name == "upload:My-pets"
+    assert data.list_user_datasets() == ["upload:My-pets"]
+    assert list_datasets() == list(DATASETS)  # the built-in names stay as they were
+    stored = load_dataset(name)
+    assert stored.name == "upload:My-pets"
+    assert_valid_dataset(stored, (8, 8), 2)
+    assert stored.class_names == direct.class_names == ("cats", "dogs")
+    assert np.array_equal(stored.train_labels, direct.train_labels)  # the same split as the upload itself
+    assert np.array_equal(stored.test_labels, direct.test_labels)
+    assert np.allclose(stored.train_images, direct.train_images, atol=0.5 / 255 + 1e-6)
+    assert np.allclose(stored.test_images, direct.test_images, atol=0.5 / 255 + 1e-6)
+    with np.load(data_root / "uploads" / "My-pets.npz", allow_pickle=False) as archive:
+        assert archive["images"].dtype == np.uint8 and archive["images"].shape == (10, 8, 8)
+        assert archive["labels"].tolist() == [0] * 5 + [1] * 5
+
+
+def test_save_user_dataset_npz_round_trip_with_explicit_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_DATA_ROOT", raising=False)
+    source = tmp_path / "faces.npz"
+    images = np.random.default_rng(0).random((12, 6, 5))
+    np.savez(source, images=images, labels=np.array([0, 1, 2] * 4), class_names=np.array(["a", "b", "c"]))
+    root = tmp_path / "elsewhere"
+    assert data.save_user_dataset(source, "faces", root=root) == "upload:faces"
+    assert data.list_user_datasets(root) == ["upload:faces"]
+    stored, direct = load_dataset("upload:faces", root=root), load_user_dataset(source)
+    assert stored.name == "upload:faces" and stored.class_names == ("a", "b", "c")
+    assert np.array_equal(stored.test_labels, direct.test_labels)
+    assert np.allclose(stored.test_images, direct.test_images, atol=0.5 / 255 + 1e-6)
+
+
+def test_save_user_dataset_writes_only_under_uploads(data_root, tmp_path):
+    source = pets_zip(tmp_path / "incoming")
+    before = files_under(tmp_path)
+    data.save_user_dataset(source, "pets")
+    uploads = data_root / "uploads"
+    assert files_under(tmp_path) - before == {data_root, uploads, uploads / "pets.npz"}
+
+
+def fail_mid_write(handle, **arrays) -> None:
+    """Stands in for np.savez_compressed: writes part of a file, then the disk is full."""
+    handle.write(b"PK\x03\x04 half a file")
+    raise OSError(28, "No space left on device")
+
+
+def test_save_user_dataset_is_atomic(data_root, tmp_path, monkeypatch):
+    first = tmp_path / "first.npz"
+    np.savez(first, images=np.zeros((4, 8, 8), dtype=np.uint8))
+    data.save_user_dataset(first, "mine")
+    stored = data_root / "uploads" / "mine.npz"
+    previous = stored.read_bytes()
+    monkeypatch.setattr(data.np, "savez_compressed", fail_mid_write)
+    with pytest.raises(DataError, match="free space"):
+        data.save_user_dataset(pets_zip(tmp_path), "mine")
+    assert stored.read_bytes() == previous
+    assert list((data_root / "uploads").iterdir()) == [stored]  # no temp file left behind
+    assert load_dataset("upload:mine").image_shape == (8, 8)
+
+
+@pytest.mark.parametrize("name", ["../../x", "..\\..\\x", "/etc/x", "cats/../../x", "~/x", ".hidden", "x.npz"])
+def test_save_user_dataset_names_stay_inside_uploads(data_root, tmp_path, name):
+    source = pets_zip(tmp_path / "incoming")
+    before = files_under(tmp_path)
+    dataset_name = data.save_user_dataset(source, name)
+    stem = dataset_name.removeprefix("upload:")
+    assert stem and set(stem) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_")
+    uploads = data_root / "uploads"
+    assert files_under(tmp_path) - before == {data_root, uploads, uploads / f"{stem}.npz"}
+    assert load_dataset(dataset_name).name == dataset_name
+
+
+def test_save_user_dataset_needs_a_usable_name(data_root, tmp_path):
+    source = pets_zip(tmp_path / "incoming")
+    before = files_under(tmp_path)
+    with pytest.raises(DataError, match="at least one letter or digit"):
+        data.save_user_dataset(source, "???")
+    assert files_under(tmp_path) == before
+
+
+def test_save_user_dataset_refuses_a_bad_upload_and_writes_nothing(data_root, tmp_path):
+    source = write_zip(tmp_path / "incoming" / "sneaky.zip", {"cats/1.png": png_bytes((6, 6)),
+                                                              "../evil.png": png_bytes((6, 6))})
+    before = files_under(tmp_path)
+    with pytest.raises(DataError, match=r"sneaky\.zip.*evil\.png"):
+        data.save_user_dataset(source, "sneaky")
+    assert files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["upload:nothing", "upload:../../etc/passwd", "upload:", "Upload:x.y"])
+def test_unknown_upload_says_to_upload_again(data_root, name):
+    with pytest.raises(DataError, match="Upload them again on the Train page"):
+        load_dataset(name)
+
+
+def test_list_user_datasets_lists_only_stored_uploads(data_root, tmp_path):
+    assert data.list_user_datasets() == []
+    uploads = data_root / "uploads"
+    uploads.mkdir(parents=True)
+    for junk in (".mine.npz.123.tmp", "notes.txt", "bad name.npz"):
+        (uploads / junk).write_bytes(b"junk")
+    (uploads / "folder.npz").mkdir()
+    np.savez(uploads / "b.npz", images=np.zeros((2, 4, 4), dtype=np.uint8))
+    np.savez(uploads / "a.npz", images=np.zeros((2, 4, 4), dtype=np.uint8))
+    assert data.list_user_datasets() == ["upload:a", "upload:b"]

@@ -10,7 +10,16 @@ from vae.checkpoints import (
     save_checkpoint,
 )
 from vae.config import PRESET_DESCRIPTIONS, PRESETS, ModelConfig, TrainConfig, model_config_for
-from vae.data import DATASETS, OFFLINE_DATASETS, Dataset, list_datasets, load_dataset, load_user_dataset
+from vae.data import (
+    DATASETS,
+    OFFLINE_DATASETS,
+    Dataset,
+    list_datasets,
+    list_user_datasets,
+    load_dataset,
+    load_user_dataset,
+    save_user_dataset,
+)
 from vae.errors import CheckpointError, DataError, TrainingError, VAEError
 from vae.latent import LatentModel, Projection, dims_projection, lerp, pca_projection, slerp
 from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
@@ -21,6 +30,7 @@ __all__ = [
     "LatentModel", "MLPVAE", "ModelConfig", "OFFLINE_DATASETS", "PRESETS", "PRESET_DESCRIPTIONS", "Projection",
     "TrainConfig", "TrainEvent", "TrainingError", "VAEError", "build_model", "checkpoint_path",
     "count_parameters", "delete_checkpoint", "dims_projection", "fit", "lerp", "list_checkpoints",
-    "list_datasets", "load_dataset", "load_model", "load_user_dataset", "model_config_for", "pca_projection",
-    "read_checkpoint", "sanitize_name", "save_checkpoint", "slerp", "train_model",
+    "list_datasets", "list_user_datasets", "load_dataset", "load_model", "load_user_dataset", "model_config_for",
+    "pca_projection", "read_checkpoint", "sanitize_name", "save_checkpoint", "save_user_dataset", "slerp",
+    "train_model",
 ]

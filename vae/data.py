@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import shutil
+import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -15,7 +16,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from PIL import Image
 
-from vae.errors import DataError
+from vae.checkpoints import sanitize_name
+from vae.errors import CheckpointError, DataError
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +58,8 @@ DATASETS: dict[str, str] = {
     "kmnist": "70,000 Kuzushiji (cursive Japanese) characters, 28x28 (torchvision; downloads once)",
 }
 OFFLINE_DATASETS: tuple[str, ...] = ("mnist-5k", "digits")
+UPLOAD_PREFIX = "upload:"  # dataset names of stored user uploads: "upload:<stem>"
+UPLOADS_FOLDER = "uploads"  # below the data root; the only place uploads are written
 
 # torchvision class name per dataset; class names come from the class unless given here.
 _TORCHVISION_CLASSES: dict[str, str] = {
@@ -101,12 +105,21 @@ def list_datasets() -> list[str]:
     return list(DATASETS)
 
 
+def list_user_datasets(root: str | Path | None = None) -> list[str]:
+    """Names ("upload:<stem>") of the stored user uploads under ``<root>/uploads/``, sorted."""
+    folder = uploads_folder(root)
+    if not folder.is_dir():
+        return []
+    return [f"{UPLOAD_PREFIX}{path.stem}" for path in sorted(folder.glob("*.npz"))
+            if path.is_file() and is_upload_stem(path.stem)]
+
+
 def load_dataset(name: str, root: str | Path | None = None, download: bool = True) -> Dataset:
     """Load a built-in dataset by name.
 
     Args:
-        name: One of :func:`list_datasets`.
-        root: Folder for torchvision files; defaults to :func:`default_data_root`.
+        name: One of :func:`list_datasets`, or "upload:<stem>" from :func:`list_user_datasets`.
+        root: Folder for torchvision files and ``uploads/``; defaults to :func:`default_data_root`.
             Ignored by the offline sets.
         download: Let torchvision fetch missing files from the internet.
 
@@ -114,8 +127,10 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
         A Dataset with (N, H, W) float32 images in [0, 1] and int64 labels.
 
     Raises:
-        DataError: Unknown name, or torchvision files missing and not downloadable.
+        DataError: Unknown name or upload, or torchvision files missing and not downloadable.
     """
+    if name.strip().lower().startswith(UPLOAD_PREFIX):
+        return load_stored_upload(name.strip()[len(UPLOAD_PREFIX):], root)
     key = name.strip().lower()
     if key == "mnist-5k":
         return load_mnist_5k()
@@ -296,6 +311,18 @@ def load_user_dataset(
         DataError: The file is missing, of the wrong kind, unsafe or malformed.
     """
     path = Path(path)
+    images, labels, class_names = read_user_file(path, image_size)
+    return split_dataset(name or path.stem, images, labels, class_names, test_fraction, seed)
+
+
+def read_user_file(
+    path: Path, image_size: tuple[int, int] | None = None
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read and validate an uploaded .npz or .zip, in file order (see :func:`load_user_dataset`).
+
+    Returns:
+        (images, labels, class_names): (N, H, W) float32 in [0, 1], (N,) int64, one name per class.
+    """
     if not path.is_file():
         raise DataError(f"File {path} does not exist. Upload a .npz or .zip file.")
     if image_size is not None:
@@ -309,7 +336,7 @@ def load_user_dataset(
         raise DataError(f"{path.name}: unsupported file type {suffix or '(none)'!r}; upload a .npz or .zip file.")
     if len(images) < 2:
         raise DataError(f"{path.name} holds {len(images)} image(s); a dataset needs at least 2.")
-    return split_dataset(name or path.stem, images, labels, class_names, test_fraction, seed)
+    return images, labels, class_names
 
 
 def check_image_shape(shape: tuple[int, ...], source: str, advice: str = "Resize them first.") -> None:
@@ -601,3 +628,89 @@ def decode_image(image: Image.Image, entry_name: str, size: tuple[int, int], fil
         raise DataError(f"{file_name}: {entry_name!r} is not a readable PNG or JPEG image; "
                         "re-save it or remove it from the zip.") from None
     return np.asarray(gray, dtype=np.float32) / 255.0
+
+
+# ---------------------------------------------------------------- stored uploads
+
+
+def uploads_folder(root: str | Path | None = None) -> Path:
+    """Folder of the stored uploads: ``<root>/uploads``, root defaulting to :func:`default_data_root`."""
+    return (Path(root) if root is not None else default_data_root()) / UPLOADS_FOLDER
+
+
+def is_upload_stem(stem: str) -> bool:
+    """True when ``stem`` is already a safe name (letters, digits, '-', '_'), as stored uploads are."""
+    try:
+        return sanitize_name(stem) == stem
+    except CheckpointError:
+        return False
+
+
+def upload_stem(name: str) -> str:
+    """The safe file stem of a user's dataset name, made like model names; DataError if nothing is left."""
+    try:
+        return sanitize_name(name)
+    except CheckpointError:
+        raise DataError("Give your images a name with at least one letter or digit "
+                        "(for example: my-pictures).") from None
+
+
+def save_user_dataset(source_path: str | Path, name: str, root: str | Path | None = None) -> str:
+    """Check an uploaded .npz or .zip and store it as ``<root>/uploads/<stem>.npz``.
+
+    The file is read and validated exactly as :func:`load_user_dataset` does, in memory (a zip
+    is never extracted). All images are stored in file order as uint8 (N, H, W) with ``labels``
+    and ``class_names``, so loading the stored file makes the same stratified split. The write
+    is atomic: a failure leaves any earlier upload of the same name untouched.
+
+    Args:
+        source_path: The uploaded file (.npz or .zip).
+        name: The user's name for the images; sanitized like model names.
+        root: Data root; defaults to :func:`default_data_root`.
+
+    Returns:
+        The dataset name for :func:`load_dataset`, "upload:<stem>".
+
+    Raises:
+        DataError: Bad name, unreadable or unsafe upload, or the folder cannot be written.
+    """
+    stem = upload_stem(name)
+    images, labels, class_names = read_user_file(Path(source_path))
+    arrays = {
+        "images": np.round(images * 255.0).astype(np.uint8),  # (N, H, W)
+        "labels": labels.astype(np.int64),  # (N,)
+        "class_names": np.array(class_names, dtype=str),
+    }
+    folder = uploads_folder(root)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_npz_atomically(folder / f"{stem}.npz", arrays)
+    except OSError as error:
+        raise DataError(f"Could not store your images in {folder} ({error.strerror or error}). "
+                        "Check that the disk has free space and that the folder can be written to.") from None
+    return f"{UPLOAD_PREFIX}{stem}"
+
+
+def write_npz_atomically(target: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a compressed .npz to a temp file next to ``target``, fsync, then rename over it."""
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
+    try:
+        with handle:
+            np.savez_compressed(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(handle.name, 0o644)  # temp files are private; a stored upload is an ordinary file
+        os.replace(handle.name, target)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def load_stored_upload(stem: str, root: str | Path | None = None) -> Dataset:
+    """The stored upload ``<root>/uploads/<stem>.npz`` as Dataset "upload:<stem>"."""
+    path = uploads_folder(root) / f"{stem}.npz"
+    if not is_upload_stem(stem) or not path.is_file():
+        raise DataError(f"There are no stored images called {stem!r} (they may have been deleted). "
+                        "Upload them again on the Train page: choose 'Upload your own images…' under "
+                        "'Images to learn from'.")
+    return load_user_dataset(path, name=f"{UPLOAD_PREFIX}{stem}")
