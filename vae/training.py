@@ -134,28 +134,29 @@ def _run_epoch(model, optimizer, train, config, epoch, generator, callback, canc
     count = train.shape[0]
     batches = math.ceil(count / config.batch_size)
     order = torch.randperm(count, generator=generator, device=train.device)
-    sums = torch.zeros(3, dtype=torch.float64)
+    sums = [0.0, 0.0, 0.0]  # total, recon, kl over the epoch, in float64
     start = time.perf_counter()
     for batch in range(1, batches + 1):
         if _is_set(cancel):
             return "cancelled"
-        images = train[order[(batch - 1) * config.batch_size : batch * config.batch_size]]
+        # index_select copies the rows several times faster than train[rows] (advanced indexing).
+        images = train.index_select(0, order[(batch - 1) * config.batch_size : batch * config.batch_size])
         logits, mu, logvar = model(images, generator)
         loss = vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, config.beta)
-        values = torch.stack([loss.total, loss.recon, loss.kl]).detach().double().cpu()
-        if not torch.isfinite(values).all():
+        values = torch.stack([loss.total, loss.recon, loss.kl]).tolist()  # the batch's one host sync
+        if not all(map(math.isfinite, values)):
             return "diverged"
         optimizer.zero_grad(set_to_none=True)
         loss.total.backward()
         optimizer.step()
-        sums += values
+        sums = [total + value for total, value in zip(sums, values)]
         if callback:
             seen = min(batch * config.batch_size, count)
             speed = seen / max(time.perf_counter() - start, 1e-9)
-            per_image = (values / images.shape[0]).tolist()
+            per_image = [value / images.shape[0] for value in values]
             callback(TrainEvent("batch", epoch, config.epochs, batch, batches, *per_image, speed))
     seconds = time.perf_counter() - start
-    loss_mean, recon_mean, kl_mean = (sums / count).tolist()
+    loss_mean, recon_mean, kl_mean = (total / count for total in sums)
     return dict(kind="epoch", epoch=epoch, epochs=config.epochs, batch=batches, batches=batches,
                 loss=loss_mean, recon=recon_mean, kl=kl_mean, images_per_s=count / seconds, seconds=seconds)
 
