@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 
 import vae
+from vae import metrics as vae_metrics
 from vae import data as vae_data
 from vae import images as vae_images
 from vae import plots
@@ -419,3 +420,15 @@ def write_atomically(target: Path, data: bytes) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _evaluate_cached(name: str, path: str, mtime_ns: int, samples: int, max_images: int) -> dict[str, float]:
+    model = load_model(name)
+    return vae_metrics.evaluate(model, model_dataset(model), nll_samples=samples, max_images=max_images)
+
+
+def evaluate_model(name: str, samples: int = 100, max_images: int = 500) -> dict[str, float]:
+    """Test ELBO, NLL, kNN accuracy and active units of a model, cached per checkpoint file version."""
+    path, mtime_ns = model_stamp(name)
+    return _evaluate_cached(name, path, mtime_ns, samples, max_images)

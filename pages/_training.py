@@ -11,7 +11,6 @@ import vae
 from pages import _shared
 from vae import data as vae_data
 from vae import images as vae_images
-from vae import metrics as vae_metrics
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
 
 # Session-state keys (UI state only).
@@ -154,15 +153,3 @@ def show_picture(picture: np.ndarray, caption: str, file_name: str, key: str) ->
     st.image(png, caption=caption)
     st.download_button("Download PNG", data=png, file_name=file_name, mime="image/png", key=key,
                        on_click="ignore", help="Save this picture as a PNG file.")
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _evaluate_cached(name: str, path: str, mtime_ns: int, samples: int, max_images: int) -> dict[str, float]:
-    model = _shared.load_model(name)
-    return vae_metrics.evaluate(model, _shared.model_dataset(model), nll_samples=samples, max_images=max_images)
-
-
-def evaluate_model(name: str, samples: int = 100, max_images: int = 500) -> dict[str, float]:
-    """Test ELBO, NLL, kNN accuracy and active units of a model, cached per checkpoint file version."""
-    path, mtime_ns = _shared.model_stamp(name)
-    return _evaluate_cached(name, path, mtime_ns, samples, max_images)

@@ -75,7 +75,7 @@ def show_metrics(name: str, model: vae.LatentModel) -> None:
     if st.session_state.get(_training.METRICS_KEY) != stamp:
         return
     with st.spinner("Measuring the model on the test pictures..."):
-        result = _training.evaluate_model(name, NLL_SAMPLES, METRIC_IMAGES)
+        result = _shared.evaluate_model(name, NLL_SAMPLES, METRIC_IMAGES)
     columns = st.columns(4)
     columns[0].metric("Test ELBO", f"{result['test_elbo']:.2f}", help=METRIC_HELP["test_elbo"])
     columns[1].metric("NLL estimate", f"{result['nll']:.2f}", help=METRIC_HELP["nll"])
