@@ -158,17 +158,23 @@ def main() -> None:
         for preset in ("classic-mlp", "conv-2d"):
             rows.append(time_fit(preset, train, test, epochs, "cuda", gflops["cuda"]["best"]))
 
-    speedup = rows[1]["images_per_s"] / baseline["images_per_s"]
+    report(rows, gflops, load_before, args.json)
+
+
+def report(rows: list[dict], gflops: dict, load_before: dict, json_path: str | None) -> None:
+    """Print the tables, the speed-up and the machine load; write the JSON when asked."""
+    speedup = rows[1]["images_per_s"] / rows[0]["images_per_s"]
+    load_after = machine_load()
     print_table("Training speed, batch 128 (images/s; epoch seconds for 60,000 images unless 'images' says less)",
                 [_table_row(row) for row in rows])
     print_table("fp32 matmul GFLOP/s (same run)", [{"device": d, **g} for d, g in gflops.items()])
     print(f"\nclassic-mlp speed-up over the classic example loop: {speedup:.2f}x (issue asks >= 3x)")
-    print(f"machine load before: {load_before}, after: {machine_load()}")
-    if max(load_before["load_1min"], machine_load()["load_1min"]) > load_before["cpu_cores"] - 0.5:
+    print(f"machine load before: {load_before}, after: {load_after}")
+    if max(load_before["load_1min"], load_after["load_1min"]) > load_before["cpu_cores"] - 0.5:
         print("warning: other work shares the CPU; multi-threaded figures can be many times too slow. "
               "Rerun on an idle machine, or compare both sides with --threads 1.")
-    write_json(args.json, {"rows": rows, "matmul_gflops": gflops, "speedup_classic_mlp": speedup,
-                           "load_before": load_before, "load_after": machine_load(), "torch": torch.__version__})
+    write_json(json_path, {"rows": rows, "matmul_gflops": gflops, "speedup_classic_mlp": speedup,
+                           "load_before": load_before, "load_after": load_after, "torch": torch.__version__})
 
 
 def _table_row(row: dict) -> dict:

@@ -88,8 +88,8 @@ class ConvVAE(BaseVAE):
             nn.Linear(config.conv_hidden, features), nn.ReLU(),
         )
         self.decoder_convs = _transposed_convs(list(reversed(channels)))
-        # oneDNN runs these few-channel convs much faster on channels-last (NHWC) weights and
-        # inputs: about 1.4x for a CPU training step. Same maths; only the memory layout differs.
+        # oneDNN runs these few-channel convs faster on channels-last (NHWC) weights and inputs:
+        # on the CPU about 1.15x per training step and 1.6x when encoding. Only the layout differs.
         self.to(memory_format=torch.channels_last)
 
     def _encode_features(self, images: torch.Tensor) -> torch.Tensor:
