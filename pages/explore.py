@@ -112,9 +112,7 @@ def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | Non
 
 def sync_sliders(plane: _shared.Plane, z: np.ndarray) -> None:
     """Show the point on the sliders (allowed: the sliders are created later in this run)."""
-    for dim, value in enumerate(np.asarray(z, np.float64)):
-        low, high = plane.dim_ranges[dim]
-        value = min(max(float(value), float(low)), float(high))  # in float64, as clip_to_sliders
+    for dim, value in enumerate(clip_to_sliders(z, plane).tolist()):
         if st.session_state.get(slider_key(dim)) != value:
             st.session_state[slider_key(dim)] = value
 

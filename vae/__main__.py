@@ -10,7 +10,7 @@ from tqdm import tqdm
 
 from vae.checkpoints import load_model, save_checkpoint
 from vae.config import PRESETS, TrainConfig, model_config_for
-from vae.data import list_datasets, load_dataset
+from vae.data import list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
 from vae.latent import LatentModel
 from vae.metrics import evaluate
@@ -53,8 +53,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dataset_for(name: str):
-    from vae.data import load_user_dataset
-
     return load_user_dataset(name) if Path(name).suffix.lower() in (".npz", ".zip") else load_dataset(name)
 
 
