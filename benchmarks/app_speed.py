@@ -49,6 +49,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--session-clicks", type=int, default=10, help="clicks per exploring user, per phase")
     parser.add_argument("--train-epochs", type=int, default=50, help="epochs of the busy user's run (stopped early)")
     parser.add_argument("--no-sessions", action="store_true", help="skip the several-users part")
+    parser.add_argument("--no-uncached-start", action="store_true",
+                        help="skip the extra cold starts whose models have no saved test-image codes")
+    parser.add_argument("--cold-starts", type=int, default=3, help="server spawns measured (the median is reported)")
     return parser.parse_args()
 
 
@@ -194,6 +197,41 @@ def measure_single_user(browser, server, args, results: dict) -> None:
         big.context.close()
 
 
+def copy_models(source: Path, target: Path, with_codes: bool = True) -> Path:
+    """A fresh copy of the checkpoints in ``source`` (and their saved codes, if ``with_codes``) in ``target``."""
+    target.mkdir()
+    for path in source.iterdir():
+        if path.suffix == ".pt" or (with_codes and path.name.endswith(".codes.npz")):
+            shutil.copy2(path, target / path.name)
+    return target
+
+
+def measure_cold_start(browser, checkpoints: Path, log: Path | None, data_root: Path, server=None) -> dict:
+    """Seconds from spawning `streamlit run` to health ok, to the first chart drawn and to the decoded image.
+
+    The page is opened in a fresh browser context before the spawn (the browser's own start is not the
+    app's). With ``server`` given, that already-spawned server is measured and left running; otherwise
+    one is started on ``checkpoints`` and stopped again.
+    """
+    page = h.new_page(browser)
+    own = server is None
+    if own:
+        server = h.start_server(checkpoints, log, extra_env={"VAE_DATA_ROOT": str(data_root)})
+    try:
+        h.wait_healthy(server)
+        figures = {"cold_health_s": round(time.perf_counter() - server.spawned_at, 3)}
+        page.goto(server.url, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
+        h.wait_for_scatter(page)
+        figures["cold_start_s"] = round(time.perf_counter() - server.spawned_at, 3)
+        h.wait_decoded_shown(page)
+        figures["cold_decoded_s"] = round(time.perf_counter() - server.spawned_at, 3)
+    finally:
+        page.context.close()
+        if own:
+            h.stop_server(server)
+    return figures
+
+
 # ---------------------------------------------------------------- several users
 
 
@@ -298,9 +336,13 @@ def print_table(results: dict) -> None:
     info = results["machine"]
     print(f"Machine: {info['nproc']} CPUs ({info['cpu_model']}), {info['memory_gib']} GiB, load at start "
           f"{info['load_average_at_start']}; {info['chromium']}; streamlit {info['streamlit']}, plotly {info['plotly']}")
+    print(f"Cold starts: {len(results.get('cold_runs', []))} spawns, medians below; first chart per spawn: "
+          f"{[run.get('cold_start_s') for run in results.get('cold_runs', [])]} s")
     rows = [("Cold start: spawn -> first chart", "cold_start_s", "s", TARGETS["cold_start_s"]),
             ("Cold start: spawn -> health ok", "cold_health_s", "s", None),
             ("Cold start: spawn -> decoded image", "cold_decoded_s", "s", None),
+            ("Cold start, no saved codes: -> first chart", "cold_start_s_no_codes", "s", None),
+            ("Cold start, no saved codes: -> decoded image", "cold_decoded_s_no_codes", "s", None),
             ("Warm page load -> first chart", "warm_first_chart_s", "s", None)]
     print(f"\n{'figure':48} {'value':>12} {'target':>10}")
     for label, key, unit, target in rows:
@@ -345,8 +387,10 @@ def main() -> int:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="app-speed-")))
         checkpoints, data_root = scratch / "checkpoints", scratch / "data"
         checkpoints.mkdir()
-        for path in (ROOT / "checkpoints").glob("*.pt"):
-            shutil.copy2(path, checkpoints / path.name)
+        for path in (ROOT / "checkpoints").glob("*.pt"):  # the models and their saved test-image codes
+            for source in (path, path.with_name(path.stem + ".codes.npz")):
+                if source.is_file():
+                    shutil.copy2(source, checkpoints / source.name)
         if not (checkpoints / f"{DEFAULT_MODEL}.pt").is_file():
             print(f"{DEFAULT_MODEL}.pt is missing: run `bash checkpoints/rebuild.sh`", file=sys.stderr)
             return 2
@@ -355,18 +399,23 @@ def main() -> int:
         playwright = stack.enter_context(sync_playwright())
         browser = h.launch_browser(playwright)
         stack.callback(browser.close)
-        page = h.new_page(browser)  # opened before the spawn: the browser's own start is not the app's
-
+        starts = []
+        for run in range(max(1, args.cold_starts)):  # every spawn but the last reads its own copy and is stopped
+            figures = {}
+            if not args.no_uncached_start:
+                bare = copy_models(checkpoints, scratch / f"without-codes-{run}", with_codes=False)
+                figures.update({f"{key}_no_codes": value for key, value in
+                                measure_cold_start(browser, bare, scratch / f"bare-{run}.log", data_root).items()})
+            if run < args.cold_starts - 1:
+                copy = copy_models(checkpoints, scratch / f"with-codes-{run}")
+                figures.update(measure_cold_start(browser, copy, scratch / f"cold-{run}.log", data_root))
+            starts.append(figures)
         server = h.start_server(checkpoints, scratch / "streamlit.log", extra_env={"VAE_DATA_ROOT": str(data_root)})
         stack.callback(h.stop_server, server)
-        h.wait_healthy(server)
-        results["cold_health_s"] = round(time.perf_counter() - server.spawned_at, 3)
-        page.goto(server.url, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
-        h.wait_for_scatter(page)
-        results["cold_start_s"] = round(time.perf_counter() - server.spawned_at, 3)
-        h.wait_decoded_shown(page)
-        results["cold_decoded_s"] = round(time.perf_counter() - server.spawned_at, 3)
-        page.context.close()
+        starts[-1].update(measure_cold_start(browser, checkpoints, None, data_root, server))
+        results["cold_runs"] = starts
+        for key in sorted({key for start in starts for key in start}):
+            results[key] = round(float(np.median([start[key] for start in starts if key in start])), 3)
 
         measure_single_user(browser, server, args, results)
         if not args.no_sessions:

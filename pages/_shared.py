@@ -14,7 +14,6 @@ import numpy as np
 import streamlit as st
 
 import vae
-from vae import metrics as vae_metrics
 from vae import data as vae_data
 from vae import images as vae_images
 from vae import plots
@@ -30,6 +29,9 @@ LOGGER = logging.getLogger("vae_explorer")
 # Session-state keys (UI state only: names, points, choices; never models or tensors).
 MODEL_KEY = "model_name"  # stem of the active checkpoint in the checkpoint folder
 SIDEBAR_MODEL_KEY = "sidebar_model"  # the sidebar's model selectbox
+WARM_UP_ARMED_KEY = "warm_up_armed"  # the page's model loader has been drawn and waits for the browser's timer
+WARM_UP_TRIED_KEY = "warm_up_tried"  # this session has loaded (or failed to load) a model once
+WARM_UP_DELAY_S = 0.5  # the browser fires the loader this long after drawing it, at its first idle moment
 # Query parameters that belong to one model's view; dropped when the model changes.
 VIEW_PARAMS = ("z", "a", "b", "za", "zb")
 
@@ -84,6 +86,40 @@ def model_info(name: str) -> vae.CheckpointInfo | None:
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _load_model_cached(path: str, mtime_ns: int) -> vae.LatentModel:
     return vae.load_model(path)
+
+
+def models_ready() -> bool:
+    """Whether models load at once: torch is imported in this server (or this session already tried to)."""
+    return vae.runtime_loaded() or bool(st.session_state.get(WARM_UP_TRIED_KEY))
+
+
+def wait_for_models(name: str) -> None:
+    """Say the model is loading, then load it once the browser has drawn the page, and redraw the page.
+
+    On a server's first page view torch is not imported yet (about 2 s of CPU). Importing it at
+    once would compete with the browser drawing the page; the nested fragment's timer runs in the
+    browser, so it fires only when the browser is idle, i.e. once the map is on screen.
+    """
+    st.caption("Loading the model… (only on the first visit after the app starts)")
+    _load_when_idle(name)
+
+
+@st.fragment(run_every=WARM_UP_DELAY_S)
+def _load_when_idle(name: str) -> None:
+    if not st.session_state.get(WARM_UP_ARMED_KEY):  # the first call runs inline with the page: only arm
+        st.session_state[WARM_UP_ARMED_KEY] = True
+        return
+    st.session_state[WARM_UP_ARMED_KEY] = False
+    st.session_state[WARM_UP_TRIED_KEY] = True  # a failed import must not retry forever: the page shows the error
+    with friendly_errors():
+        load_model(name)
+    st.rerun()
+
+
+def latent_size(name: str) -> int:
+    """The model's number of latent dims, read from the file's settings (the model is not loaded)."""
+    info = model_info(name)
+    return info.latent_dim if info is not None else load_model(name).latent_dim
 
 
 def model_stamp(name: str) -> tuple[str, int]:
@@ -214,23 +250,30 @@ def show_model_facts(name: str) -> None:
 # ---------------------------------------------------------------- latents and planes
 
 
-@dataclass(frozen=True)
-class TestLatents:
-    """The test images' latent means, for the scatter."""
-
-    means: np.ndarray  # (N, D) float32
-    labels: np.ndarray  # (N,) int64
-    class_names: tuple[str, ...]
-    dataset: str
-
-
 @st.cache_data(show_spinner="Encoding the test images…", max_entries=8)
-def _encode_test_set_cached(path: str, mtime_ns: int) -> TestLatents:
+def _encode_test_set_cached(path: str, mtime_ns: int) -> vae.TestCodes:
+    """The saved codes when they fit the file and its dataset (no torch needed), else encode and save them."""
+    saved = _saved_codes(path)
+    if saved is not None:
+        return saved
     model = _load_model_cached(path, mtime_ns)
     dataset = model_dataset(model)
-    means, _ = model.encode(dataset.test_images)
-    names = model.class_names or dataset.class_names
-    return TestLatents(means.astype(np.float32), dataset.test_labels.astype(np.int64), tuple(names), dataset.name)
+    codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
+                                  tuple(model.class_names or dataset.class_names), dataset.name)
+    try:
+        vae.write_test_codes(path, codes, vae_data.dataset_version(dataset.name))
+    except OSError:  # a read-only folder: the codes are simply made again next time
+        LOGGER.warning("Could not save the test-image codes of %s", path, exc_info=True)
+    return codes
+
+
+def _saved_codes(path: str) -> vae.TestCodes | None:
+    try:
+        dataset_name = vae.catalog.read_info(path).dataset
+    except vae.VAEError:  # not in this app's format (a classic state_dict): no saved codes
+        return None
+    saved = vae.read_test_codes(path, vae_data.dataset_version(dataset_name))
+    return saved if saved is not None and saved.dataset == dataset_name else None
 
 
 def model_dataset(model: vae.LatentModel) -> vae_data.Dataset:
@@ -244,7 +287,7 @@ def model_dataset(model: vae.LatentModel) -> vae_data.Dataset:
     return dataset
 
 
-def encode_test_set(name: str) -> TestLatents:
+def encode_test_set(name: str) -> vae.TestCodes:
     """The latent means of the model's test images (cached per checkpoint file version)."""
     return _encode_test_set_cached(*model_stamp(name))
 
@@ -276,17 +319,18 @@ class Plane:
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) -> Plane:
-    model = _load_model_cached(path, mtime_ns)
-    try:
+    try:  # from the saved codes when there are some: then no model (and no torch) is needed here
         latents = _encode_test_set_cached(path, mtime_ns)
         means, labels, names, note = latents.means, latents.labels, latents.class_names, ""
     except vae.VAEError as error:
+        model = _load_model_cached(path, mtime_ns)
         means = np.zeros((0, model.latent_dim), np.float32)
         labels, names, note = np.zeros(0, np.int64), tuple(model.class_names), str(error)
+    latent_dim = means.shape[1]
     use_pca = method == "pca" and len(means) >= 2
-    projection = model.plane_projection(means, "pca" if use_pca else "dims", dims)
+    projection = vae.plane_projection(means, latent_dim, "pca" if use_pca else "dims", dims)
     points2d = projection.to_2d(means) if len(means) else np.zeros((0, 2), np.float32)
-    dim_ranges = tuple(plots.axis_range(means[:, d]) for d in range(model.latent_dim))
+    dim_ranges = tuple(plots.axis_range(means[:, d]) for d in range(latent_dim))
     return Plane(projection, points2d, labels, names, plots.axis_range(points2d[:, 0]),
                  plots.axis_range(points2d[:, 1]), dim_ranges, note)
 
@@ -424,6 +468,8 @@ def write_atomically(target: Path, data: bytes) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _evaluate_cached(name: str, path: str, mtime_ns: int, samples: int, max_images: int) -> dict[str, float]:
+    from vae import metrics as vae_metrics  # imports torch: only when metrics are asked for
+
     model = load_model(name)
     return vae_metrics.evaluate(model, model_dataset(model), nll_samples=samples, max_images=max_images)
 

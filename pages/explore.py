@@ -32,7 +32,8 @@ def show_page() -> None:
     """Title, the active model, then the interactive explorer."""
     st.title("Latent space")
     name = _shared.active_model_name()
-    if _shared.active_model() is None:
+    if name is None:  # says how to get a model; a broken model's message comes from the explorer below
+        _shared.active_model()
         return
     st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
                "(or move the sliders) to see what the model draws there. Click a class in the legend to hide it.")
@@ -43,18 +44,22 @@ def show_page() -> None:
 def show_explorer(name: str) -> None:
     """Everything that changes on a click; a click reruns only this part of the page."""
     with _shared.friendly_errors():
-        model = _shared.load_model(name)
-        method, dims = choose_plane(model.latent_dim)
+        ready = _shared.models_ready()
+        method, dims = choose_plane(_shared.latent_size(name))
         plane = _shared.latent_plane(name, method, dims)
         if plane.note:
             st.info(f"{plane.note} Clicking the plane still shows what the model draws.")
         z = current_point(name, plane)
         sync_sliders(plane, z)
         left, right = st.columns([3, 2], gap="medium")
-        with right:  # sent first, so the picture shows at once while the browser redraws the map
-            show_decoded(name, plane, z)
-        with left:
+        if ready:  # sent first, so the picture shows at once while the browser redraws the map
+            with right:
+                show_decoded(name, plane, z)
+        with left:  # from saved codes, the map needs no model: a first view draws it before torch loads
             draw_plane(name, plane, z, method, dims)
+        if not ready:
+            with right:
+                _shared.wait_for_models(name)
         draw_sliders(name, plane)
         update_link(name)
 

@@ -10,7 +10,8 @@ from tqdm import tqdm
 
 from vae.checkpoints import load_model, save_checkpoint
 from vae.config import PRESETS, TrainConfig, model_config_for
-from vae.data import list_datasets, load_dataset, load_user_dataset
+from vae.codes import encode_test_codes, write_test_codes
+from vae.data import dataset_version, list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
 from vae.latent import LatentModel
 from vae.metrics import evaluate
@@ -18,7 +19,7 @@ from vae.training import TrainEvent, train_model
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The three sub-commands and their options."""
+    """The four sub-commands and their options."""
     parser = argparse.ArgumentParser(prog="python -m vae", description="Train, evaluate and inspect VAE checkpoints.")
     commands = parser.add_subparsers(dest="command", required=True)
     train = commands.add_parser("train", help="train a model and save a checkpoint")
@@ -33,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="where to write the .pt checkpoint")
-    for name, text in (("eval", "print the model's metrics"), ("info", "print config, dataset and history")):
+    for name, text in (("eval", "print the model's metrics"), ("info", "print config, dataset and history"),
+                       ("codes", "save the test images' codes beside the checkpoint (the app's map then opens at once)")):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("path", help="a .pt checkpoint (ours or a classic PyTorch-example state_dict)")
         if name == "eval":
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print one line and exit 2, no traceback."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": run_train, "eval": run_eval, "info": run_info}[args.command](args)
+        return {"train": run_train, "eval": run_eval, "info": run_info, "codes": run_codes}[args.command](args)
     except VAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -78,8 +80,19 @@ def run_train(args: argparse.Namespace) -> int:
     path = save_checkpoint(args.out, module, dataset=dataset.name, class_names=dataset.class_names,
                            train_config=train_config, history=history, metrics=metrics)
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
+    _save_map_codes(path, model, dataset)
     print(_format_metrics(metrics))
     return 0 if history.status == "completed" else 1
+
+
+def _save_map_codes(path: Path, model: LatentModel, dataset) -> None:
+    """Save the test images' codes beside the checkpoint, so the app draws its map without loading it."""
+    version = dataset_version(dataset.name)
+    if not version:  # a dataset the app cannot name (a file given by path): the app encodes it itself
+        print("no codes saved: the app cannot open this dataset by name, so it encodes the images itself")
+        return
+    codes = encode_test_codes(model, dataset.test_images, dataset.test_labels, dataset.class_names, dataset.name)
+    print(f"saved {write_test_codes(path, codes, version)} (the map's {len(codes.means):,} test-image codes)")
 
 
 def _train_with_bar(dataset, model_config, train_config):
@@ -113,6 +126,15 @@ def _format_metrics(metrics: dict[str, float]) -> str:
         f"kNN accuracy   {metrics['knn_accuracy']:.3f} (k=5, test means vs train means)",
         f"active units   {int(metrics['active_units'])}",
     ])
+
+
+def run_codes(args: argparse.Namespace) -> int:
+    """Encode the model's test images and save their codes beside the checkpoint."""
+    model = load_model(args.path)
+    if not model.dataset:
+        raise VAEError(f"{args.path} does not say which dataset it was trained on, so it has no test images to encode.")
+    _save_map_codes(Path(args.path), model, load_dataset(model.dataset))
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

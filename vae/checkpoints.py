@@ -1,43 +1,33 @@
-"""Checkpoints: atomic save, safe load (never runs code), listing, and the classic example's state_dict."""
+"""Checkpoints: atomic save, safe load (never runs code), and the classic example's state_dict (listing: catalog)."""
 from __future__ import annotations
 
 import math
 import os
 import pickle
-import re
 import tempfile
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
+from vae.catalog import (  # noqa: F401 - the torch-free listing half, re-exported here
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CheckpointInfo,
+    checkpoint_path,
+    delete_checkpoint,
+    list_checkpoints,
+    sanitize_name,
+)
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
 from vae.latent import LatentModel
 from vae.models import BaseVAE, build_model
 from vae.training import History
 
-FORMAT_NAME = "vae-latent-explorer"
-FORMAT_VERSION = 1
 CLASSIC_KEYS = ("fc1", "fc21", "fc22", "fc3", "fc4")
 # The classic example's layers, in our MLPVAE's names.
 CLASSIC_TO_OURS = {"fc1": "encoder.0", "fc21": "fc_mu", "fc22": "fc_logvar", "fc3": "decoder.0", "fc4": "decoder.2"}
-MAX_NAME_LENGTH = 64
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What the model list shows, read from a checkpoint file."""
-
-    name: str
-    path: Path
-    dataset: str
-    latent_dim: int
-    kind: str
-    test_elbo: float | None
-    created: str
-    size_bytes: int
 
 
 def save_checkpoint(
@@ -200,47 +190,3 @@ def load_model(path: str | Path) -> LatentModel:
         created=str(raw.get("created") or ""),
         source=str(source),
     )
-
-
-def sanitize_name(name: str) -> str:
-    """A safe file stem from a user's name: letters, digits, '-', '_' only; no paths, no dots."""
-    stem = re.sub(r"\.pt$", "", str(name).strip(), flags=re.IGNORECASE)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
-    if not stem:
-        raise CheckpointError("Give the model a name with at least one letter or digit (for example: my-model).")
-    return stem
-
-
-def checkpoint_path(folder: str | Path, name: str) -> Path:
-    """Where a model called ``name`` lives inside ``folder``; it can never point outside it."""
-    root = Path(folder).resolve()
-    target = (root / f"{sanitize_name(name)}.pt").resolve()
-    if target.parent != root:
-        raise CheckpointError(f"The name {name!r} is not allowed.")
-    return target
-
-
-def list_checkpoints(folder: str | Path) -> list[CheckpointInfo]:
-    """Every readable checkpoint in ``folder``, sorted by name; unreadable files are skipped."""
-    infos = []
-    for path in sorted(Path(folder).glob("*.pt")):
-        try:
-            raw = read_checkpoint(path)
-            config = ModelConfig.from_dict(dict(raw["model_config"]))
-        except (VAEError, KeyError, TypeError):
-            continue
-        elbo = raw.get("metrics", {}).get("test_elbo")
-        infos.append(CheckpointInfo(
-            name=path.stem, path=path, dataset=str(raw.get("dataset") or "unknown"), latent_dim=config.latent_dim,
-            kind=config.kind, test_elbo=None if elbo is None else float(elbo), created=str(raw.get("created") or ""),
-            size_bytes=path.stat().st_size,
-        ))
-    return infos
-
-
-def delete_checkpoint(folder: str | Path, name: str) -> None:
-    """Remove the model called ``name`` from ``folder``."""
-    path = checkpoint_path(folder, name)
-    if not path.is_file():
-        raise CheckpointError(f"There is no model called {name!r}.")
-    path.unlink()

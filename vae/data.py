@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import numpy as np
 from PIL import Image
 
-from vae.checkpoints import sanitize_name
+from vae.catalog import sanitize_name
 from vae.errors import CheckpointError, DataError
 
 
@@ -139,6 +139,32 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     if key in _TORCHVISION_CLASSES:
         return load_torchvision(key, Path(root) if root is not None else default_data_root(), download)
     raise DataError(f"Unknown dataset {name!r}. Choose one of: {', '.join(list_datasets())}.")
+
+
+def dataset_version(name: str, root: str | Path | None = None) -> str:
+    """A short text that changes whenever the images behind ``name`` may have changed (no file is read).
+
+    Saved test-image codes (vae.codes) are kept only while it stays the same. The offline sets
+    never change; a torchvision set or a stored upload is identified by its test file's size and
+    modification time. An unknown name gives "".
+    """
+    key = name.strip().lower()
+    base = Path(root) if root is not None else default_data_root()
+    if key.startswith(UPLOAD_PREFIX):
+        return _file_version(uploads_folder(root) / f"{name.strip()[len(UPLOAD_PREFIX):]}.npz")
+    if key in OFFLINE_DATASETS:
+        return f"{key}:builtin"
+    if key in _TORCHVISION_CLASSES:
+        return _file_version(base / _TORCHVISION_CLASSES[key] / "raw" / "t10k-images-idx3-ubyte")
+    return ""
+
+
+def _file_version(path: Path) -> str:
+    try:
+        status = path.stat()
+    except OSError:
+        return f"{path.name}:missing"
+    return f"{path.name}:{status.st_size}:{status.st_mtime_ns}"
 
 
 def load_mnist_5k() -> Dataset:

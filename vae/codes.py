@@ -1,0 +1,107 @@
+"""Saved test-image codes: a model's test images encoded once, kept beside its checkpoint (numpy only).
+
+The map of a model shows the codes (latent means) of its test images. Computing them needs
+torch, the model and the dataset; reading them back from ``<stem>.codes.npz`` needs none of
+these, so the map of a model seen before appears as soon as the app starts. The file records
+the checkpoint it belongs to (SHA-256 of its bytes) and the version of its dataset; codes made
+for another version of either are ignored and made again.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from vae.data import write_npz_atomically
+
+CODES_SUFFIX = ".codes.npz"
+CODES_FORMAT = 1
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TestCodes:
+    """The test images' latent means and labels, as the map draws them."""
+
+    means: np.ndarray  # (N, D) float32
+    labels: np.ndarray  # (N,) int64
+    class_names: tuple[str, ...]
+    dataset: str
+
+
+class Encoder(Protocol):
+    """Anything with LatentModel's ``encode``: (N, H, W) images -> (means (N, D), logvars (N, D))."""
+
+    def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def codes_path(checkpoint: str | Path) -> Path:
+    """Where the codes of ``checkpoint`` (``<folder>/<stem>.pt``) are kept: ``<folder>/<stem>.codes.npz``."""
+    source = Path(checkpoint)
+    return source.with_name(source.stem + CODES_SUFFIX)
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, as hex (read in 1 MiB pieces)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for piece in iter(lambda: stream.read(2**20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
+
+
+def read_test_codes(checkpoint: str | Path, dataset_version: str) -> TestCodes | None:
+    """The saved codes of ``checkpoint``, or None when there are none, they are stale, or the file is damaged.
+
+    Args:
+        checkpoint: the model's .pt file.
+        dataset_version: :func:`vae.data.dataset_version` of the model's dataset now.
+    """
+    target = codes_path(checkpoint)
+    if not target.is_file():
+        return None
+    try:
+        with np.load(target, allow_pickle=False) as saved:
+            stored = {key: saved[key] for key in saved.files}
+        fits = (int(stored["format"]) == CODES_FORMAT and str(stored["dataset_version"]) == dataset_version
+                and str(stored["checkpoint_sha256"]) == file_digest(checkpoint))
+        if not fits:
+            return None
+        return _checked(stored)
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        LOGGER.warning("Ignoring unreadable saved codes %s", target)
+        return None
+
+
+def _checked(stored: dict[str, np.ndarray]) -> TestCodes | None:
+    means, labels = np.asarray(stored["means"]), np.asarray(stored["labels"])
+    if means.ndim != 2 or labels.shape != (len(means),) or not np.isfinite(means).all():
+        return None
+    return TestCodes(means.astype(np.float32), labels.astype(np.int64),
+                     tuple(str(name) for name in stored["class_names"]), str(stored["dataset"]))
+
+
+def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: str) -> Path:
+    """Save ``codes`` beside ``checkpoint`` atomically (temp file, fsync, rename); returns the file written."""
+    target = codes_path(checkpoint)
+    arrays = {
+        "format": np.array(CODES_FORMAT), "checkpoint_sha256": np.array(file_digest(checkpoint)),
+        "dataset": np.array(codes.dataset), "dataset_version": np.array(dataset_version),
+        "means": np.asarray(codes.means, np.float32), "labels": np.asarray(codes.labels, np.int64),
+        "class_names": np.array([str(name) for name in codes.class_names], dtype=str),
+    }
+    write_npz_atomically(target, arrays)
+    return target
+
+
+def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
+                      class_names: tuple[str, ...], dataset: str) -> TestCodes:
+    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`."""
+    means, _ = model.encode(test_images)
+    return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
+                     tuple(str(name) for name in class_names), dataset)
