@@ -63,8 +63,8 @@ def browser_ready() -> None:
 
 @pytest.fixture(scope="module")
 def checkpoint_copy(browser_ready, tmp_path_factory) -> Path:
-    """A temporary checkpoint folder holding copies of the bundled checkpoints (tests may add files there)."""
-    bundled = sorted(BUNDLED.glob("*.pt"))
+    """A temporary folder holding copies of the bundled checkpoints and their saved codes (tests may add files)."""
+    bundled = sorted([*BUNDLED.glob("*.pt"), *BUNDLED.glob("*.codes.npz")])
     if not (BUNDLED / f"{DEFAULT_MODEL}.pt").is_file():
         pytest.fail(f"The bundled {DEFAULT_MODEL}.pt is missing from {BUNDLED}: run `bash checkpoints/rebuild.sh`.",
                     pytrace=False)
@@ -169,7 +169,24 @@ def shows_point_text(page) -> str:
 # ---------------------------------------------------------------- the steps of a new user
 
 
+# Notes, in page time, when the map is first drawn and when the first decoded image first shows.
+RECORD_FIRST_DRAWS_JS = """
+window.__firstDraws = {};
+const note = () => {
+  const gd = document.querySelector('.st-key-explore_scatter .js-plotly-plot');
+  const drag = gd && gd.querySelector('.nsewdrag');
+  if (drag && drag.getBoundingClientRect().width > 0 && !('map' in window.__firstDraws))
+    window.__firstDraws.map = performance.now();
+  if (document.querySelector('[data-testid="stImage"] img') && !('picture' in window.__firstDraws))
+    window.__firstDraws.picture = performance.now();
+  if (!('map' in window.__firstDraws) || !('picture' in window.__firstDraws)) requestAnimationFrame(note);
+};
+requestAnimationFrame(note);
+"""
+
+
 def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifacts, timings):
+    page.add_init_script(RECORD_FIRST_DRAWS_JS)
     started = time.perf_counter()
     page.goto(server.url, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
     h.wait_for_scatter(page)
@@ -177,6 +194,11 @@ def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifact
     timings["first_chart_s_since_page_open"] = round(time.perf_counter() - started, 3)
     h.wait_idle(page, h.PAGE_TIMEOUT_MS)
     h.wait_decoded_shown(page)
+
+    # The server's first view: the map comes from the saved codes before the model (and torch) loads.
+    first = page.evaluate("window.__firstDraws")
+    assert first["map"] <= first["picture"], first
+    assert page.get_by_text("Loading the model").count() == 0  # the placeholder made way for the picture
 
     assert page.get_by_role("heading", name="Latent space").is_visible()
     assert model_in_use(page) == DEFAULT_MODEL

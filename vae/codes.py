@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -22,6 +23,9 @@ from vae.data import write_npz_atomically
 CODES_SUFFIX = ".codes.npz"
 CODES_FORMAT = 1
 LOGGER = logging.getLogger(__name__)
+# What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
+_READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError, NotImplementedError,
+                zipfile.BadZipFile, zlib.error)
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def read_test_codes(checkpoint: str | Path, dataset_version: str) -> TestCodes |
         if not fits:
             return None
         return _checked(stored)
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+    except _READ_ERRORS:
         LOGGER.warning("Ignoring unreadable saved codes %s", target)
         return None
 

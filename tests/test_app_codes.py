@@ -1,0 +1,155 @@
+"""The Latent space page and saved test-image codes: written on the first encode, read back, and a map without torch."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+import vae
+from vae.config import ModelConfig
+from vae.models import build_model
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "app.py")
+MODEL = "digits-mlp-2d"
+DIGITS = [str(digit) for digit in range(10)]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A checkpoint folder with one untrained 2-D model of the offline 8x8 digits, and no saved codes."""
+    config = ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=2, hidden_sizes=(16,))
+    vae.save_checkpoint(tmp_path / f"{MODEL}.pt", build_model(config, seed=0), dataset="digits", class_names=DIGITS)
+    return tmp_path
+
+
+@pytest.fixture
+def app(folder, monkeypatch) -> AppTest:
+    """The app reading ``folder``, with every cache emptied (the caches live as long as the test process)."""
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:  # as in test_app_explore.py: app.py runs on every rerun
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    return AppTest.from_file(APP, default_timeout=120)
+
+
+def map_points(at: AppTest) -> np.ndarray:
+    """The test images' positions on the map: (N, 2), from the class traces of the chart sent to the browser."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    traces = [trace for trace in spec["data"] if trace.get("name") in DIGITS]
+    xs = [_values(trace["x"]) for trace in traces]
+    ys = [_values(trace["y"]) for trace in traces]
+    return np.stack([np.concatenate(xs), np.concatenate(ys)], axis=1)
+
+
+def _values(data) -> np.ndarray:
+    if isinstance(data, dict):  # plotly's typed-array encoding: {"dtype": "f4", "bdata": base64}
+        import base64
+
+        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
+    return np.asarray(data, np.float64)
+
+
+def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
+    app.run()
+    assert not app.exception
+    checkpoint = folder / f"{MODEL}.pt"
+    saved = vae.read_test_codes(checkpoint, vae.dataset_version("digits"))
+    assert saved is not None
+    model = vae.load_model(checkpoint)
+    digits = vae.load_dataset("digits")
+    np.testing.assert_allclose(saved.means, model.encode(digits.test_images)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(saved.labels, digits.test_labels)
+    assert len(map_points(app)) == len(digits.test_labels)
+
+
+def test_the_map_is_drawn_from_the_saved_codes(app, folder):
+    checkpoint = folder / f"{MODEL}.pt"
+    digits = vae.load_dataset("digits")
+    # Codes far from anything the untrained model makes: the map can only show them if it reads the file.
+    moved = np.tile(np.array([[40.0, -30.0]], np.float32), (len(digits.test_labels), 1))
+    vae.write_test_codes(checkpoint, vae.TestCodes(moved, digits.test_labels, tuple(DIGITS), "digits"),
+                         vae.dataset_version("digits"))
+    app.run()
+    assert not app.exception
+    np.testing.assert_allclose(map_points(app), moved)
+
+
+def test_stale_codes_are_made_again(app, folder):
+    checkpoint = folder / f"{MODEL}.pt"
+    digits = vae.load_dataset("digits")
+    moved = np.full((len(digits.test_labels), 2), 40.0, np.float32)
+    vae.write_test_codes(checkpoint, vae.TestCodes(moved, digits.test_labels, tuple(DIGITS), "digits"),
+                         "another version of the images")
+    app.run()
+    assert not app.exception
+    assert np.abs(map_points(app)).max() < 40.0  # encoded afresh, not the stale file
+    assert vae.read_test_codes(checkpoint, vae.dataset_version("digits")) is not None  # and saved again
+
+
+NO_TORCH_SCRIPT = """
+import importlib.abc, json, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision"):
+            raise ImportError(f"{name} is blocked in this test")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+from streamlit.runtime.pages_manager import PagesManager
+from streamlit.testing.v1 import AppTest
+
+original = PagesManager.__init__
+def init(self, *args, **kwargs):
+    original(self, *args, **kwargs)
+    PagesManager.uses_pages_directory = False
+PagesManager.__init__ = init
+
+at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+print(json.dumps({
+    "torch_imported": "torch" in sys.modules,
+    "exceptions": [item.value for item in at.exception],
+    "errors": [item.value for item in at.error],
+    "charts": len(at.get("plotly_chart")),
+    "spec": at.get("plotly_chart")[0].proto.spec if at.get("plotly_chart") else None,
+    "captions": [item.value for item in at.caption],
+    "images": len(at.get("image")),
+}))
+"""
+
+
+def test_a_first_view_draws_the_map_without_torch(folder, tmp_path):
+    """With torch impossible to import, the first view still shows the map from saved codes and says the model loads."""
+    checkpoint = folder / f"{MODEL}.pt"
+    digits = vae.load_dataset("digits")
+    codes = vae.encode_test_codes(vae.load_model(checkpoint), digits.test_images, digits.test_labels,
+                                  tuple(DIGITS), "digits")
+    vae.write_test_codes(checkpoint, codes, vae.dataset_version("digits"))
+    script = tmp_path / "no_torch.py"
+    script.write_text(NO_TORCH_SCRIPT)
+    env = {"VAE_CHECKPOINT_DIR": str(folder), "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, str(script), APP], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not result["torch_imported"]
+    assert result["exceptions"] == [] and result["errors"] == []
+    assert result["charts"] == 1 and result["images"] == 0  # the map, and no decoded picture yet
+    assert any("Loading the model" in caption for caption in result["captions"])
+    spec = json.loads(result["spec"])
+    shown = sum(len(_values(trace["x"])) for trace in spec["data"] if trace.get("name") in DIGITS)
+    assert shown == len(digits.test_labels)

@@ -1,0 +1,305 @@
+"""The torch-free checkpoint listing (vae.catalog) and the lazy ``vae`` package."""
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vae
+from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
+from vae import catalog
+from vae.catalog import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CheckpointInfo,
+    TensorStandIn,
+    delete_checkpoint,
+    list_checkpoints,
+    read_info,
+    read_settings,
+)
+from vae.checkpoints import read_checkpoint, save_checkpoint
+from vae.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
+from vae.codes import codes_path, write_test_codes
+from vae.config import ModelConfig, TrainConfig
+from vae.errors import CheckpointError, VAEError
+from vae.models import build_model
+from vae.training import History
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+def _save(folder, model, name, **extra):
+    defaults = dict(dataset="digits", class_names=DIGIT_NAMES)
+    return save_checkpoint(folder / name, model, **{**defaults, **extra})
+
+
+def _listing_read_fully(folder) -> list[CheckpointInfo]:
+    """The listing as it was made before vae.catalog: every file read in full by torch's safe loader."""
+    infos = []
+    for path in sorted(Path(folder).glob("*.pt")):
+        try:
+            raw = read_checkpoint(path)
+            config = ModelConfig.from_dict(dict(raw["model_config"]))
+        except (VAEError, KeyError, TypeError):
+            continue
+        elbo = raw.get("metrics", {}).get("test_elbo")
+        infos.append(CheckpointInfo(
+            name=path.stem, path=path, dataset=str(raw.get("dataset") or "unknown"), latent_dim=config.latent_dim,
+            kind=config.kind, test_elbo=None if elbo is None else float(elbo), created=str(raw.get("created") or ""),
+            size_bytes=path.stat().st_size,
+        ))
+    return infos
+
+
+def _classic_state_dict(pixels: int = 64, hidden: int = 4, latent: int = 3) -> "OrderedDict[str, torch.Tensor]":
+    """The classic PyTorch VAE example's state_dict (layers fc1, fc21, fc22, fc3, fc4), small."""
+    shapes = {"fc1": (hidden, pixels), "fc21": (latent, hidden), "fc22": (latent, hidden),
+              "fc3": (hidden, latent), "fc4": (pixels, hidden)}
+    generator = torch.Generator().manual_seed(0)
+    state = OrderedDict()
+    for layer, (rows, cols) in shapes.items():
+        state[f"{layer}.weight"] = torch.randn(rows, cols, generator=generator)
+        state[f"{layer}.bias"] = torch.randn(rows, generator=generator)
+    return state
+
+
+def _zip_with(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, payload in entries.items():
+            archive.writestr(name, payload)
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def mixed_folder(tmp_path, tiny_model):
+    """Checkpoints of several kinds, sizes and metadata, plus a classic state_dict."""
+    folder = tmp_path / "models"
+    conv = build_model(ModelConfig(kind="conv", image_shape=(8, 8), latent_dim=3, conv_channels=(4, 8), conv_hidden=8))
+    wide = build_model(ModelConfig(image_shape=(12, 12), latent_dim=7, hidden_sizes=(10, 6), likelihood="gaussian"))
+    _save(folder, tiny_model, "b-tiny.pt", metrics={"test_elbo": -12.5, "nll": 11.0},
+          train_config=TrainConfig(epochs=3), history=History(train_loss=[3.0], test_elbo=[-12.5]))
+    _save(folder, conv, "a-conv.pt", dataset="mnist-5k")
+    _save(folder, wide, "c-wide.pt", dataset="", class_names=[])
+    torch.save(_classic_state_dict(), folder / "d-classic.pt")
+    torch.save(_classic_state_dict(pixels=784), folder / "e-classic-mnist.pt")
+    return folder
+
+
+# ---------------------------------------------------------------- listing
+
+
+def test_listing_matches_reading_each_file_fully(mixed_folder):
+    infos = list_checkpoints(mixed_folder)
+    assert infos == _listing_read_fully(mixed_folder)
+    assert [i.name for i in infos] == ["a-conv", "b-tiny", "c-wide", "d-classic", "e-classic-mnist"]
+    by_name = {info.name: info for info in infos}
+    assert (by_name["a-conv"].kind, by_name["a-conv"].latent_dim, by_name["a-conv"].dataset) == ("conv", 3, "mnist-5k")
+    assert by_name["b-tiny"].test_elbo == -12.5 and by_name["a-conv"].test_elbo is None
+    assert by_name["c-wide"].dataset == "unknown" and by_name["c-wide"].latent_dim == 7
+    assert by_name["b-tiny"].created == read_checkpoint(by_name["b-tiny"].path)["created"] != ""
+    assert all(info.size_bytes == info.path.stat().st_size for info in infos)
+
+
+def test_classic_state_dict_is_listed_through_the_full_loader(mixed_folder):
+    by_name = {info.name: info for info in list_checkpoints(mixed_folder)}
+    classic, classic_mnist = by_name["d-classic"], by_name["e-classic-mnist"]
+    assert (classic.kind, classic.latent_dim, classic.dataset, classic.test_elbo, classic.created) == (
+        "mlp", 3, "unknown", None, "")
+    assert classic_mnist.dataset == "mnist-5k"
+    with pytest.raises(CheckpointError, match="format"):
+        read_info(mixed_folder / "d-classic.pt")  # not ours: only the fallback can list it
+
+
+def test_files_in_our_format_are_listed_without_the_full_loader(mixed_folder, monkeypatch):
+    def refuse(path):
+        raise AssertionError(f"the full loader read {path}")
+
+    (mixed_folder / "d-classic.pt").unlink()
+    (mixed_folder / "e-classic-mnist.pt").unlink()
+    monkeypatch.setattr("vae.checkpoints.read_checkpoint", refuse)
+    assert [i.name for i in list_checkpoints(mixed_folder)] == ["a-conv", "b-tiny", "c-wide"]
+
+
+def test_read_settings_keeps_settings_and_replaces_tensors(tmp_path, tiny_model):
+    raw = read_settings(_save(tmp_path, tiny_model, "m.pt"))
+    assert raw["format"] == FORMAT_NAME and raw["format_version"] == FORMAT_VERSION
+    assert raw["model_config"] == tiny_model.config.to_dict() and raw["class_names"] == DIGIT_NAMES
+    weights = raw["state_dict"]
+    assert set(weights) == set(tiny_model.state_dict())
+    assert all(isinstance(value, TensorStandIn) for value in weights.values())
+    assert weights["fc_mu.weight"].shape == tuple(tiny_model.state_dict()["fc_mu.weight"].shape)
+
+
+def test_each_bad_checkpoint_is_skipped_or_listed_as_before(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source, folder = tmp_path / "source", tmp_path / "models"
+    source.mkdir()
+    folder.mkdir()
+    for kind, payload in make_bad_checkpoints(source).items():
+        (folder / f"{kind}.pt").write_bytes(payload)
+    infos = list_checkpoints(folder)
+    # Before vae.catalog only the file whose settings are fine was listed: its weights are checked on load.
+    assert infos == _listing_read_fully(folder)
+    assert [info.name for info in infos] == ["mismatched-shapes"]
+    assert (infos[0].dataset, infos[0].latent_dim, infos[0].kind) == ("digits", 2, "mlp")
+    assert set(BAD_CHECKPOINT_MESSAGES) == {path.stem for path in folder.glob("*.pt")}
+    assert not (tmp_path / "ran-code-marker").exists()
+
+
+def test_the_runs_code_file_never_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "runs-code.pt"
+    path.write_bytes(make_bad_checkpoints(tmp_path)["runs-code"])
+    with pytest.raises(CheckpointError):
+        read_settings(path)
+    with pytest.raises(CheckpointError):
+        read_info(path)
+    assert [i.name for i in list_checkpoints(tmp_path)] == ["good"]
+    assert not (tmp_path / "ran-code-marker").exists()
+
+
+class _CallsTorch:
+    """Unpickling this would call torch.save, writing a file."""
+
+    def __reduce__(self):
+        return (torch.save, ({"x": 1}, "ran-code-marker"))
+
+
+class _CallsOs:
+    def __reduce__(self):
+        return (os.system, ("touch ran-code-marker",))
+
+
+def test_the_settings_unpickler_calls_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(_zip_with({"archive/data.pkl": pickle.dumps({"format": FORMAT_NAME, "x": _CallsOs()}, 2)}))
+    with pytest.raises(CheckpointError):
+        read_settings(evil)
+    torch_global = tmp_path / "torch-global.pt"
+    torch_global.write_bytes(_zip_with({"archive/data.pkl": pickle.dumps({"x": _CallsTorch()}, 2)}))
+    assert isinstance(read_settings(torch_global)["x"], TensorStandIn)  # a stand-in, never the real function
+    assert list_checkpoints(tmp_path) == []
+    assert not (tmp_path / "ran-code-marker").exists()
+
+
+@pytest.mark.parametrize("payload", [
+    b"",
+    np.random.default_rng(0).bytes(3000),
+    _zip_with({"archive/version": b"3\n", "archive/data/0": b"\0" * 16}),
+    _zip_with({"archive/nested/data.pkl": pickle.dumps({"format": FORMAT_NAME}, 2)}),
+    pickle.dumps({"format": FORMAT_NAME, "format_version": 1}, 2),
+], ids=["empty", "random-bytes", "zip-without-data-pkl", "data-pkl-too-deep", "plain-pickle"])
+def test_unreadable_files_are_skipped(tmp_path, tiny_model, payload):
+    _save(tmp_path, tiny_model, "good.pt")
+    (tmp_path / "bad.pt").write_bytes(payload)
+    assert [info.name for info in list_checkpoints(tmp_path)] == ["good"]
+    with pytest.raises(CheckpointError):
+        read_info(tmp_path / "bad.pt")
+
+
+def test_a_folder_named_like_a_checkpoint_is_skipped(tmp_path, tiny_model):
+    _save(tmp_path, tiny_model, "good.pt")
+    (tmp_path / "folder.pt").mkdir()
+    assert [info.name for info in list_checkpoints(tmp_path)] == ["good"]
+
+
+def test_listing_a_missing_folder_is_empty(tmp_path):
+    assert list_checkpoints(tmp_path / "nope") == []
+
+
+def test_delete_removes_the_saved_codes_too(tmp_path, tiny_model):
+    keep, gone = _save(tmp_path, tiny_model, "keep.pt"), _save(tmp_path, tiny_model, "gone.pt")
+    codes = Codes(np.zeros((3, 2), np.float32), np.arange(3), ("0", "1", "2"), "digits")
+    for path in (keep, gone):
+        write_test_codes(path, codes, "digits:builtin")
+    delete_checkpoint(tmp_path, "gone")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.codes.npz", "keep.pt"]
+    assert not codes_path(gone).exists()
+
+
+def test_delete_without_codes_and_of_a_missing_model(tmp_path, tiny_model):
+    _save(tmp_path, tiny_model, "plain.pt")
+    delete_checkpoint(tmp_path, "plain")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(CheckpointError, match="no model called"):
+        delete_checkpoint(tmp_path, "plain")
+
+
+def test_checkpoints_module_still_re_exports_the_listing():
+    import vae.checkpoints as checkpoints
+
+    assert checkpoints.list_checkpoints is catalog.list_checkpoints
+    assert checkpoints.CheckpointInfo is catalog.CheckpointInfo
+    assert checkpoints.FORMAT_VERSION == catalog.FORMAT_VERSION
+
+
+# ---------------------------------------------------------------- lazy package
+
+_CHILD = """
+import json, sys
+folder, path = sys.argv[1], sys.argv[2]
+import vae
+steps = {"import": "torch" in sys.modules}
+assert issubclass(vae.VAEError, Exception)
+infos = vae.list_checkpoints(folder)
+codes = vae.read_test_codes(path, vae.dataset_version("digits"))
+projection = vae.plane_projection(codes.means, codes.means.shape[1])
+from vae import plots, images, catalog, codes as codes_module, projection as projection_module, data, config, errors
+steps["no-model"] = "torch" in sys.modules
+result = {"steps": steps, "runtime_before": vae.runtime_loaded(), "names": [i.name for i in infos],
+          "labels": codes.labels.tolist(), "points": projection.to_2d(codes.means).shape[0]}
+model = vae.load_model(path)
+result.update(runtime_after=vae.runtime_loaded(), torch_after="torch" in sys.modules, latent=model.latent_dim)
+print(json.dumps(result))
+"""
+
+
+def test_import_vae_and_its_numpy_parts_do_not_import_torch(tmp_path, tiny_model):
+    path = _save(tmp_path, tiny_model, "tiny.pt")
+    write_test_codes(path, Codes(np.ones((4, 2), np.float32), np.arange(4), ("a", "b", "c", "d"), "digits"),
+                     "digits:builtin")
+    result = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path), str(path)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=True)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == {"import": False, "no-model": False}
+    assert report["runtime_before"] is False
+    assert report["names"] == ["tiny"] and report["labels"] == [0, 1, 2, 3] and report["points"] == 4
+    assert report["runtime_after"] is True and report["torch_after"] is True and report["latent"] == 2
+
+
+def test_dir_lists_every_export_and_each_resolves():
+    listed = dir(vae)
+    for name in vae.__all__:
+        assert name in listed
+        assert getattr(vae, name) is not None
+    assert {"catalog", "codes", "projection", "list_checkpoints", "read_test_codes", "runtime_loaded"} <= set(listed)
+    assert vae.list_checkpoints is catalog.list_checkpoints
+    assert vae.LatentModel is vae.latent.LatentModel and vae.slerp is vae.projection.slerp
+
+
+def test_an_unknown_attribute_raises_attribute_error():
+    with pytest.raises(AttributeError, match="no_such_thing"):
+        vae.no_such_thing  # noqa: B018
+    assert not hasattr(vae, "torch")
+    with pytest.raises(ImportError):
+        from vae import no_such_module  # noqa: F401
+
+
+def test_latent_still_re_exports_the_projections():
+    import vae.latent
+    import vae.projection
+
+    for name in ("lerp", "slerp", "Projection", "pca_projection", "dims_projection", "plane_projection"):
+        assert getattr(vae.latent, name) is getattr(vae.projection, name)
