@@ -5,7 +5,9 @@ Run from the repository root (needs Debian's chromium and the playwright package
     python benchmarks/app_speed.py [--json benchmarks/results/app_speed.json]
 
 Everything runs against a fresh `streamlit run app.py` reading a temporary copy of the bundled
-checkpoints (checkpoints/ is never touched). Latencies are measured inside the page: from the
+checkpoints and their saved test-image codes (checkpoints/ is never touched). The cold start is
+measured on 3 fresh servers (the median is reported), each also without the codes files, i.e.
+for models the app has never shown. Latencies are measured inside the page: from the
 mousedown / keydown to the moment the new decoded image has loaded (tests/browser_harness.py).
 
 The 70,000-point map needs no hook in the app: the benchmark writes a synthetic "MNIST" in
