@@ -246,3 +246,9 @@ def test_codes_go_stale_when_their_upload_is_rewritten(tmp_path, checkpoint, cod
     save_user_dataset(source, "mine", root=tmp_path)
     os.utime(tmp_path / "uploads" / "mine.npz", ns=(10**18, 10**18))
     assert read_test_codes(checkpoint, dataset_version(name, root=tmp_path)) is None
+
+
+def test_encode_refuses_images_of_another_size(checkpoint):
+    model = vae.load_model(checkpoint)  # reads 8x8 images
+    with pytest.raises(vae.DataError, match="would mean nothing"):
+        encode_test_codes(model, np.zeros((3, 28, 28), np.float32), np.zeros(3, np.int64), ("0",), "mnist-5k")

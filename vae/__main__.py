@@ -133,11 +133,7 @@ def run_codes(args: argparse.Namespace) -> int:
     model = load_model(args.path)
     if not model.dataset:
         raise VAEError(f"{args.path} does not say which dataset it was trained on, so it has no test images to encode.")
-    dataset = load_dataset(model.dataset)
-    if tuple(dataset.image_shape) != tuple(model.image_shape):
-        raise VAEError(f"The {model.dataset} images are {dataset.image_shape}, but {args.path} reads "
-                       f"{tuple(model.image_shape)}; their codes would mean nothing.")
-    _save_map_codes(Path(args.path), model, dataset)
+    _save_map_codes(Path(args.path), model, load_dataset(model.dataset))
     return 0
 
 

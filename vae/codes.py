@@ -19,6 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from vae.data import write_npz_atomically
+from vae.errors import DataError
 
 CODES_SUFFIX = ".codes.npz"
 CODES_FORMAT = 1
@@ -39,7 +40,9 @@ class TestCodes:
 
 
 class Encoder(Protocol):
-    """Anything with LatentModel's ``encode``: (N, H, W) images -> (means (N, D), logvars (N, D))."""
+    """Anything with LatentModel's ``image_shape`` and ``encode``: (N, H, W) -> (means (N, D), logvars (N, D))."""
+
+    image_shape: tuple[int, int]
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -105,7 +108,14 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
                       class_names: tuple[str, ...], dataset: str) -> TestCodes:
-    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`."""
+    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`.
+
+    Raises:
+        DataError: the images are not the size the model reads (their codes would mean nothing).
+    """
+    if tuple(np.shape(test_images)[1:]) != tuple(model.image_shape):
+        raise DataError(f"The {dataset} images are {tuple(np.shape(test_images)[1:])}, but the model reads "
+                        f"{tuple(model.image_shape)}; their codes would mean nothing.")
     means, _ = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
                      tuple(str(name) for name in class_names), dataset)
