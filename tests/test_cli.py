@@ -89,9 +89,10 @@ def test_codes_of_a_checkpoint_without_a_dataset_is_one_line_exit_2(tmp_path, ti
     assert not codes_path(path).exists()
 
 
-def test_codes_of_a_model_for_other_image_sizes_is_refused(tmp_path, tiny_model, capsys):
+@pytest.mark.parametrize("command", ["codes", "eval"])
+def test_a_model_for_other_image_sizes_is_one_line_exit_2(tmp_path, tiny_model, capsys, command):
     path = save_checkpoint(tmp_path / "small.pt", tiny_model, dataset="mnist-5k", class_names=[str(i) for i in range(10)])
-    assert main(["codes", str(path)]) == 2  # 8x8 model, 28x28 images
+    assert main([command, str(path)]) == 2  # 8x8 model, 28x28 images
     error = capsys.readouterr().err
     assert error.startswith("error:") and "(28, 28)" in error and error.count("\n") == 1
     assert not codes_path(path).exists()

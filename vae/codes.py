@@ -18,8 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vae.data import write_npz_atomically
-from vae.errors import DataError
+from vae.data import require_image_size, write_npz_atomically
 
 CODES_SUFFIX = ".codes.npz"
 CODES_FORMAT = 1
@@ -111,11 +110,9 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
     """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`.
 
     Raises:
-        DataError: the images are not the size the model reads (their codes would mean nothing).
+        DataError: the images are not the size the model reads.
     """
-    if tuple(np.shape(test_images)[1:]) != tuple(model.image_shape):
-        raise DataError(f"The {dataset} images are {tuple(np.shape(test_images)[1:])}, but the model reads "
-                        f"{tuple(model.image_shape)}; their codes would mean nothing.")
+    require_image_size(test_images, model.image_shape, dataset)
     means, _ = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
                      tuple(str(name) for name in class_names), dataset)

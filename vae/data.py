@@ -141,6 +141,14 @@ def load_dataset(name: str, root: str | Path | None = None, download: bool = Tru
     raise DataError(f"Unknown dataset {name!r}. Choose one of: {', '.join(list_datasets())}.")
 
 
+def require_image_size(images: np.ndarray, image_shape: tuple[int, ...], dataset: str) -> None:
+    """A DataError unless ``images`` (N, H, W) are ``image_shape`` (H, W): a model can only read its own size."""
+    size = tuple(np.shape(images)[1:])
+    if size != tuple(image_shape):
+        raise DataError(f"The {dataset} images are {size}, but the model reads {tuple(image_shape)}; "
+                        f"pick the dataset the model was trained on.")
+
+
 def dataset_version(name: str, root: str | Path | None = None) -> str:
     """A short text that changes whenever the images behind ``name`` may have changed (no file is read).
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from vae.data import require_image_size
 from vae.losses import kl_divergence, reconstruction_nll
 from vae.models import BaseVAE
 
@@ -120,7 +121,11 @@ def evaluate(
         test_elbo and nll (nats per image; ELBO higher is better, NLL lower is better),
         knn_accuracy (0..1, k=5 on the posterior means), active_units and latent_dim
         (counts), images (how many test images the ELBO and NLL used).
+
+    Raises:
+        DataError: the dataset's images are not the size the model reads.
     """
+    require_image_size(dataset.test_images, model.image_shape, dataset.name)
     test = np.asarray(dataset.test_images[:max_images], np.float32)
     test_means, _ = model.encode(dataset.test_images)
     train_means, _ = model.encode(dataset.train_images[:KNN_MAX_TRAIN])
