@@ -11,7 +11,8 @@ import vae.training
 from vae import jobs
 from vae.checkpoints import load_model, read_checkpoint
 from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset
+from vae.codes import read_test_codes
+from vae.data import Dataset, dataset_version, load_dataset
 
 TIMEOUT_S = 30
 
@@ -64,6 +65,17 @@ def test_job_on_digits_completes_and_saves_a_loadable_model(tmp_path, small_mode
     assert model.image_shape == (8, 8) and model.dataset == "digits"
     assert model.metrics["test_elbo"] == pytest.approx(snapshot.curves["test_elbo"][-1])
     assert model.history["status"] == "completed"
+    # The map's codes are saved with it, so the app shows the new model without encoding its test images.
+    codes = read_test_codes(tmp_path / "digits-test.pt", dataset_version("digits"))
+    digits = load_dataset("digits")
+    assert codes is not None and np.array_equal(codes.labels, digits.test_labels)
+    np.testing.assert_allclose(codes.means, model.encode(digits.test_images)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_a_dataset_the_app_cannot_name_gets_no_codes_file(tmp_path, random_dataset, small_model):
+    snapshot = finished(jobs.start_job("unnamed", random_dataset, small_model, TrainConfig(epochs=1), tmp_path))
+    assert snapshot.status == "completed"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["unnamed.pt"]  # "random" is no dataset the app can open
 
 
 def test_snapshot_is_plain_and_a_copy(tmp_path, random_dataset, small_model):

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from vae.checkpoints import load_model, save_checkpoint
 from vae.config import PRESETS, TrainConfig, model_config_for
-from vae.codes import encode_test_codes, write_test_codes
-from vae.data import dataset_version, list_datasets, load_dataset, load_user_dataset
+from vae.codes import save_test_codes
+from vae.data import list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
 from vae.latent import LatentModel
 from vae.metrics import evaluate
@@ -87,12 +87,11 @@ def run_train(args: argparse.Namespace) -> int:
 
 def _save_map_codes(path: Path, model: LatentModel, dataset) -> None:
     """Save the test images' codes beside the checkpoint, so the app draws its map without loading it."""
-    version = dataset_version(dataset.name)
-    if not version:  # a dataset the app cannot name (a file given by path): the app encodes it itself
+    written = save_test_codes(path, model, dataset)
+    if written is None:
         print("no codes saved: the app cannot open this dataset by name, so it encodes the images itself")
         return
-    codes = encode_test_codes(model, dataset.test_images, dataset.test_labels, dataset.class_names, dataset.name)
-    print(f"saved {write_test_codes(path, codes, version)} (the map's {len(codes.means):,} test-image codes)")
+    print(f"saved {written} (the map's {len(dataset.test_images):,} test-image codes)")
 
 
 def _train_with_bar(dataset, model_config, train_config):

@@ -18,7 +18,7 @@ from typing import Protocol
 
 import numpy as np
 
-from vae.data import require_image_size, write_npz_atomically
+from vae.data import dataset_version, require_image_size, write_npz_atomically
 
 CODES_SUFFIX = ".codes.npz"
 CODES_FORMAT = 1
@@ -116,3 +116,25 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
     means, _ = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
                      tuple(str(name) for name in class_names), dataset)
+
+
+class _TestSet(Protocol):
+    """Anything with Dataset's name, test images, test labels and class names."""
+
+    name: str
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    class_names: tuple[str, ...]
+
+
+def save_test_codes(checkpoint: str | Path, model: Encoder, dataset: _TestSet) -> Path | None:
+    """Encode ``dataset``'s test images with ``model`` and save the codes beside ``checkpoint``.
+
+    Returns the file written, or None for a dataset the app cannot open by name (a file given by
+    path): the app then encodes the images itself when it shows the model.
+    """
+    version = dataset_version(dataset.name)
+    if not version:
+        return None
+    codes = encode_test_codes(model, dataset.test_images, dataset.test_labels, tuple(dataset.class_names), dataset.name)
+    return write_test_codes(checkpoint, codes, version)

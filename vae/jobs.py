@@ -16,9 +16,11 @@ import numpy as np
 import torch
 
 from vae.checkpoints import checkpoint_path, save_checkpoint, sanitize_name
+from vae.codes import save_test_codes
 from vae.config import ModelConfig, TrainConfig
 from vae.data import Dataset, load_dataset
 from vae.errors import VAEError
+from vae.latent import LatentModel
 from vae.models import BaseVAE, build_model
 from vae.training import History, TrainEvent, fit
 
@@ -255,12 +257,20 @@ class TrainingJob:
             path, model, dataset=dataset.name, class_names=dataset.class_names, train_config=self._train_config,
             history=history, metrics={"test_elbo": history.test_elbo[-1]},
         )
+        self._save_map_codes(path, model, dataset)
         renamed = "" if path == self.target else f" (the name {self.name} was taken meanwhile)"
         if history.status == "completed":
             message = f"Training finished after {history.epochs_done} epochs. Saved as {path.stem}{renamed}."
         else:
             message = f"{history.message} It was saved as {path.stem}{renamed}."
         self._finish(history.status, message, saved_path=path)
+
+    def _save_map_codes(self, path: Path, model: BaseVAE, dataset: Dataset) -> None:
+        """Save the test images' codes beside the new checkpoint, so its map opens without encoding them."""
+        try:
+            save_test_codes(path, LatentModel(module=model, dataset=dataset.name), dataset)
+        except (VAEError, OSError):  # optional: the app encodes the images itself when it shows the model
+            logger.warning("Could not save the test-image codes of %s", path, exc_info=True)
 
     def _free_target(self) -> Path:
         """The target, or ``name-2``, ``name-3``... when a file appeared there and overwriting was not allowed."""
