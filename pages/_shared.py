@@ -158,11 +158,16 @@ def set_active_model(name: str) -> None:
     st.query_params["model"] = name
 
 
+def show_no_model_yet() -> None:
+    """Tell the user where models come from (there is none in the folder)."""
+    st.info("There is no model yet. Train one on the **Train** page or upload one on the **Models** page.")
+
+
 def active_model() -> vae.LatentModel | None:
     """The active model, or None (with a message on the page) when there is none or it is broken."""
     name = active_model_name()
     if name is None:
-        st.info("There is no model yet. Train one on the **Train** page or upload one on the **Models** page.")
+        show_no_model_yet()
         return None
     try:
         return load_model(name)

@@ -32,8 +32,8 @@ def show_page() -> None:
     """Title, the active model, then the interactive explorer."""
     st.title("Latent space")
     name = _shared.active_model_name()
-    if name is None:  # says how to get a model; a broken model's message comes from the explorer below
-        _shared.active_model()
+    if name is None:  # a broken model's message comes from the explorer below, which needs no model to start
+        _shared.show_no_model_yet()
         return
     st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
                "(or move the sliders) to see what the model draws there. Click a class in the legend to hide it.")

@@ -110,12 +110,20 @@ def read_info(path: str | Path) -> CheckpointInfo:
     """
     source = Path(path)
     raw = read_settings(source)
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT_NAME:
+    if not _is_ours(raw):
         raise CheckpointError(f"{source.name} is not in this app's format.")
+    return _info_from_ours(source, raw)
+
+
+def _is_ours(raw: object) -> bool:
+    return isinstance(raw, dict) and raw.get("format") == FORMAT_NAME
+
+
+def _info_from_ours(path: Path, raw: dict) -> CheckpointInfo:
     version = raw.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CheckpointError(f"{source.name} has a format version this app cannot read.")
-    return info_from_settings(source, raw)
+        raise CheckpointError(f"{path.name} has a format version this app cannot read.")
+    return info_from_settings(path, raw)
 
 
 def info_from_settings(path: Path, raw: dict) -> CheckpointInfo:
@@ -135,27 +143,23 @@ def info_from_settings(path: Path, raw: dict) -> CheckpointInfo:
 def list_checkpoints(folder: str | Path) -> list[CheckpointInfo]:
     """Every readable checkpoint in ``folder``, sorted by name; unreadable files are skipped.
 
-    Files in this app's format are read without torch (settings only). Other files, such as a
-    classic example's state_dict dropped into the folder, go through the full safe loader.
+    Files in this app's format are read without torch (settings only, each file once). Other
+    files, such as a classic example's state_dict dropped into the folder, go through the full
+    safe loader.
     """
     infos = []
     for path in sorted(Path(folder).glob("*.pt")):
         try:
-            infos.append(read_info(path))
+            raw = read_settings(path)
         except VAEError:
-            info = None if _is_ours(path) else _read_info_with_torch(path)
-            if info is not None:
-                infos.append(info)
+            raw = None
+        try:
+            info = _info_from_ours(path, raw) if _is_ours(raw) else _read_info_with_torch(path)
+        except VAEError:  # ours, but a newer format or bad model settings
+            continue
+        if info is not None:
+            infos.append(info)
     return infos
-
-
-def _is_ours(path: Path) -> bool:
-    """Whether the file's settings say this app's format (then a failed read means a bad file, not a foreign one)."""
-    try:
-        raw = read_settings(path)
-    except VAEError:
-        return False
-    return isinstance(raw, dict) and raw.get("format") == FORMAT_NAME
 
 
 def _read_info_with_torch(path: Path) -> CheckpointInfo | None:
