@@ -6,13 +6,13 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _latent_map, _shared
 from vae import images as vae_images
 from vae import plots
 
 POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
 PICKED_KEY = "explore_picked"  # {"model": name, "index": int}: the test image clicked last, if any
-CHART_KEY = "explore_scatter"
+CHART_KEY = "explore_scatter"  # the map (pages/_latent_map.py)
 PLANE_KEY = "explore_plane"  # "pca" or "dims" (latent above 2-D only)
 DIM_X_KEY, DIM_Y_KEY = "explore_dim_x", "explore_dim_y"
 BACKGROUND_KEY = "explore_background"
@@ -20,7 +20,6 @@ CLASSES_KEY = "explore_classes"  # class indices shown on the map
 DOWNLOAD_KEY = "explore_download"
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
 IMAGE_WIDTH = 320  # pixels on screen for the decoded image
-CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
 
 
 def slider_key(dim: int) -> str:
@@ -36,7 +35,8 @@ def show_page() -> None:
         _shared.show_no_model_yet()
         return
     st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
-               "(or move the sliders) to see what the model draws there. Click a class in the legend to hide it.")
+               "(or move the sliders) to see what the model draws there. Click a class in the legend to hide or "
+               "show it.")
     show_explorer(name)
 
 
@@ -124,18 +124,40 @@ def sync_sliders(plane: _shared.Plane, z: np.ndarray) -> None:
 
 def on_plane_click(name: str, method: str, dims: tuple[int, int]) -> None:
     """A click on the plane: a test image jumps to its code; empty space decodes through the plane."""
-    points = st.session_state[CHART_KEY].selection.get("points") or []
-    if not points:  # clicking the same spot again deselects it: keep the point
+    click = _latent_map.event(CHART_KEY, "click")
+    if not isinstance(click, dict):
         return
-    point = points[0]
     plane = _shared.latent_plane(name, method, dims)
-    index = _shared.clicked_test_image(point, plane)
+    index = clicked_image(click, len(plane.labels))
     if index is not None:
         store_point(name, clip_to_sliders(_shared.encode_test_set(name).means[index], plane), picked=index)
         return
-    base = current_point(name, plane)
-    z = plane.projection.from_2d(np.array([[point["x"], point["y"]]], np.float64), base=base)[0]
+    try:
+        spot = np.array([[float(click["x"]), float(click["y"])]], np.float64)
+    except (KeyError, TypeError, ValueError):
+        return
+    if not np.isfinite(spot).all():
+        return
+    z = plane.projection.from_2d(spot, base=current_point(name, plane))[0]
     store_point(name, clip_to_sliders(z, plane))
+
+
+def clicked_image(click: dict, count: int) -> int | None:
+    """The test image number the map reported under the mouse, or None (empty space, or not a valid number)."""
+    index = click.get("index")
+    if isinstance(index, bool) or not isinstance(index, (int, float)) or not 0 <= index < count:
+        return None
+    return int(index)
+
+
+def on_legend(classes: list[int]) -> None:
+    """A class clicked in the map's legend: hide it, or show it again (the chips below follow)."""
+    label = _latent_map.event(CHART_KEY, "legend")
+    if isinstance(label, bool) or not isinstance(label, int) or label not in classes:
+        return
+    shown = list(st.session_state.get(CLASSES_KEY) or classes)
+    shown = [c for c in shown if c != label] if label in shown else sorted([*shown, label])
+    st.session_state[CLASSES_KEY] = shown
 
 
 def draw_plane(name: str, plane: _shared.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
@@ -148,11 +170,11 @@ def draw_plane(name: str, plane: _shared.Plane, z: np.ndarray, method: str, dims
     shown = st.session_state.get(CLASSES_KEY)
     hidden = [c for c in classes if shown is not None and c not in shown]
     marker = tuple(plane.projection.to_2d(z[None])[0])
-    figure = plots.latent_scatter(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
-                                  marker=marker, background_png=background, axis_titles=plane.axis_titles,
-                                  hidden_classes=hidden)
-    st.plotly_chart(figure, key=CHART_KEY, on_select=partial(on_plane_click, name, method, dims),
-                    selection_mode="points", config=CHART_CONFIG)
+    data = _latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
+                                marker=marker, background_png=background, axis_titles=plane.axis_titles,
+                                hidden_classes=hidden)
+    _latent_map.latent_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
+                           on_legend=partial(on_legend, classes))
     st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
                 help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
     choose_classes(plane, classes)
@@ -167,7 +189,7 @@ def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
     st.session_state.setdefault(CLASSES_KEY, classes)
     name_of = lambda c: plane.class_names[c] if c < len(plane.class_names) else f"class {c}"  # noqa: E731
     st.pills("Classes shown", classes, selection_mode="multi", format_func=name_of, key=CLASSES_KEY,
-             help="Untick a class to keep it hidden. Clicking it in the legend hides it only until the next click.")
+             help="Untick a class to hide it on the map (the same as clicking it in the map's legend).")
 
 
 def show_decoded(name: str, plane: _shared.Plane, z: np.ndarray) -> None:

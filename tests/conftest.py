@@ -1,6 +1,9 @@
 """Shared fixtures: tiny models and data built in memory or tmp_path; nothing touches the network."""
 from __future__ import annotations
 
+import base64
+import json
+
 import numpy as np
 import pytest
 
@@ -74,3 +77,33 @@ BAD_CHECKPOINT_MESSAGES = {
     "newer-format": "newer version",
     "mismatched-shapes": "do not fit",
 }
+
+
+# ------------------------------------------------------------------ the Latent space map in AppTest
+
+
+def decode_map(data: dict) -> dict:
+    """The map component's data with its base64 arrays decoded: "points" (N, 2) float32 and "label_array" (N,)."""
+    x = np.frombuffer(base64.b64decode(data["x"]), dtype="<f4")
+    y = np.frombuffer(base64.b64decode(data["y"]), dtype="<f4")
+    labels = np.frombuffer(base64.b64decode(data["labels"]), dtype="<u2")
+    return {**data, "points": np.stack([x, y], axis=1), "label_array": labels.astype(np.int64)}
+
+
+def latent_map(at, index: int = 0) -> dict:
+    """What the Latent space map (a components.v2 element) was sent in the last run, decoded."""
+    return decode_map(json.loads(at.get("bidi_component")[index].proto.json))
+
+
+def map_event(at, event: str, value, index: int = 0):
+    """Simulate the map's ``event`` ("click" or "legend") as the browser sends it: a trigger value, then a rerun."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    element = at.get("bidi_component")[index]
+    trigger_id = f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events"  # components.v2's trigger aggregator
+    states = WidgetStates()
+    states.widgets.extend(state for state in at._tree.get_widget_states().widgets if state.id != trigger_id)
+    injected = states.widgets.add()
+    injected.id = trigger_id
+    injected.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    return at._run(states)

@@ -13,6 +13,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
+from conftest import decode_map, latent_map
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -47,20 +48,8 @@ def app(folder, monkeypatch) -> AppTest:
 
 
 def map_points(at: AppTest) -> np.ndarray:
-    """The test images' positions on the map: (N, 2), from the class traces of the chart sent to the browser."""
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    traces = [trace for trace in spec["data"] if trace.get("name") in DIGITS]
-    xs = [_values(trace["x"]) for trace in traces]
-    ys = [_values(trace["y"]) for trace in traces]
-    return np.stack([np.concatenate(xs), np.concatenate(ys)], axis=1)
-
-
-def _values(data) -> np.ndarray:
-    if isinstance(data, dict):  # plotly's typed-array encoding: {"dtype": "f4", "bdata": base64}
-        import base64
-
-        return np.frombuffer(base64.b64decode(data["bdata"]), dtype=np.dtype(data["dtype"]))
-    return np.asarray(data, np.float64)
+    """The test images' positions on the map: (N, 2), as the map component was sent them."""
+    return latent_map(at)["points"]
 
 
 def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
@@ -124,8 +113,8 @@ print(json.dumps({
     "torch_imported": "torch" in sys.modules,
     "exceptions": [item.value for item in at.exception],
     "errors": [item.value for item in at.error],
-    "charts": len(at.get("plotly_chart")),
-    "spec": at.get("plotly_chart")[0].proto.spec if at.get("plotly_chart") else None,
+    "maps": len(at.get("bidi_component")),
+    "map": at.get("bidi_component")[0].proto.json if at.get("bidi_component") else None,
     "captions": [item.value for item in at.caption],
     "images": len(at.get("image")),
 }))
@@ -148,8 +137,6 @@ def test_a_first_view_draws_the_map_without_torch(folder, tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert not result["torch_imported"]
     assert result["exceptions"] == [] and result["errors"] == []
-    assert result["charts"] == 1 and result["images"] == 0  # the map, and no decoded picture yet
+    assert result["maps"] == 1 and result["images"] == 0  # the map, and no decoded picture yet
     assert any("Loading the model" in caption for caption in result["captions"])
-    spec = json.loads(result["spec"])
-    shown = sum(len(_values(trace["x"])) for trace in spec["data"] if trace.get("name") in DIGITS)
-    assert shown == len(digits.test_labels)
+    np.testing.assert_allclose(decode_map(json.loads(result["map"]))["points"], codes.means)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
+from conftest import BAD_CHECKPOINT_MESSAGES, latent_map, make_bad_checkpoints, map_event
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -71,8 +72,13 @@ def page_text(at: AppTest) -> str:
     return "\n".join([item.value for item in at.markdown] + [item.value for item in at.caption])
 
 
+def map_click(at: AppTest, x: float, y: float, index: int | None = None) -> AppTest:
+    """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
+    return map_event(at, "click", {"x": x, "y": y, "index": index})
+
+
 def click(at: AppTest, point: dict, chart_index: int = 0) -> AppTest:
-    """Simulate a plotly click by injecting the chart's selection widget state (fires on_select)."""
+    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
     chart = at.get("plotly_chart")[chart_index]
     states = WidgetStates()
     for state in at._tree.get_widget_states().widgets:
@@ -88,6 +94,11 @@ def click(at: AppTest, point: dict, chart_index: int = 0) -> AppTest:
 def figure_spec(at: AppTest, chart_index: int = 0) -> dict:
     """The plotly figure JSON sent to the browser."""
     return json.loads(at.get("plotly_chart")[chart_index].proto.spec)
+
+
+def app_model_path(at: AppTest) -> Path:
+    """The checkpoint file of the model the app shows."""
+    return Path(os.environ["VAE_CHECKPOINT_DIR"]) / f"{at.session_state['model_name']}.pt"
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
@@ -129,31 +140,34 @@ def test_sidebar_switches_model(app):
 # ------------------------------------------------------------------ latent space
 
 
-def test_scatter_has_grid_first_and_one_trace_per_class(app):
+def test_map_shows_every_test_image_with_its_class(app):
     app.run()
-    spec = figure_spec(app)
-    names = [trace.get("name") for trace in spec["data"]]
-    assert names[0] == "plane" and names[1:11] == DIGITS and names[-1] == "Chosen point"
-    assert all(trace["type"] == "scattergl" for trace in spec["data"])
-    assert spec["layout"]["xaxis"]["fixedrange"] is True
+    data = latent_map(app)
+    digits = vae.load_dataset("digits")
+    assert data["class_names"] == DIGITS and len(data["colors"]) == 10
+    assert data["count"] == len(digits.test_labels) == len(data["points"])
+    np.testing.assert_array_equal(data["label_array"], digits.test_labels)
+    codes = vae.load_model(app_model_path(app)).encode(digits.test_images)[0]
+    np.testing.assert_allclose(data["points"], codes, rtol=1e-4, atol=1e-5)  # a 2-D model's plane is its codes
+    assert data["marker"] == [0.0, 0.0] and data["axis_titles"] == ["z1", "z2"] and data["background"] is None
 
 
 def test_click_on_empty_space_decodes_that_point(app):
     app.run()
-    click(app, {"x": 1.25, "y": -0.5, "curve_number": 0, "point_index": 7})
+    map_click(app, 1.25, -0.5)
     assert_clean(app)
     assert "z1 = 1.250, z2 = -0.500" in page_text(app)
     assert app.slider(key="explore_z_0").value == pytest.approx(1.25)
     assert app.slider(key="explore_z_1").value == pytest.approx(-0.5)
     assert app.query_params["z"] == "1.2500,-0.5000"
     assert len(app.get("image")) >= 1
-    assert figure_spec(app)["data"][-1]["x"] == [1.25]  # the cross moved there
+    assert latent_map(app)["marker"] == pytest.approx([1.25, -0.5])  # the cross moved there
 
 
 def test_click_beyond_the_edge_stops_at_the_slider_ends(app):
     app.run()
-    x_low, x_high = figure_spec(app)["layout"]["xaxis"]["range"]
-    click(app, {"x": x_low - 5.0, "y": 0.0, "curve_number": 0, "point_index": 0})
+    x_low, x_high = latent_map(app)["x_range"]
+    map_click(app, x_low - 5.0, 0.0)
     assert_clean(app)
     slider = app.slider(key="explore_z_0")
     assert slider.value == pytest.approx(slider.min) and slider.min == pytest.approx(x_low)
@@ -161,10 +175,14 @@ def test_click_beyond_the_edge_stops_at_the_slider_ends(app):
 
 def test_click_on_test_image_shows_original_and_reconstruction(app):
     app.run()
-    click(app, {"x": 0.0, "y": 0.0, "curve_number": 4, "point_index": 2})  # third test image of class "3"
+    digits = vae.load_dataset("digits")
+    index = int(np.flatnonzero(digits.test_labels == 3)[2])  # the third test image of class "3"
+    map_click(app, 0.0, 0.0, index)
     assert_clean(app)
     text = page_text(app)
-    assert "Test image #" in text and "(class 3)" in text
+    assert f"Test image #{index}" in text and "(class 3)" in text
+    z = vae.load_model(app_model_path(app)).encode(digits.test_images[index:index + 1])[0][0]
+    assert app.session_state["explore_point"]["z"] == pytest.approx(z.tolist(), abs=1e-4)  # its code, not (0, 0)
     captions = [caption for image in app.get("image") for caption in image.captions]
     assert "Original" in captions and "Reconstruction" in captions
 
@@ -188,18 +206,49 @@ def test_background_images_behind_points(app):
     app.run()
     app.checkbox(key="explore_background").check().run()
     assert_clean(app)
-    (image,) = figure_spec(app)["layout"]["images"]
-    assert image["layer"] == "below" and image["source"].startswith("data:image/png;base64,")
+    assert latent_map(app)["background"].startswith("data:image/png;base64,")
 
 
 def test_class_chips_keep_classes_hidden(app):
     app.run()
     app.pills(key="explore_classes").set_value([0, 1, 2]).run()
     assert_clean(app)
-    visible = [trace.get("visible", True) for trace in figure_spec(app)["data"][1:11]]
-    assert visible[:3] == [True, True, True] and set(visible[3:]) == {"legendonly"}
-    click(app, {"x": 0.5, "y": 0.5, "curve_number": 0, "point_index": 0})
-    assert [trace.get("visible", True) for trace in figure_spec(app)["data"][1:11]] == visible  # still hidden
+    assert latent_map(app)["hidden"] == list(range(3, 10))
+    map_click(app, 0.5, 0.5)
+    assert latent_map(app)["hidden"] == list(range(3, 10))  # still hidden
+
+
+def test_legend_click_hides_a_class_and_shows_it_again(app):
+    app.run()
+    map_event(app, "legend", 4)
+    assert_clean(app)
+    assert latent_map(app)["hidden"] == [4]
+    assert app.pills(key="explore_classes").value == [0, 1, 2, 3, 5, 6, 7, 8, 9]  # the chips follow
+    map_click(app, 0.5, 0.5)
+    assert latent_map(app)["hidden"] == [4]  # a click elsewhere keeps it hidden
+    map_event(app, "legend", 4)
+    assert latent_map(app)["hidden"] == [] and app.pills(key="explore_classes").value == list(range(10))
+
+
+@pytest.mark.parametrize("value", [{"x": "left", "y": 0}, {"x": None, "y": 1.0}, {"y": 2.0}, "nonsense",
+                                   {"x": 0.5, "y": 0.5, "index": 10 ** 9}, {"x": 0.5, "y": 0.5, "index": True}])
+def test_a_malformed_click_changes_nothing_or_only_decodes(app, value):
+    app.run()
+    map_click(app, 1.0, 1.0)
+    map_event(app, "click", value)
+    assert_clean(app)
+    assert not app.error
+    expected = [0.5, 0.5] if isinstance(value, dict) and value.get("x") == 0.5 else [1.0, 1.0]
+    assert app.session_state["explore_point"]["z"] == pytest.approx(expected)  # a bad index is not a test image
+    assert "Test image #" not in page_text(app)
+
+
+@pytest.mark.parametrize("value", [99, -1, "3", None])
+def test_a_malformed_legend_click_changes_nothing(app, value):
+    app.run()
+    map_event(app, "legend", value)
+    assert_clean(app)
+    assert latent_map(app)["hidden"] == []
 
 
 def test_download_decoded_png(app):
@@ -212,7 +261,7 @@ def test_16d_plane_click_keeps_other_dims(app):
     app.run()
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
     app.slider(key="explore_z_5").set_value(1.0).run()
-    click(app, {"x": 0.5, "y": 0.25, "curve_number": 0, "point_index": 0})
+    map_click(app, 0.5, 0.25)
     assert_clean(app)
     point = np.array(app.session_state["explore_point"]["z"])
     assert point[5] != 0  # not reset to the plane origin
@@ -220,7 +269,7 @@ def test_16d_plane_click_keeps_other_dims(app):
     app.radio(key="explore_plane").set_value("dims").run()
     app.selectbox(key="explore_dim_x").set_value(5).run()
     app.selectbox(key="explore_dim_y").set_value(2).run()
-    click(app, {"x": -1.5, "y": 0.75, "curve_number": 0, "point_index": 0})
+    map_click(app, -1.5, 0.75)
     assert_clean(app)
     moved = np.array(app.session_state["explore_point"]["z"])
     assert moved[5] == pytest.approx(-1.5) and moved[2] == pytest.approx(0.75)
@@ -419,4 +468,4 @@ def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path,
     assert not (tmp_path / "ran-code-marker").exists()
     app.switch_page("pages/explore.py").run()
     assert_clean(app)
-    assert app.get("plotly_chart")
+    assert latent_map(app)["count"] > 0
