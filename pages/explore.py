@@ -181,7 +181,7 @@ def draw_plane(name: str, plane: _shared.Plane, z: np.ndarray, method: str, dims
 
 
 def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
-    """Chips to keep classes hidden on the map (a legend click lasts only until the map is redrawn)."""
+    """Chips that choose the classes shown on the map (the map's legend changes the same choice)."""
     if not len(plane.labels):
         return
     if not set(st.session_state.get(CLASSES_KEY) or []) <= set(classes):

@@ -27,7 +27,7 @@ function createMap(parent) {
   const root = document.createElement("div");
   root.className = "latent-map";
   root.innerHTML = `
-    <div class="latent-map-plot"><canvas tabindex="0" aria-label="Latent space map: click to decode a point"></canvas>
+    <div class="latent-map-plot"><canvas tabindex="0" aria-label="Latent space map: click a spot to decode it (the sliders below move the same point)"></canvas>
       <div class="latent-map-tip" hidden></div></div>
     <div class="latent-map-legend" role="group" aria-label="Classes"></div>`;
   parent.appendChild(root);
@@ -175,9 +175,9 @@ function showTip(map, tip, event) {
     tip.textContent = `Image #${index} · Class: ${className(map.data, map.points.labels[index])}`;
   }
   tip.hidden = false;
-  const left = Math.min(px + 14, map.width - tip.offsetWidth - 4);
-  tip.style.left = `${Math.max(4, left)}px`;
-  tip.style.top = `${Math.max(4, py - 30)}px`;
+  const right = px + 14 + tip.offsetWidth <= map.width; // beside the pointer, on whichever side has room
+  tip.style.left = `${Math.max(0, right ? px + 14 : px - 14 - tip.offsetWidth)}px`;
+  tip.style.top = `${py - 30 >= 0 ? py - 30 : py + 18}px`;
 }
 
 function className(data, label) {
@@ -187,6 +187,18 @@ function className(data, label) {
 function drawLegend(map, legend) {
   const data = map.data;
   map.hidden = new Set(data.hidden || []);
+  const signature = JSON.stringify([data.class_names, data.colors, data.symbols, map.points.count > 0]);
+  if (legend.dataset.signature !== signature) { // rebuilt only when the classes change, so a focused button keeps focus
+    legend.dataset.signature = signature;
+    buildLegend(map, legend);
+  }
+  for (const item of legend.querySelectorAll(".latent-map-legend-item")) {
+    item.setAttribute("aria-pressed", String(!map.hidden.has(Number(item.dataset.label))));
+  }
+}
+
+function buildLegend(map, legend) {
+  const data = map.data;
   legend.replaceChildren();
   if (!data.class_names.length || !map.points.count) return;
   const title = document.createElement("div");
@@ -197,12 +209,12 @@ function drawLegend(map, legend) {
     const item = document.createElement("button");
     item.type = "button";
     item.className = "latent-map-legend-item";
-    item.setAttribute("aria-pressed", String(!map.hidden.has(label)));
     item.dataset.label = String(label);
     const swatch = document.createElement("canvas");
     swatch.width = swatch.height = 14;
     const context = swatch.getContext("2d");
     context.fillStyle = data.colors[label % data.colors.length];
+    context.beginPath();
     shapePath(context, data.symbols[label % data.symbols.length], 7, 7, 5);
     context.fill();
     item.append(swatch, document.createTextNode(name));
@@ -301,7 +313,7 @@ function drawCross(context, x, y) {
 function drawAxes(map, context, box, grid) {
   const data = map.data;
   context.font = "12px sans-serif";
-  context.fillStyle = "#444";
+  context.fillStyle = getComputedStyle(map.root).color || "#444"; // the page's text colour (light or dark theme)
   context.lineWidth = 1;
   for (const [axis, range] of [["x", data.x_range], ["y", data.y_range]]) {
     for (const value of ticks(range[0], range[1])) {

@@ -1,8 +1,11 @@
 """Real-browser helpers shared by tests/test_browser.py and benchmarks/app_speed.py.
 
 A Streamlit server in its own process group, headless Debian Chromium through Playwright, and
-the few page actions the tests need: wait for a rerun to end, click the latent plane at data
-coordinates, read the decoded image, time a click or a slider move inside the page.
+the few page actions the tests need: wait for a rerun to end, find empty spots and isolated dots
+on a latent map and click it at data coordinates, read the decoded image, time a click or a
+slider move inside the page. The map helpers work on both kinds of map: the Latent space page's
+canvas component (pages/latent_map.js, read through its ``describe()``) and the Interpolate
+page's plotly chart; they tell them apart by whether ``.st-key-<key> .latent-map`` exists.
 Verified patterns: shared/STREAMLIT_NOTES.md. Not collected by pytest (no ``test_`` prefix).
 """
 from __future__ import annotations
@@ -198,23 +201,119 @@ def title_heading(menu_title: str) -> str:
 
 # ---------------------------------------------------------------- the latent plane
 
-_SCATTER_READY_JS = """key => {
-    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-    return gd !== null && gd._fullLayout !== undefined && gd._fullData !== undefined
-        && gd._fullData.length >= 2 && gd.querySelector('.nsewdrag') !== null
-        && gd.querySelector('.nsewdrag').getBoundingClientRect().width > 0;
+# Two kinds of map: the Latent space page draws its own canvas (pages/latent_map.js, a custom
+# component), the Interpolate page a plotly chart. Every helper below reads either through one
+# small page-side adapter, ``plotOf(withDots)``, which gives null until the map is drawn, else
+#   kind: "canvas" | "plotly";  left, top, width, height: the plot area in page (client) pixels;
+#   x_range, y_range: the data shown (x_range[0] at the left edge, y_range[1] at the top);
+#   toPage(x, y): the page pixel of a plane point;  count: visible test-image dots;
+#   with withDots also dots: [{x, y, index, label, trace}] (visible test-image dots), grid: page
+#   pixels of plotly's invisible click grid, extras: page pixels of plotly's other markers
+#   (cross, path, ends). The canvas is read through its ``describe()`` (hidden classes left out,
+#   no grid: a click reports the nearest dot within HIT_PIXELS, else the exact plane point);
+#   plotly through ``_fullLayout`` / ``_fullData`` (plain arrays; ``gd.data`` holds base64).
+CANVAS_HIT_PIXELS = 6  # pages/latent_map.js HIT_PIXELS: a click this close to a dot picks that test image
+
+_PLOT_JS = """(key, withDots) => {
+    const container = document.querySelector(`.st-key-${key}`);
+    if (container === null) return null;
+    const root = container.querySelector('.latent-map');
+    if (root !== null) {
+        const map = root.parentElement.__latentMap, canvas = root.querySelector('canvas');
+        if (!map || !map.data || !canvas || !(Number(root.dataset.drawn || 0) > 0)) return null;
+        if (!(canvas.getBoundingClientRect().width > 0)) return null;
+        const d = map.describe();
+        if (!(d.width > 1 && d.height > 1)) return null;  // describe() gives at least 1 px, even unsized
+        const [x0, x1] = d.x_range, [y0, y1] = d.y_range;
+        const toPage = (x, y) => [d.left + (x - x0) / (x1 - x0) * d.width, d.top + (y1 - y) / (y1 - y0) * d.height];
+        const plot = {kind: 'canvas', left: d.left, top: d.top, width: d.width, height: d.height,
+                      x_range: d.x_range, y_range: d.y_range, toPage, count: d.index.length,
+                      dots: [], grid: [], extras: []};
+        if (withDots) plot.dots = d.index.map((index, i) => ({x: d.x[i], y: d.y[i], index, label: d.label[i],
+                                                               trace: null}));
+        return plot;
+    }
+    const gd = container.querySelector('.js-plotly-plot');
+    if (gd === null || gd._fullLayout === undefined || gd._fullData === undefined || gd._fullData.length < 2)
+        return null;
+    const drag = gd.querySelector('.nsewdrag');
+    if (drag === null) return null;
+    const box = drag.getBoundingClientRect();
+    if (!(box.width > 0)) return null;
+    const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+    const toPage = (x, y) => [box.left + xa.d2p(x), box.top + ya.d2p(y)];
+    // Trace 0: the invisible click grid; traces with customdata: test images (trace k + 1 is class k);
+    // the rest (cross, path, ends) carry no image. Classes hidden through the legend are left out.
+    const traces = gd._fullData.map((t, k) => ({t, k, image: k > 0 && !!(t.customdata && t.customdata.length)}))
+        .filter(({t}) => t.visible === true);
+    const plot = {kind: 'plotly', left: box.left, top: box.top, width: box.width, height: box.height,
+                  x_range: Array.from(xa.range), y_range: Array.from(ya.range), toPage,
+                  count: traces.reduce((n, {t, image}) => n + (image ? t.x.length : 0), 0),
+                  dots: [], grid: [], extras: []};
+    if (withDots) for (const {t, k, image} of traces) for (let i = 0; i < (t.x || []).length; i++) {
+        if (image) plot.dots.push({x: t.x[i], y: t.y[i], index: t.customdata[i], label: k - 1, trace: k});
+        else (k === 0 ? plot.grid : plot.extras).push(toPage(t.x[i], t.y[i]));
+    }
+    return plot;
 }"""
 
 
+def _with_plot(body: str) -> str:
+    """A page function of ``args = [chart_key, ...]`` whose ``body`` may call ``plotOf(withDots)``."""
+    return f"""args => {{
+        const plotOf = withDots => ({_PLOT_JS})(args[0], withDots);
+        {body}
+    }}"""
+
+
 def wait_for_scatter(page: Page, chart_key: str = EXPLORE_CHART, timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Wait until the plotly scatter with key ``chart_key`` is drawn (traces laid out, plot area sized)."""
-    page.wait_for_function(_SCATTER_READY_JS, arg=chart_key, timeout=timeout_ms)
+    """Wait until the map with key ``chart_key`` is drawn and its plot area sized.
+
+    Canvas map: ``.latent-map`` exists, its ``dataset.drawn`` > 0 and the plot area has a width.
+    Plotly chart: traces laid out (``_fullData``) and the plot area (``.nsewdrag``) sized.
+    """
+    page.wait_for_function(_with_plot("return plotOf(false) !== null;"), arg=[chart_key], timeout=timeout_ms)
+
+
+def map_kind(page: Page, chart_key: str = EXPLORE_CHART) -> str | None:
+    """ "canvas" (the Latent space page's map), "plotly" (the Interpolate page's), or None while not drawn."""
+    return page.evaluate(_with_plot("const plot = plotOf(false); return plot && plot.kind;"), [chart_key])
+
+
+def map_state(page: Page, chart_key: str = EXPLORE_CHART) -> dict | None:
+    """The canvas map's own ``describe()``: plot box, ranges, ``drawn``, the visible dots' x, y, index and
+    label, ``marker`` and ``hidden`` classes. None when ``chart_key`` is no canvas map (yet)."""
+    return page.evaluate(
+        """key => {
+            const root = document.querySelector(`.st-key-${key} .latent-map`);
+            const map = root && root.parentElement.__latentMap;
+            return map && map.data ? map.describe() : null;
+        }""",
+        chart_key,
+    )
 
 
 def scatter_traces(page: Page, chart_key: str = EXPLORE_CHART) -> list[dict]:
-    """Every trace of the scatter: name, x, y and customdata (from ``_fullData``: plain arrays, not base64)."""
+    """The map's points as traces: ``name``, ``x``, ``y``, ``customdata`` (test image numbers).
+
+    Plotly chart: every trace of ``_fullData`` (plain arrays), the click grid first, cross and path too.
+    Canvas map: one entry per class that has visible dots, in class order, named as in the legend,
+    with its ``label``; there is no grid or cross trace.
+    """
     return page.evaluate(
         """key => {
+            const root = document.querySelector(`.st-key-${key} .latent-map`);
+            if (root !== null) {
+                const map = root.parentElement.__latentMap, d = map.describe(), names = map.data.class_names;
+                const traces = new Map();
+                d.label.forEach((label, i) => {
+                    const name = label < names.length ? names[label] : `class ${label}`;
+                    if (!traces.has(label)) traces.set(label, {name, label, x: [], y: [], customdata: []});
+                    const t = traces.get(label);
+                    t.x.push(d.x[i]); t.y.push(d.y[i]); t.customdata.push(d.index[i]);
+                });
+                return Array.from(traces.values()).sort((a, b) => a.label - b.label);
+            }
             const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
             return gd._fullData.map(t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
                                            customdata: Array.from(t.customdata || [])}));
@@ -224,46 +323,40 @@ def scatter_traces(page: Page, chart_key: str = EXPLORE_CHART) -> list[dict]:
 
 
 def data_point_count(page: Page, chart_key: str = EXPLORE_CHART) -> int:
-    """Number of test-image dots: every trace but the click grid (first) and the cross or path (not in the legend)."""
-    return sum(len(trace["x"]) for trace in scatter_traces(page, chart_key)[1:] if trace["customdata"])
+    """Number of visible test-image dots (no click grid, cross or path; hidden classes left out)."""
+    count = page.evaluate(_with_plot("const plot = plotOf(false); return plot && plot.count;"), [chart_key])
+    if count is None:
+        raise RuntimeError(f"the map {chart_key!r} is not drawn")
+    return int(count)
 
 
 def plane_to_page(page: Page, x: float, y: float, chart_key: str = EXPLORE_CHART) -> tuple[float, float]:
-    """Page pixel of data point (x, y): the plot area's corner plus the axis' data-to-pixel map."""
-    return tuple(page.evaluate(
-        """([key, x, y]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            return [box.left + gd._fullLayout.xaxis.d2p(x), box.top + gd._fullLayout.yaxis.d2p(y)];
-        }""",
-        [chart_key, float(x), float(y)],
-    ))
+    """Page pixel of data point (x, y) on either kind of map."""
+    return tuple(page.evaluate(_with_plot("return plotOf(false).toPage(args[1], args[2]);"),
+                               [chart_key, float(x), float(y)]))
 
 
 def empty_spots(page: Page, count: int, chart_key: str = EXPLORE_CHART, min_pixels: float = 25.0) -> list[tuple[float, float]]:
-    """Up to ``count`` plane points at least ``min_pixels`` from every dot, spread over the plane.
+    """Up to ``count`` plane points at least ``min_pixels`` from every visible dot, spread over the plane.
 
     Candidates lie on a 12 x 12 lattice inside the axes (not on the border); each next one is the
     candidate farthest from those already chosen, so consecutive clicks land at different spots.
+    On a plotly chart the cross and path markers count as dots (its click grid does not).
     """
     spots = page.evaluate(
-        """([key, minPixels]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-            const dots = [];
-            gd._fullData.slice(1).forEach(t => { for (let i = 0; i < (t.x || []).length; i++)
-                dots.push([xa.d2p(t.x[i]), ya.d2p(t.y[i])]); });
+        _with_plot("""
+            const minPixels = args[1], plot = plotOf(true);
+            const dots = plot.dots.map(d => plot.toPage(d.x, d.y)).concat(plot.extras);
+            const [x0, x1] = plot.x_range, [y0, y1] = plot.y_range;
             const found = [];
             for (let i = 1; i <= 12; i++) for (let j = 1; j <= 12; j++) {
-                const x = xa.range[0] + (xa.range[1] - xa.range[0]) * i / 13;
-                const y = ya.range[0] + (ya.range[1] - ya.range[0]) * j / 13;
-                const px = xa.d2p(x), py = ya.d2p(y);
+                const x = x0 + (x1 - x0) * i / 13, y = y0 + (y1 - y0) * j / 13;
+                const [px, py] = plot.toPage(x, y);
                 let nearest = Infinity;
                 for (const d of dots) nearest = Math.min(nearest, Math.hypot(d[0] - px, d[1] - py));
                 if (nearest >= minPixels) found.push([x, y]);
             }
-            return found;
-        }""",
+            return found;"""),
         [chart_key, float(min_pixels)],
     )
     return spread(spots, count)
@@ -285,43 +378,48 @@ def spread(points: list[list[float]], count: int) -> list[tuple[float, float]]:
 def isolated_dots(page: Page, count: int, chart_key: str = EXPLORE_CHART, margin: float = 1.5) -> list[dict]:
     """Up to ``count`` test-image dots that a click surely reports, spread over the plane.
 
-    The mouse lands on whole pixels, and plotly reports the point nearest the mouse, be it a dot or
-    a cell of the invisible click grid. So a dot is safe when, from the whole pixel nearest to it,
-    it is at least ``margin`` pixels closer than any other dot or grid cell. Each result is
-    {"x", "y", "index", "trace"}. Dots near the border are left out.
+    The mouse lands on whole pixels. The canvas map reports the visible dot nearest the mouse if it
+    is within CANVAS_HIT_PIXELS; plotly reports the point nearest the mouse, be it a dot or a cell
+    of its invisible click grid. So a dot is safe when, from the whole pixel nearest to it, it is
+    at least ``margin`` pixels closer than any other visible dot (or, on plotly, grid cell), and on
+    the canvas within CANVAS_HIT_PIXELS (rounding keeps it within 0.71). Each result is
+    {"x", "y", "index", "label", "trace"} (trace: plotly's curve number; None on the canvas).
+    Dots within 10 pixels of the border are left out.
     """
     dots = page.evaluate(
-        """([key, margin]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-            const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
-            const cell = 12, buckets = new Map(), all = [];
+        _with_plot("""
+            const margin = args[1], hit = args[2], plot = plotOf(true);
+            const limit = plot.kind === 'canvas' ? hit : Infinity;
+            const cell = Math.max(12, Math.ceil(margin + 2)), buckets = new Map();
             const id = (px, py) => Math.floor(px / cell) + ',' + Math.floor(py / cell);
-            gd._fullData.forEach((t, k) => {
-                if (k > 0 && !(t.customdata && t.customdata.length)) return;  // the cross and the path never report
-                for (let i = 0; i < (t.x || []).length; i++) {
-                    const p = {x: t.x[i], y: t.y[i], px: xa.d2p(t.x[i]), py: ya.d2p(t.y[i]), trace: k,
-                               index: k > 0 ? t.customdata[i] : null};
-                    if (!buckets.has(id(p.px, p.py))) buckets.set(id(p.px, p.py), []);
-                    buckets.get(id(p.px, p.py)).push(p);
-                    if (k > 0 && p.px > 10 && p.py > 10 && p.px < xa._length - 10 && p.py < ya._length - 10) all.push(p);
-                } });
-            const step = Math.max(1, Math.floor(all.length / 3000));  // enough candidates, fast at 70k dots
+            const add = p => {
+                const k = id(p.px, p.py);
+                if (!buckets.has(k)) buckets.set(k, []);
+                buckets.get(k).push(p);
+            };
+            const all = plot.dots.map(d => {
+                const [px, py] = plot.toPage(d.x, d.y), p = {...d, px, py};
+                add(p);
+                return p;
+            });
+            for (const [px, py] of plot.grid) add({px, py});
+            const inner = all.filter(p => p.px > plot.left + 10 && p.py > plot.top + 10
+                && p.px < plot.left + plot.width - 10 && p.py < plot.top + plot.height - 10);
+            const step = Math.max(1, Math.floor(inner.length / 3000));  // enough candidates, fast at 70k dots
             const safe = [];
-            for (let n = 0; n < all.length; n += step) {
-                const d = all[n];
-                const cx = Math.round(box.left + d.px) - box.left, cy = Math.round(box.top + d.py) - box.top;
-                const own = Math.hypot(d.px - cx, d.py - cy);
-                let other = Infinity;
+            for (let n = 0; n < inner.length; n += step) {
+                const d = inner[n];
+                const cx = Math.round(d.px), cy = Math.round(d.py);  // where the mouse can land
+                const own = Math.hypot(d.px - cx, d.py - cy), need = (own + margin) ** 2;
+                let ok = own <= limit;  // then every other point must be at least own + margin away
                 const i0 = Math.floor(cx / cell), j0 = Math.floor(cy / cell);
-                for (let a = -1; a <= 1; a++) for (let b = -1; b <= 1; b++)
+                near: for (let a = -1; a <= 1 && ok; a++) for (let b = -1; b <= 1; b++)
                     for (const o of buckets.get((i0 + a) + ',' + (j0 + b)) || [])
-                        if (o !== d) other = Math.min(other, Math.hypot(o.px - cx, o.py - cy));
-                if (own + margin <= other) safe.push({x: d.x, y: d.y, index: d.index, trace: d.trace});
+                        if (o !== d && (o.px - cx) ** 2 + (o.py - cy) ** 2 < need) { ok = false; break near; }
+                if (ok) safe.push({x: d.x, y: d.y, index: d.index, label: d.label, trace: d.trace});
             }
-            return safe;
-        }""",
-        [chart_key, float(margin)],
+            return safe;"""),
+        [chart_key, float(margin), float(CANVAS_HIT_PIXELS)],
     )
     picked = spread([[dot["x"], dot["y"]] for dot in dots], count)
     by_position = {(float(dot["x"]), float(dot["y"])): dot for dot in dots}
@@ -330,15 +428,9 @@ def isolated_dots(page: Page, count: int, chart_key: str = EXPLORE_CHART, margin
 
 def wait_for_point_count(page: Page, count: int, chart_key: str = EXPLORE_CHART,
                          timeout_ms: int = PAGE_TIMEOUT_MS) -> None:
-    """Wait until the scatter shows exactly ``count`` test-image dots (e.g. after switching model)."""
+    """Wait until the map is drawn with exactly ``count`` visible test-image dots (e.g. after switching model)."""
     page.wait_for_function(
-        """([key, count]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            if (!gd || !gd._fullData || gd._fullData.length < 2) return false;
-            let total = 0;
-            gd._fullData.slice(1).forEach(t => { if (t.customdata && t.customdata.length) total += t.x.length; });
-            return total === count;
-        }""",
+        _with_plot("const plot = plotOf(false); return plot !== null && plot.count === args[1];"),
         arg=[chart_key, int(count)],
         timeout=timeout_ms,
     )
@@ -352,7 +444,7 @@ def choose_option(page: Page, key: str, option_text: str | re.Pattern) -> None:
 
 
 def click_plane(page: Page, x: float, y: float, chart_key: str = EXPLORE_CHART) -> None:
-    """One mouse click at data point (x, y) (move-then-click could hit the previously hovered cell)."""
+    """One mouse click at data point (x, y) (on plotly, move-then-click could hit the previously hovered cell)."""
     px, py = plane_to_page(page, x, y, chart_key)
     page.mouse.click(round(px), round(py))  # whole pixels, as isolated_dots assumes
 

@@ -13,6 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae.data
+from conftest import latent_map
 from vae.checkpoints import save_checkpoint
 from vae.config import ModelConfig
 from vae.data import load_dataset
@@ -296,8 +297,8 @@ def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkey
 
     app.button(key="train_explore").click().run()
     assert not app.exception and not app.error, texts(app.error)
-    charts = app.get("plotly_chart")
-    assert charts and '"cats"' in charts[0].proto.spec and '"dogs"' in charts[0].proto.spec
+    shown = latent_map(app)
+    assert shown["class_names"] == ["cats", "dogs"] and shown["count"] == 4  # the 4 test images of the upload
 
 
 def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch, tmp_path):

@@ -154,11 +154,35 @@ def model_in_use(page) -> str:
     return h.keyed(page, h.SIDEBAR_MODEL).get_by_role("combobox").input_value()
 
 
-def grid_spacing(page) -> float:
-    """The larger distance between neighbouring points of the invisible click grid (trace 0), in plane units."""
-    grid = h.scatter_traces(page)[0]
-    steps = [sorted(set(values)) for values in (grid["x"], grid["y"])]
-    return max(axis[1] - axis[0] for axis in steps)
+def pixel_size(page) -> float:
+    """The larger of the plane distances one screen pixel spans across and up the Latent space map."""
+    state = h.map_state(page)
+    return max((state["x_range"][1] - state["x_range"][0]) / state["width"],
+               (state["y_range"][1] - state["y_range"][0]) / state["height"])
+
+
+def legend_item(page, label: int):
+    """The map's legend button of class ``label`` (its aria-pressed is "false" while the class is hidden)."""
+    return h.keyed(page, h.EXPLORE_CHART).locator(f'button.latent-map-legend-item[data-label="{label}"]')
+
+
+def class_pill(page, name: str):
+    """The "Classes shown" pill of the class called ``name`` (aria-pressed "true" while it is shown)."""
+    return h.keyed(page, "explore_classes").get_by_role("button", name=name, exact=True)
+
+
+def wait_hidden(page, hidden: list[int]) -> None:
+    """Wait until the map has been redrawn with exactly the classes ``hidden`` left out."""
+    page.wait_for_function(
+        """hidden => {
+            const root = document.querySelector('.st-key-explore_scatter .latent-map');
+            const map = root && root.parentElement.__latentMap;
+            if (!map || !map.data) return false;
+            const now = map.describe().hidden.slice().sort((a, b) => a - b);
+            return JSON.stringify(now) === JSON.stringify(hidden);
+        }""",
+        arg=sorted(hidden), timeout=h.ACTION_TIMEOUT_MS,
+    )
 
 
 def shows_point_text(page) -> str:
@@ -169,13 +193,14 @@ def shows_point_text(page) -> str:
 # ---------------------------------------------------------------- the steps of a new user
 
 
-# Notes, in page time, when the map is first drawn and when the first decoded image first shows.
+# Notes, in page time, when the map (a canvas component) is first drawn and when the first decoded image first shows.
 RECORD_FIRST_DRAWS_JS = """
 window.__firstDraws = {};
 const note = () => {
-  const gd = document.querySelector('.st-key-explore_scatter .js-plotly-plot');
-  const drag = gd && gd.querySelector('.nsewdrag');
-  if (drag && drag.getBoundingClientRect().width > 0 && !('map' in window.__firstDraws))
+  const root = document.querySelector('.st-key-explore_scatter .latent-map');
+  const canvas = root && root.querySelector('canvas');
+  if (canvas && Number(root.dataset.drawn || 0) > 0 && canvas.getBoundingClientRect().width > 0
+      && !('map' in window.__firstDraws))
     window.__firstDraws.map = performance.now();
   if (document.querySelector('[data-testid="stImage"] img') && !('picture' in window.__firstDraws))
     window.__firstDraws.picture = performance.now();
@@ -202,10 +227,18 @@ def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifact
 
     assert page.get_by_role("heading", name="Latent space").is_visible()
     assert model_in_use(page) == DEFAULT_MODEL
-    traces = h.scatter_traces(page)
-    assert traces[0]["name"] == "plane" and len(traces[0]["x"]) > 1000  # the invisible click grid
-    assert [trace["name"] for trace in traces[1:11]] == [str(digit) for digit in range(10)]
+    # The map is the canvas component (no plotly on this page), every class shown in its legend.
+    assert h.map_kind(page) == "canvas"
+    assert h.keyed(page, h.EXPLORE_CHART).locator(".js-plotly-plot").count() == 0
+    legend = h.keyed(page, h.EXPLORE_CHART).locator("button.latent-map-legend-item")
+    assert legend.all_inner_texts() == [str(digit) for digit in range(10)]
+    assert [legend.nth(i).get_attribute("aria-pressed") for i in range(10)] == ["true"] * 10
+    state = h.map_state(page)
+    assert state["hidden"] == [] and state["drawn"] >= 1
+    assert sorted(state["index"]) == list(range(1000))  # dot i is test image i, each once
+    assert [trace["name"] for trace in h.scatter_traces(page)] == [str(digit) for digit in range(10)]
     assert h.data_point_count(page) == 1000  # mnist-5k's test set
+    assert state["marker"] == pytest.approx([0.0, 0.0], abs=1e-6)  # the cross at the starting point, the centre
     assert_no_error(page)
     page.screenshot(path=str(artifacts / "e2e-1-scatter.png"))
 
@@ -222,7 +255,10 @@ def test_clicking_empty_space_then_a_dot_decodes_each(page, server, artifacts, t
     empty_png = h.image_bytes(page, h.decoded_src(page))
     assert "Test image #" not in page.locator('[data-testid="stMain"]').inner_text()
     x, y = (float(v.split("=")[1]) for v in shows_point_text(page).split(":")[1].split(","))
-    assert (x, y) == pytest.approx(empty[0], abs=grid_spacing(page))  # the click grid's point under the mouse
+    # The exact plane point under the mouse (no click grid): off by the rounding to a whole pixel at most.
+    near = pixel_size(page) + 1e-3
+    assert (x, y) == pytest.approx(empty[0], abs=near)
+    assert h.map_state(page)["marker"] == pytest.approx([x, y], abs=near)  # the cross moved there
     page.screenshot(path=str(artifacts / "e2e-2a-empty-click.png"))
 
     dot = dots[0]
@@ -254,6 +290,65 @@ def test_moving_a_latent_slider_changes_the_image(page, server, artifacts, timin
     assert low < 0 < high
     page.screenshot(path=str(artifacts / "e2e-3-slider.png"))
     timings["slider_to_image_ms"] = moves
+
+
+def test_a_legend_click_hides_a_class_until_it_is_clicked_again(page, server, artifacts):
+    from playwright.sync_api import expect
+
+    open_explorer(page, server)
+    label = 3
+    before = h.map_state(page)
+    members = sum(1 for dot_label in before["label"] if dot_label == label)
+    assert members > 0 and before["hidden"] == []
+    expect(class_pill(page, str(label))).to_have_attribute("aria-pressed", "true")
+
+    h.wait_idle(page)
+    legend_item(page, label).click()
+    wait_hidden(page, [label])
+    h.wait_idle(page)
+    state = h.map_state(page)
+    assert label not in state["label"], "the hidden class's dots are still on the map"
+    assert len(state["index"]) == h.data_point_count(page) == len(before["index"]) - members
+    expect(legend_item(page, label)).to_have_attribute("aria-pressed", "false")
+    expect(class_pill(page, str(label))).to_have_attribute("aria-pressed", "false")  # the chips follow
+    expect(class_pill(page, str(label + 1))).to_have_attribute("aria-pressed", "true")
+    page.screenshot(path=str(artifacts / "e2e-3b-legend-hidden.png"))
+
+    # For good: a click on the plane (a redraw from the server) keeps it hidden.
+    spot = h.empty_spots(page, 1)[0]
+    h.timed_plane_click(page, *spot)
+    state = h.map_state(page)
+    assert state["hidden"] == [label] and label not in state["label"]
+    assert state["marker"] == pytest.approx(spot, abs=pixel_size(page) + 1e-3)
+
+    h.wait_idle(page)
+    legend_item(page, label).click()
+    wait_hidden(page, [])
+    h.wait_idle(page)
+    assert h.data_point_count(page) == len(before["index"])
+    assert label in h.map_state(page)["label"]
+    expect(legend_item(page, label)).to_have_attribute("aria-pressed", "true")
+    expect(class_pill(page, str(label))).to_have_attribute("aria-pressed", "true")
+    assert_no_error(page)
+
+
+def test_hovering_a_dot_names_its_test_image(page, server, artifacts):
+    from playwright.sync_api import expect
+
+    open_explorer(page, server)
+    dot = h.isolated_dots(page, 1)[0]
+    tip = h.keyed(page, h.EXPLORE_CHART).locator(".latent-map-tip")
+    expect(tip).to_be_hidden()
+    px, py = h.plane_to_page(page, dot["x"], dot["y"])
+    page.mouse.move(round(px), round(py))  # the same whole pixel a click would land on
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text(re.compile(rf"^Image #{dot['index']} .*Class: {dot['label']}$"))
+    page.screenshot(path=str(artifacts / "e2e-3c-hover-dot.png"))
+
+    spot = h.empty_spots(page, 1)[0]  # over empty space it offers the plane point instead
+    page.mouse.move(*(round(v) for v in h.plane_to_page(page, *spot)))
+    expect(tip).to_contain_text("click to decode")
+    expect(tip).not_to_contain_text("Image #")
 
 
 def test_interpolation_strip_between_two_points_downloads_as_png(page, server, artifacts, tmp_path):
