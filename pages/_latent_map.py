@@ -63,7 +63,7 @@ def map_data(
     """
     points = np.asarray(points2d, np.float32).reshape(-1, 2)
     count = plots.class_count(labels, class_names)
-    names = [str(class_names[c]) if c < len(class_names) else f"class {c}" for c in range(count)]
+    names = [plots.class_name(class_names, c) for c in range(count)]
     return {
         "x": encode_floats(points[:, 0]), "y": encode_floats(points[:, 1]), "labels": encode_labels(labels),
         "count": int(len(points)), "class_names": names,

@@ -156,7 +156,7 @@ def choose_by_classes(plane: _shared.Plane) -> None:
         st.info("This model's test images are not available; click the map instead.")
         return
     classes = list(range(plots.class_count(plane.labels, plane.class_names)))
-    label = lambda c: plane.class_names[c] if c < len(plane.class_names) else f"class {c}"  # noqa: E731
+    label = partial(plots.class_name, plane.class_names)
     for key, default in ((CLASS_KEYS["a"], 0), (CLASS_KEYS["b"], min(1, len(classes) - 1))):
         if st.session_state.get(key) not in classes:
             st.session_state[key] = default
@@ -226,7 +226,7 @@ def end_text(plane: _shared.Plane, end: dict) -> str:
     if "index" in end:
         index = int(end["index"])
         label = int(plane.labels[index])
-        name = plane.class_names[label] if label < len(plane.class_names) else f"class {label}"
+        name = plots.class_name(plane.class_names, label)
         return f"test image #{index} (class {name})"
     across, up = plane.projection.to_2d(np.asarray(end["z"], np.float32)[None])[0]
     return f"a point on the map ({across:.2f}, {up:.2f})"

@@ -172,16 +172,12 @@ function showTip(map, tip, event) {
     const [x, y] = toPlane(map, px, py);
     tip.textContent = `${names[0]} = ${x.toFixed(2)}, ${names[1]} = ${y.toFixed(2)}: click to decode`;
   } else {
-    tip.textContent = `Image #${index} · Class: ${className(map.data, map.points.labels[index])}`;
+    tip.textContent = `Image #${index} · Class: ${map.data.class_names[map.points.labels[index]]}`;
   }
   tip.hidden = false;
   const right = px + 14 + tip.offsetWidth <= map.width; // beside the pointer, on whichever side has room
   tip.style.left = `${Math.max(0, right ? px + 14 : px - 14 - tip.offsetWidth)}px`;
   tip.style.top = `${py - 30 >= 0 ? py - 30 : py + 18}px`;
-}
-
-function className(data, label) {
-  return label < data.class_names.length ? data.class_names[label] : `class ${label}`;
 }
 
 function drawLegend(map, legend) {
@@ -255,11 +251,10 @@ function draw(map) {
 function drawDots(map, context) {
   const { labels, count } = map.points, pixels = map.pixels, data = map.data;
   const outline = count <= OUTLINE_LIMIT;
-  const classes = Math.max(data.class_names.length, ...Array.from(new Set(labels)).map((l) => l + 1));
   context.lineWidth = 0.5;
   context.strokeStyle = "white";
   context.globalAlpha = 0.85;
-  for (let label = 0; label < classes; label++) {
+  for (let label = 0; label < data.class_names.length; label++) { // Python names every class up to the largest label
     if (map.hidden.has(label)) continue;
     const symbol = data.symbols[label % data.symbols.length];
     context.fillStyle = data.colors[label % data.colors.length];

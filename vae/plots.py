@@ -78,6 +78,11 @@ def class_count(labels: np.ndarray, class_names: Sequence[str]) -> int:
     return max(len(class_names), int(label_array.max()) + 1 if label_array.size else 0)
 
 
+def class_name(class_names: Sequence[str], index: int) -> str:
+    """The name of class ``index``: its entry in ``class_names``, else "class <index>"."""
+    return str(class_names[index]) if 0 <= index < len(class_names) else f"class {index}"
+
+
 def class_traces(
     points2d: np.ndarray, labels: np.ndarray, class_names: Sequence[str], indices: np.ndarray | None = None,
     hidden_classes: Sequence[int] = (),
@@ -94,7 +99,7 @@ def class_traces(
     traces = []
     for label in range(class_count(label_array, class_names)):
         members = np.flatnonzero(label_array == label)
-        name = str(class_names[label]) if label < len(class_names) else f"class {label}"
+        name = class_name(class_names, label)
         traces.append(go.Scattergl(
             x=points[members, 0], y=points[members, 1], customdata=index_array[members].astype(np.int32),
             mode="markers", name=name, legendgroup=name, visible="legendonly" if label in hidden else True,
