@@ -1,16 +1,14 @@
-"""Helpers for the Train, Generate and Reconstructions pages: settings, uploads, pictures, metric cache."""
+"""Helpers for the Train, Generate and Reconstructions pages: settings, uploads, metric cache."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path, PurePosixPath
 
-import numpy as np
 import streamlit as st
 
 import vae
 from pages import _shared
 from vae import data as vae_data
-from vae import images as vae_images
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
 
 # Session-state keys (UI state only).
@@ -38,8 +36,6 @@ LIKELIHOODS = {
     "bernoulli": "Ink on paper (binary cross-entropy): sharp, best for digits",
     "gaussian": "Grey levels (squared error): smoother, for photos",
 }
-PICTURE_WIDTH = 560  # pixels a shown or downloaded picture aims for
-MAX_PICTURE_SCALE = 12
 
 
 def dataset_options() -> list[str]:
@@ -140,16 +136,3 @@ def parse_sizes(text: str, what: str) -> tuple[int, ...]:
     if len(sizes) > 8 or min(sizes) < 1 or max(sizes) > 4096:
         raise ValueError(f"The {what} must be 1 to 8 numbers, each between 1 and 4096.")
     return sizes
-
-
-def picture_scale(picture: np.ndarray) -> int:
-    """How much to enlarge a (H, W) picture so it shows at about PICTURE_WIDTH pixels."""
-    return int(np.clip(PICTURE_WIDTH // max(picture.shape[1], 1), 1, MAX_PICTURE_SCALE))
-
-
-def show_picture(picture: np.ndarray, caption: str, file_name: str, key: str) -> None:
-    """Show a (H, W) picture enlarged with crisp pixels, with a PNG download button below."""
-    png = vae_images.png_bytes(picture, scale=picture_scale(picture))
-    st.image(png, caption=caption)
-    st.download_button("Download PNG", data=png, file_name=file_name, mime="image/png", key=key,
-                       on_click="ignore", help="Save this picture as a PNG file.")

@@ -6,8 +6,7 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages import _latent_map, _shared
-from vae import images as vae_images
+from pages import _latent_map, _pictures, _shared
 from vae import plots
 
 POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
@@ -19,7 +18,8 @@ BACKGROUND_KEY = "explore_background"
 CLASSES_KEY = "explore_classes"  # class indices shown on the map
 DOWNLOAD_KEY = "explore_download"
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
-IMAGE_WIDTH = 320  # pixels on screen for the decoded image
+IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
+ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
 
 
 def slider_key(dim: int) -> str:
@@ -195,11 +195,9 @@ def show_decoded(name: str, plane: _shared.Plane, z: np.ndarray) -> None:
     """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
     model = _shared.load_model(name)
     image = model.decode(z[None])[0]
-    scale = max(1, -(-IMAGE_WIDTH // max(image.shape)))
-    st.image(vae_images.png_bytes(image, scale), width=IMAGE_WIDTH)
+    _pictures.show(image, IMAGE_WIDTH)
     st.markdown(describe_point(plane, z))
-    st.download_button("Download this image (PNG)", vae_images.png_bytes(image, scale=8),
-                       file_name=f"{name}-decoded.png", mime="image/png", key=DOWNLOAD_KEY)
+    _pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
     picked = st.session_state.get(PICKED_KEY)
     if picked and picked.get("model") == name:
         with _shared.friendly_errors():  # a missing dataset must not hide the map
@@ -225,10 +223,9 @@ def show_original(name: str, plane: _shared.Plane, index: int) -> None:
     label = int(plane.labels[index]) if index < len(plane.labels) else -1
     class_name = plane.class_names[label] if 0 <= label < len(plane.class_names) else "?"
     st.markdown(f"**Test image #{index}** (class {class_name})")
-    scale = max(1, -(-150 // max(original.shape)))
     columns = st.columns(2)
-    columns[0].image(vae_images.png_bytes(original, scale), caption="Original", width=150)
-    columns[1].image(vae_images.png_bytes(reconstruction, scale), caption="Reconstruction", width=150)
+    _pictures.show(original, ORIGINAL_WIDTH, "Original", columns[0])
+    _pictures.show(reconstruction, ORIGINAL_WIDTH, "Reconstruction", columns[1])
 
 
 def draw_sliders(name: str, plane: _shared.Plane) -> None:

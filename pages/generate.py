@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _shared, _training
+from pages import _pictures, _shared
 from vae import images as vae_images
 
 MANIFOLD_SIZE = 20  # pictures per side of the map
@@ -27,8 +27,8 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
                                     "safer, more typical pictures, higher gives stranger ones.")
     _, images = model.sample_prior(side * side, temperature=float(temperature), seed=int(seed))
     picture = vae_images.tile(images.reshape(side, side, *model.image_shape))
-    _training.show_picture(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
-                           f"{name}-samples-seed{seed}.png", "gen_samples_download")
+    _pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
+                                 f"{name}-samples-seed{seed}.png", "gen_samples_download")
 
 
 def show_manifold(name: str, model: vae.LatentModel) -> None:
@@ -46,8 +46,8 @@ def show_manifold(name: str, model: vae.LatentModel) -> None:
         projection = choose_plane(name, model)
         grid = model.manifold_grid(MANIFOLD_SIZE, span, span, projection)
         picture = vae_images.tile(grid)
-    _training.show_picture(picture, f"Codes from {span[0]:g} to {span[1]:g}; left to right is the first axis, "
-                                    f"bottom to top the second.", f"{name}-map.png", "gen_map_download")
+    _pictures.show_with_download(picture, f"Codes from {span[0]:g} to {span[1]:g}; left to right is the first axis, "
+                                          f"bottom to top the second.", f"{name}-map.png", "gen_map_download")
 
 
 def choose_plane(name: str, model: vae.LatentModel) -> vae.Projection | None:
@@ -90,8 +90,8 @@ def show_traversals(name: str, model: vae.LatentModel) -> None:
     values = np.linspace(-float(scale), float(scale), int(steps))
     rows = np.stack([model.traverse(dim, values=values) for dim in dims])  # (rows, steps, H, W)
     labels = ", ".join(f"z{d + 1}" for d in dims[:4]) + (" ..." if len(dims) > 4 else "")
-    _training.show_picture(vae_images.tile(rows), f"Rows: {labels}. Columns: {values[0]:g} to {values[-1]:g}.",
-                           f"{name}-one-number-at-a-time.png", "gen_traverse_download")
+    _pictures.show_with_download(vae_images.tile(rows), f"Rows: {labels}. Columns: {values[0]:g} to {values[-1]:g}.",
+                                 f"{name}-one-number-at-a-time.png", "gen_traverse_download")
 
 
 def main() -> None:

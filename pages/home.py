@@ -3,6 +3,8 @@ import streamlit as st
 
 from pages import _shared
 
+HARDEST_PARAM, HARDEST_VALUE = "order", "hardest"  # pages/reconstructions.py: ?order=hardest shows the hardest first
+
 st.title("VAE Latent Explorer")
 st.markdown(
     "A **variational autoencoder** (VAE) learns to squeeze each picture into a short list of numbers, "
@@ -19,7 +21,8 @@ st.markdown(
     "- **Interpolate**: pick two pictures and watch one morph into the other along a path on the map; "
     "download the strip or an animated GIF.\n"
     "- **Generate**: draw brand-new pictures from random codes.\n"
-    "- **Reconstructions**: compare pictures with the model's redrawn versions, and find the hardest ones.\n"
+    "- **Reconstructions**: compare pictures with the model's redrawn versions, and find the hardest ones "
+    "(the link below opens them, hardest first).\n"
     "- **Train**: teach a new model on a built-in dataset or your own images.\n"
     "- **Models**: choose the model every page uses, upload, download or delete models."
 )
@@ -31,3 +34,6 @@ with _shared.friendly_errors():
     else:
         st.success(f"The model in use is **{name}** (change it in the sidebar or on the Models page).")
 st.page_link("pages/explore.py", label="Open the latent space", icon=":material/scatter_plot:")
+st.page_link("pages/reconstructions.py", label="Find the hardest reconstructions", icon=":material/compare:",
+             query_params={HARDEST_PARAM: HARDEST_VALUE},
+             help="Opens Reconstructions with the test pictures the model redraws worst first.")

@@ -6,7 +6,7 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages import _shared
+from pages import _pictures, _shared
 from vae import images as vae_images
 from vae import plots
 
@@ -24,7 +24,10 @@ PNG_KEY, GIF_KEY = "interp_download_png", "interp_download_gif"
 MODES = {"click": "Click two points on the map", "index": "Image numbers", "classes": "Random images of two classes"}
 METHODS = {"linear": "Straight line", "spherical": "Along a sphere (spherical)"}
 CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
-STRIP_HEIGHT = 112  # on-screen pixels of one image in the strip
+STRIP_HEIGHT = 112  # most on-screen pixels of one image in the strip
+STRIP_WIDTH = 880  # most on-screen pixels of the whole strip (whole-pixel scaling may take fewer)
+GIF_FRAME_MS = 120  # how long the animation shows each step
+CLICK_SLACK = 1e-3  # share of the map's width or height a click may lie outside it (float32 rounding of the grid)
 
 
 def show_page() -> None:
@@ -205,20 +208,76 @@ def draw_plane(name: str, plane: _shared.Plane, path: np.ndarray) -> None:
 
 
 def on_plane_click(name: str) -> None:
-    """A click sets the next end: a dot gives that test image, empty space a point on the plane."""
-    points = st.session_state[CHART_KEY].selection.get("points") or []
+    """A click sets the next end: a dot gives that test image, empty space a point on the plane.
+
+    Anything but a click the chart can send (a missing or non-numeric value, NaN, infinity, a point
+    off the map, a trace or image number that does not exist) is ignored and changes nothing.
+    """
+    selection = getattr(st.session_state.get(CHART_KEY), "selection", None)
+    points = selection.get("points") if isinstance(selection, dict) else None
     ends = st.session_state.get(ENDS_KEY)
-    if not points or not ends or ends.get("model") != name:
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
         return
-    point, plane = points[0], _shared.latent_plane(name, "pca")
-    index = _shared.clicked_test_image(point, plane)
-    if index is not None:
-        end = {"index": index}
-    else:
-        z = plane.projection.from_2d(np.array([[point["x"], point["y"]]], np.float64))[0]
-        end = {"z": [float(v) for v in z]}
+    if not isinstance(ends, dict) or ends.get("model") != name or ends.get("next") not in ("a", "b"):
+        return
+    end = clicked_end(points[0], _shared.latent_plane(name, "pca"))
+    if end is None:
+        return
     which = ends["next"]
     st.session_state[ENDS_KEY] = {**ends, which: end, "next": "b" if which == "a" else "a"}
+
+
+def clicked_end(point: dict, plane: _shared.Plane) -> dict | None:
+    """The end a plotly click names: {"index": i} for a dot, {"z": [...]} for the click grid, else None."""
+    curve = whole_number(point.get("curve_number"))
+    classes = plots.class_count(plane.labels, plane.class_names)
+    if curve is not None and 1 <= curve <= classes:  # trace k + 1 is class k
+        index = clicked_dot(point, plane, curve - 1)
+        return None if index is None else {"index": index}
+    if curve != 0:  # only the grid (trace 0) and the classes report clicks; the path's traces skip hovering
+        return None
+    spot = plane_spot(point, plane)
+    if spot is None:
+        return None
+    z = plane.projection.from_2d(spot[None])[0]
+    return {"z": [float(v) for v in z]} if np.isfinite(z).all() else None
+
+
+def clicked_dot(point: dict, plane: _shared.Plane, label: int) -> int | None:
+    """The test image number of a clicked dot of class ``label``: its customdata, else its place in the class."""
+    custom = point.get("customdata")
+    if isinstance(custom, list):  # plotly may wrap a point's customdata in a list of one
+        if len(custom) != 1:
+            return None
+        custom = custom[0]
+    if custom is not None:
+        index = whole_number(custom)
+        return index if index is not None and 0 <= index < len(plane.labels) else None
+    members = np.flatnonzero(plane.labels == label)
+    position = whole_number(point.get("point_index"))
+    return int(members[position]) if position is not None and 0 <= position < len(members) else None
+
+
+def plane_spot(point: dict, plane: _shared.Plane) -> np.ndarray | None:
+    """The clicked (x, y) as float64 (2,) when both are real numbers on the map (a hair of slack), else None."""
+    values = [point.get("x"), point.get("y")]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return None
+    spot = np.array(values, np.float64)
+    for value, (low, high) in zip(spot, (plane.x_range, plane.y_range)):
+        slack = CLICK_SLACK * (high - low)  # the grid's float32 corners may round just outside the range
+        if not (np.isfinite(value) and low - slack <= value <= high + slack):
+            return None
+    return spot
+
+
+def whole_number(value: object) -> int | None:
+    """``value`` as an int when it is a whole number (not a bool, not NaN or infinite), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float) and not value.is_integer():  # also False for NaN and infinity
+        return None
+    return int(value)
 
 
 def end_text(plane: _shared.Plane, end: dict) -> str:
@@ -239,27 +298,39 @@ def describe_ends(plane: _shared.Plane, ends: dict) -> None:
 
 
 def show_strip(name: str, images: np.ndarray, method: str) -> None:
-    """The pictures from A to B in one row, with PNG and GIF downloads."""
+    """The pictures from A to B in one row, with PNG and GIF downloads (both at least 1024 px wide)."""
     strip = vae_images.tile(images, columns=len(images), padding=1)
-    scale = max(1, STRIP_HEIGHT // images.shape[1])
-    st.image(vae_images.png_bytes(strip, scale), caption=f"From A (left) to B (right): {len(images)} steps, "
-             f"{METHODS[method].lower()}")
+    widest = max(1, STRIP_HEIGHT // images.shape[1]) * strip.shape[1]  # any wider: a step taller than STRIP_HEIGHT
+    _pictures.show(strip, min(STRIP_WIDTH, widest), f"From A (left) to B (right): {len(images)} steps, "
+                   f"{METHODS[method].lower()}")
     columns = st.columns(2)
-    columns[0].download_button("Download the strip (PNG)", vae_images.png_bytes(strip, scale=4),
-                               file_name=f"{name}-interpolation.png", mime="image/png", key=PNG_KEY)
-    columns[1].download_button("Download the animation (GIF)", vae_images.gif_bytes(images, scale=4, frame_ms=120),
-                               file_name=f"{name}-interpolation.gif", mime="image/gif", key=GIF_KEY)
+    _pictures.download_png("Download the strip (PNG)", strip, f"{name}-interpolation.png", PNG_KEY, place=columns[0])
+    _pictures.download_gif("Download the animation (GIF)", images, f"{name}-interpolation.gif", GIF_KEY,
+                           frame_ms=GIF_FRAME_MS, place=columns[1])
 
 
 def update_link(ends: dict) -> None:
     """Put both ends in the shareable link: ``a=``/``b=`` for test images, ``za=``/``zb=`` for points."""
     for end in ("a", "b"):
-        value = ends[end]
-        keep, drop = (end, f"z{end}") if "index" in value else (f"z{end}", end)
-        text = str(value["index"]) if "index" in value else _shared.format_latent(value["z"])
-        if st.query_params.get(keep) != text:
-            st.query_params[keep] = text
-        st.query_params.pop(drop, None)
+        param, text = link_param(end, ends[end])
+        for other in (end, f"z{end}"):
+            if other != param:
+                st.query_params.pop(other, None)
+        if param is not None and st.query_params.get(param) != text:
+            st.query_params[param] = text
+
+
+def link_param(end: str, value: dict) -> tuple[str | None, str]:
+    """The link's parameter and text for one end: ("a", "12") for a test image, ("za", "0.1000,2.0000") for a point.
+
+    A point that is not all finite numbers gives (None, ""): NaN and infinity never enter the link.
+    """
+    if "index" in value:
+        return end, str(int(value["index"]))
+    z = np.asarray(value["z"], np.float64)
+    if not np.isfinite(z).all():
+        return None, ""
+    return f"z{end}", _shared.format_latent(z)
 
 
 with _shared.friendly_errors():

@@ -5,11 +5,20 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _shared, _training
+from pages import _pictures, _shared, _training
 from vae import images as vae_images
 
 PAIRS_PER_ROW = 4
+PAIR_WIDTH = 140  # most on-screen pixels of one picture-and-redrawn pair (whole-pixel scaling may take fewer)
 ALL_CLASSES = -1
+ORDER_KEY = "recon_order"
+ORDER_PARAM = "order"  # the link's parameter: ?order=hardest opens the page with the hardest pictures first
+RANDOM, HARDEST = "random", "hardest"
+ORDERS = {RANDOM: "A random pick", HARDEST: "Hardest first"}
+ERROR_WORDS = ("Error = how different the two are: the average, over all pixels, of the squared difference in "
+               "grey level (0 is a perfect copy, 1 the worst possible).")
+ORDER_HELP = ("Hardest first shows the test pictures the model redraws worst: the largest error first, over every "
+              "test picture (of the chosen class). A random pick uses the seed.")
 NLL_SAMPLES = 100
 METRIC_IMAGES = 500
 METRIC_HELP = {
@@ -23,11 +32,12 @@ METRIC_HELP = {
 }
 
 
-def choose_images(model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarray:
-    """Controls for how many pictures, which seed and which class; the chosen test image indices."""
+def choose_images(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarray:
+    """Controls for how many pictures, which order, which seed and which class; the chosen test image indices."""
+    order = choose_order()
     left, middle, right = st.columns(3)
     count = left.slider("Number of pictures", 4, 32, 12, 4, key="recon_count")
-    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="recon_seed",
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="recon_seed", disabled=order == HARDEST,
                                help="The same seed picks the same test pictures again.")
     names = model.class_names or dataset.class_names
     wanted = right.selectbox("Class", [ALL_CLASSES, *range(len(names))], key="recon_class",
@@ -39,27 +49,59 @@ def choose_images(model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarr
     if len(candidates) == 0:
         st.info("There are no test pictures of that class.")
         return candidates
+    if order == HARDEST:
+        return hardest_first(candidates, test_errors(name, model, dataset))[: int(count)]
     rng = np.random.default_rng(int(seed))
     return np.sort(rng.choice(candidates, size=min(int(count), len(candidates)), replace=False))
+
+
+def choose_order() -> str:
+    """A random pick or hardest first; a link with ``?order=hardest`` (the Start page has one) opens hardest first."""
+    if st.session_state.get(ORDER_KEY) not in ORDERS:  # first run on this page: the link decides
+        st.session_state[ORDER_KEY] = HARDEST if st.query_params.get(ORDER_PARAM) == HARDEST else RANDOM
+    return st.radio("Which pictures", list(ORDERS), format_func=ORDERS.get, key=ORDER_KEY, horizontal=True,
+                    on_change=link_order, help=ORDER_HELP)
+
+
+def link_order() -> None:
+    """Keep the link in step with the order chosen: ``?order=hardest``, or nothing for a random pick."""
+    if st.session_state.get(ORDER_KEY) == HARDEST:
+        st.query_params[ORDER_PARAM] = HARDEST
+    else:
+        st.query_params.pop(ORDER_PARAM, None)
+
+
+def hardest_first(candidates: np.ndarray, errors: np.ndarray) -> np.ndarray:
+    """The candidate indices from the largest error to the smallest (equal errors: lower index first)."""
+    return candidates[np.argsort(-errors[candidates], kind="stable")]
+
+
+def test_errors(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarray:
+    """Every test picture's reconstruction error (N,), cached per version of the model file and of its images."""
+    return _test_errors_cached(name, *_shared.model_stamp(name), vae.data.dataset_version(dataset.name))
+
+
+@st.cache_data(show_spinner="Measuring how well the model redraws every test picture…", max_entries=8)
+def _test_errors_cached(name: str, path: str, mtime_ns: int, dataset_version: str) -> np.ndarray:
+    model = _shared.load_model(name)
+    return model.errors_per_image(_shared.model_dataset(model).test_images)
 
 
 def show_pairs(name: str, model: vae.LatentModel, dataset: vae.data.Dataset, indices: np.ndarray) -> None:
     """Each picture beside its reconstruction with its error, and one downloadable picture of all of them."""
     originals = dataset.test_images[indices]
     recon, errors = model.reconstruction_errors(originals)
-    st.caption(f"Left of each pair: the test picture. Right: the model's redrawn version. Error = mean squared "
-               f"pixel difference (0 is perfect). Average error here: {errors.mean():.4f}.")
+    st.caption(f"Left of each pair: the test picture. Right: the model's redrawn version. {ERROR_WORDS} "
+               f"Average error here: {errors.mean():.4f}.")
     for start in range(0, len(indices), PAIRS_PER_ROW):
         columns = st.columns(PAIRS_PER_ROW)
         for column, position in zip(columns, range(start, min(start + PAIRS_PER_ROW, len(indices)))):
             pair = vae_images.tile(np.stack([originals[position], recon[position]]), columns=2)
-            column.image(vae_images.png_bytes(pair, scale=max(1, 140 // pair.shape[1])),
-                         caption=f"Picture {indices[position]}: error {errors[position]:.4f}")
+            _pictures.show(pair, PAIR_WIDTH, f"Picture {indices[position]}: error {errors[position]:.4f}", column)
     everything = vae_images.tile(np.stack([originals, recon]))
-    png = vae_images.png_bytes(everything, _training.picture_scale(everything))
-    st.download_button("Download all as PNG", data=png,
-                       file_name=f"{name}-reconstructions.png", mime="image/png", key="recon_download",
-                       on_click="ignore", help="Top row: test pictures. Bottom row: the redrawn versions.")
+    _pictures.download_png("Download all as PNG", everything, f"{name}-reconstructions.png", "recon_download",
+                           help_text="Top row: test pictures. Bottom row: the redrawn versions. "
+                                     "At least 1024 pixels wide, each pixel a sharp square.")
 
 
 def show_metrics(name: str, model: vae.LatentModel) -> None:
@@ -98,7 +140,7 @@ def main() -> None:
         return
     with _shared.friendly_errors():
         dataset = _shared.model_dataset(model)
-        indices = choose_images(model, dataset)
+        indices = choose_images(name, model, dataset)
         if len(indices):
             show_pairs(name, model, dataset, indices)
     st.divider()

@@ -107,3 +107,84 @@ def map_event(at, event: str, value, index: int = 0):
     injected.id = trigger_id
     injected.json_trigger_value = json.dumps([{"event": event, "value": value}])
     return at._run(states)
+
+
+def plotly_select(at, selection: object, index: int = 0):
+    """Simulate what a plotly chart (Interpolate's map) sends on a click: its selection state, then a rerun.
+
+    ``selection`` is sent as given (a dict like {"points": [{"x": .., "y": .., "curve_number": ..}]},
+    or anything else a tampered browser could send); the chart's on_select callback fires.
+    """
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    chart = at.get("plotly_chart")[index]
+    states = WidgetStates()
+    states.widgets.extend(state for state in at._tree.get_widget_states().widgets if state.id != chart.proto.id)
+    injected = states.widgets.add()
+    injected.id = chart.proto.id
+    injected.string_value = json.dumps({"selection": selection})  # NaN and Infinity pass, as JSON.parse lets them
+    return at._run(states)
+
+
+# ------------------------------------------------------------------ pictures and downloads in AppTest
+
+
+class Media:
+    """The files AppTest pages handed to Streamlit's media store: the bytes behind st.image and downloads.
+
+    AppTest swaps in a fresh media store for every run and drops it afterwards, so the fixture
+    ``media`` records every file as it is stored, the width each st.image asked for, and the
+    deferred downloads (made only when clicked), which ``download`` runs as a click would.
+    """
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[bytes, str]] = {}  # file id -> (bytes, mimetype)
+        self.makers: dict[str, object] = {}  # deferred download id -> the MediaFileManager that can make it
+        self.widths: dict[str, object] = {}  # image URL -> the width given to st.image ("content" or pixels)
+
+    def image(self, img) -> tuple[bytes, str, object]:
+        """One picture of an st.image element (``element.proto.imgs[i]``): (bytes, mimetype, width asked for)."""
+        data, mimetype = self.files[_file_id(img.url)]
+        return data, mimetype, self.widths.get(img.url)
+
+    def download(self, button) -> tuple[bytes, str]:
+        """What a download button would save: (bytes, mimetype); a deferred one is made now, as on a click."""
+        url = button.proto.url
+        if button.proto.deferred_file_id:
+            url = self.makers[button.proto.deferred_file_id].execute_deferred(button.proto.deferred_file_id)
+        return self.files[_file_id(url)]
+
+
+def _file_id(url: str) -> str:
+    return url.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+@pytest.fixture
+def media(monkeypatch) -> Media:
+    """Record the pictures and downloads of AppTest runs (see :class:`Media`)."""
+    from streamlit.elements.lib import image_utils
+    from streamlit.runtime.media_file_manager import MediaFileManager
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    recorded = Media()
+    store, defer, to_url = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred, image_utils.image_to_url
+
+    def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
+        file_id = store(self, path_or_data, mimetype, kind, filename)
+        recorded.files[file_id] = (self.get_file(file_id).content, mimetype)
+        return file_id
+
+    def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        file_id = defer(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+        recorded.makers[file_id] = self
+        return file_id
+
+    def image_to_url(image, layout_config, *args, **kwargs):
+        url = to_url(image, layout_config, *args, **kwargs)
+        recorded.widths[url] = layout_config.width
+        return url
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", load_and_get_id)
+    monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
+    monkeypatch.setattr(image_utils, "image_to_url", image_to_url)
+    return recorded

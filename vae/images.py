@@ -1,7 +1,8 @@
-"""Image helpers for display and download: tiling, PNG and animated GIF bytes."""
+"""Image helpers for display and download: tiling, PNG and animated GIF bytes, whole-pixel scaling."""
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 from PIL import Image
@@ -29,9 +30,22 @@ def tile(images: np.ndarray, columns: int | None = None, padding: int = 1, fill:
     return canvas
 
 
+DOWNLOAD_LONG_SIDE = 1024  # pixels: the least a downloaded picture measures on its long side (sharp on a slide)
+
+
 def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
-    """Nearest-neighbour upscaling of a (H, W) picture, so pixels stay crisp."""
-    return np.kron(np.asarray(image), np.ones((scale, scale), dtype=np.asarray(image).dtype))
+    """Nearest-neighbour upscaling of a (H, W) picture by a whole number, so pixels stay square and crisp."""
+    return np.asarray(image).repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def download_scale(shape: tuple[int, ...]) -> int:
+    """The whole-number enlargement that brings an (H, W) picture to at least DOWNLOAD_LONG_SIDE on its long side."""
+    return max(1, math.ceil(DOWNLOAD_LONG_SIDE / max(int(shape[0]), int(shape[1]), 1)))
+
+
+def screen_scale(shape: tuple[int, ...], width: int) -> int:
+    """The largest whole-number enlargement that keeps an (H, W) picture within ``width`` pixels (at least 1)."""
+    return max(1, int(width) // max(int(shape[1]), 1))
 
 
 def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
@@ -39,6 +53,30 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(enlarge(to_uint8(image), scale)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def png_for_download(image: np.ndarray) -> bytes:
+    """A (H, W) picture in [0, 1] as PNG bytes, whole pixels enlarged to at least DOWNLOAD_LONG_SIDE on its long side.
+
+    The whole picture (a strip or grid with its padding) is enlarged by one factor, so every source
+    pixel becomes a square block of that many screen pixels.
+    """
+    return png_bytes(image, download_scale(np.shape(image)))
+
+
+def png_for_screen(image: np.ndarray, width: int) -> tuple[bytes, int]:
+    """A (H, W) picture in [0, 1] as PNG bytes for the page, and its exact width in pixels.
+
+    Enlarged by the largest whole number that fits ``width``; show it at exactly the returned width
+    (``st.image(png, width=shown, output_format="PNG")``) so the browser does not resample it.
+    """
+    scale = screen_scale(np.shape(image), width)
+    return png_bytes(image, scale), scale * int(np.shape(image)[1])
+
+
+def gif_for_download(frames: np.ndarray, frame_ms: int = 120) -> bytes:
+    """(N, H, W) frames in [0, 1] as a looping GIF, each frame at least DOWNLOAD_LONG_SIDE on its long side."""
+    return gif_bytes(frames, scale=download_scale(np.shape(frames)[1:]), frame_ms=frame_ms)
 
 
 def gif_bytes(frames: np.ndarray, scale: int = 4, frame_ms: int = 120, bounce: bool = True) -> bytes:

@@ -124,4 +124,20 @@ class LatentModel:
         """Reconstructions (N, H, W) and each one's mean squared pixel error (N,)."""
         data = np.asarray(images, np.float32)
         recon = self.reconstruct(data)
-        return recon, ((recon - data) ** 2).reshape(len(data), -1).mean(axis=1)
+        return recon, mean_squared_errors(recon, data)
+
+    def errors_per_image(self, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+        """Each image's mean squared pixel error (N,) against its reconstruction, in batches to bound memory.
+
+        The error is the average, over all pixels, of the squared difference in grey level (0..1)
+        between the image and the model's redrawn version: 0 is a perfect copy, 1 the worst possible.
+        """
+        data = np.asarray(images, np.float32).reshape(-1, *self.image_shape)
+        batches = [data[start : start + batch_size] for start in range(0, len(data), batch_size)]
+        chunks = [mean_squared_errors(self.reconstruct(batch), batch) for batch in batches]
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def mean_squared_errors(recon: np.ndarray, images: np.ndarray) -> np.ndarray:
+    """(N, H, W) reconstructions and images -> (N,) mean squared pixel differences."""
+    return ((recon - images) ** 2).reshape(len(images), -1).mean(axis=1)
