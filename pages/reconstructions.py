@@ -50,7 +50,7 @@ def choose_images(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) 
         st.info("There are no test pictures of that class.")
         return candidates
     if order == HARDEST:
-        return hardest_first(candidates, test_errors(name, model, dataset))[: int(count)]
+        return hardest_first(candidates, errors_of_test_images(name, dataset))[: int(count)]
     rng = np.random.default_rng(int(seed))
     return np.sort(rng.choice(candidates, size=min(int(count), len(candidates)), replace=False))
 
@@ -76,7 +76,7 @@ def hardest_first(candidates: np.ndarray, errors: np.ndarray) -> np.ndarray:
     return candidates[np.argsort(-errors[candidates], kind="stable")]
 
 
-def test_errors(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) -> np.ndarray:
+def errors_of_test_images(name: str, dataset: vae.data.Dataset) -> np.ndarray:
     """Every test picture's reconstruction error (N,), cached per version of the model file and of its images."""
     return _test_errors_cached(name, *_shared.model_stamp(name), vae.data.dataset_version(dataset.name))
 

@@ -167,7 +167,8 @@ def media(monkeypatch) -> Media:
     from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 
     recorded = Media()
-    store, defer, to_url = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred, image_utils.image_to_url
+    store, defer = MemoryMediaFileStorage.load_and_get_id, MediaFileManager.add_deferred
+    to_url = image_utils.image_to_url
 
     def load_and_get_id(self, path_or_data, mimetype, kind, filename=None):
         file_id = store(self, path_or_data, mimetype, kind, filename)

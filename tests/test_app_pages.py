@@ -275,7 +275,7 @@ def test_good_map_events_on_interpolate_still_set_the_ends(app):
     after_a = app.session_state["interp_ends"]
     assert after_a["a"] != ends["a"] and after_a["next"] == "b"
     assert app.query_params["za"] == f"{np.float32(x_low):.4f},{np.float32(y_high):.4f}"
-    plotly_select(app, dot_click(curve_number=4, customdata=[25]))  # a dot of class 3: test image 25
+    plotly_select(app, dot_click(curve_number=4, customdata=[25]))  # a dot, its number wrapped in a list
     assert_clean(app)
     assert app.session_state["interp_ends"]["b"] == {"index": 25} and app.query_params["b"] == "25"
     plotly_select(app, dot_click(curve_number=2, point_index=0))  # no customdata: the first image of class 1

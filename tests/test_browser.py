@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 BUNDLED = h.ROOT / "checkpoints"
 DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/_shared.py DEFAULT_MODEL: the model a new user sees
-STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
+DOWNLOAD_LONG_SIDE = 1024  # vae/images.py: a downloaded picture is at least this long, enlarged by a whole factor
 STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
 SUGGESTED_DIGITS_NAME = re.compile(r"^digits-classic-mlp(-\d+)?$")  # the Train page's suggestion for digits
@@ -380,8 +381,13 @@ def test_interpolation_strip_between_two_points_downloads_as_png(page, server, a
         assert strip.format == "PNG"
         strip.load()  # decodes every row: a truncated file fails here
         side = 28  # mnist-5k images are 28 x 28
-        assert strip.size == (STRIP_DOWNLOAD_SCALE * (steps * (side + STRIP_PADDING) - STRIP_PADDING),
-                              STRIP_DOWNLOAD_SCALE * side)
+        width = steps * (side + STRIP_PADDING) - STRIP_PADDING
+        scale = math.ceil(DOWNLOAD_LONG_SIDE / width)  # the smallest whole factor that reaches 1024 px
+        assert strip.size == (scale * width, scale * side)
+    shown = h.keyed(page, "interp_download_png").locator(  # the strip on the page, above its download buttons
+        "xpath=preceding::*[@data-testid='stImage'][1]//img")
+    natural, drawn = shown.evaluate("img => [img.naturalWidth, img.getBoundingClientRect().width]")
+    assert natural % width == 0 and drawn == natural, (natural, drawn)  # whole pixels, drawn 1:1 by the browser
     assert_no_error(page)
 
 
