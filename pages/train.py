@@ -8,7 +8,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import vae
-from pages import _shared, _training
+from pages import _pictures, _shared, _training
 from vae import images as vae_images
 from vae import jobs
 from vae import plots
@@ -322,8 +322,7 @@ def show_curves_and_preview(snapshot: jobs.JobSnapshot) -> None:
         if snapshot.preview is not None and snapshot.preview.shape[1]:
             picture = vae_images.tile(snapshot.preview)
             after = f"after epoch {snapshot.preview_epoch}" if snapshot.preview_epoch else "before training"
-            st.image(vae_images.png_bytes(picture, scale=max(1, 320 // picture.shape[1])),
-                     caption=f"Top: test images. Bottom: the model's redrawn versions {after}.")
+            _pictures.show(picture, 320, f"Top: test images. Bottom: the model's redrawn versions {after}.")
 
 
 def main() -> None:
