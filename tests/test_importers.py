@@ -311,6 +311,7 @@ def test_detect_file_reads_what_import_file_converts(tmp_path):
 # ------------------------------------------------------------------ python -m vae import
 
 
+@pytest.mark.slow  # loads the digits set and encodes its test images for the map
 def test_cli_import_saves_our_format_with_the_named_dataset(tmp_path, capsys):
     reference = _reference(lambda: ClassicVAE(pixels=64, latent=2))
     source = tmp_path / "digits-vae.pt"
@@ -360,3 +361,14 @@ def test_cli_import_options_are_parsed_into_choices(tmp_path, capsys):
     assert (config["input_scale"], config["input_shift"], config["output_activation"]) == (2.0, -1.0, "none")
     assert main(["import", str(source), str(out), "--image-size", "28 by 28"]) == 2
     assert "--image-size takes two numbers" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_fashion_preset_trains_from_the_command_line(tmp_path):
+    out = tmp_path / "fashion.pt"
+    assert main(["train", "--dataset", "digits", "--model", "fashion-mlp", "--epochs", "1", "--out", str(out)]) == 0
+    raw = read_checkpoint(out)
+    assert raw["model_config"]["hidden_sizes"] == [400] and raw["model_config"]["latent_dim"] == 20
+    assert raw["model_config"]["likelihood"] == "gaussian" and raw["train_config"]["beta"] == 1.0
+    # summed squared error: a Gaussian whose 1 / (2 std^2) is 1
+    assert 1 / (2 * raw["model_config"]["gaussian_std"] ** 2) == pytest.approx(1.0)
