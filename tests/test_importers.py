@@ -220,6 +220,13 @@ def test_a_non_square_pixel_count_asks_for_the_image_size():
         convert(reference.state_dict(), ImportChoices(image_size=(20, 20)))
 
 
+def test_a_colour_or_prime_pixel_count_says_it_cannot_be_opened():
+    with pytest.raises(AmbiguousModelError, match="colour model of 28x28"):
+        convert(_reference(lambda: ClassicVAE(pixels=3 * 784, latent=2)).state_dict())
+    with pytest.raises(CheckpointError, match="787 values per image"):
+        convert(_reference(lambda: ClassicVAE(pixels=787, latent=2)).state_dict())
+
+
 def _ambiguous_heads_state() -> dict:
     """784 -> 8 -> 8, two 8 -> 8 heads, 8 -> 8 -> 784: any two adjacent 8 -> 8 layers could be the heads."""
     torch.manual_seed(3)

@@ -31,7 +31,8 @@ class ModelConfig:
     gaussian_std: float = 0.1  # fixed decoder std for the Gaussian likelihood
     # Imported models (issue 14) need the settings below; their defaults are this app's own models,
     # so checkpoints saved before these existed load unchanged.
-    decoder_hidden_sizes: tuple[int, ...] | None = None  # mlp: decoder layers from z (None: hidden_sizes mirrored); keras-conv: dense layers before the map
+    # mlp: the decoder's hidden layers from z (None: hidden_sizes mirrored); keras-conv: dense layers before the map
+    decoder_hidden_sizes: tuple[int, ...] | None = None
     conv_layers: tuple[tuple[int, int, int], ...] = KERAS_ENCODER_CONVS  # keras-conv only: (channels, kernel, stride)
     deconv_layers: tuple[tuple[int, int, int], ...] = KERAS_DECODER_CONVS  # keras-conv only: the last gives 1 channel
     map_channels: int = 64  # keras-conv only: channels of the map the decoder's dense layer is reshaped to

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from itertools import combinations
 
 import torch
 
 from vae.catalog import FORMAT_NAME, FORMAT_VERSION
 from vae.config import ModelConfig
 from vae.errors import CheckpointError, VAEError
+from vae.io.structure import DenseLayer, Structure, find_structures, name_words, preferred
 from vae.training import History
 
 SPREADS = ("log-var", "log-std")  # what the spread head gives: log sigma^2, or log sigma (= half of it)
@@ -22,8 +21,6 @@ SAVE_WEIGHTS_LINE = 'torch.save(model.state_dict(), "model.pt")'
 CLASSIC_LAYOUT = "fc1, fc21, fc22, fc3, fc4"
 MAX_LAYERS = 32  # the structure search tries every head pair: more layers than this is no VAE we know
 MIN_SIDE, MAX_SIDE = 4, 256  # image sides our models accept (ModelConfig)
-_MEAN_WORDS = {"mu", "mean", "means", "loc", "m"}
-_SPREAD_WORDS = ("var", "std", "sigma", "scale", "logvar")
 
 
 @dataclass(frozen=True)
@@ -36,62 +33,6 @@ class ImportChoices:
     image_size: tuple[int, int] | None = None  # (H, W) of the images the model reads
     output: str | None = None  # "sigmoid" (images in [0, 1]) or "none" (a linear last layer)
     normalize: tuple[float, float] | None = None  # (mean, std) of the training script's transforms.Normalize
-
-
-@dataclass(frozen=True, eq=False)
-class DenseLayer:
-    """One fully connected layer, in PyTorch's layout: weight (out, in), bias (out,)."""
-
-    name: str
-    weight: torch.Tensor
-    bias: torch.Tensor
-
-    @property
-    def size_in(self) -> int:
-        """Inputs it reads."""
-        return int(self.weight.shape[1])
-
-    @property
-    def size_out(self) -> int:
-        """Outputs it gives."""
-        return int(self.weight.shape[0])
-
-    def describe(self) -> str:
-        """Its name and shape, e.g. ``fc1 (784->400)``."""
-        return f"{self.name} ({self.size_in}->{self.size_out})"
-
-
-@dataclass(frozen=True)
-class Structure:
-    """One reading of the layers: encoder chain -> mean and spread heads; decoder chain from z."""
-
-    encoder: tuple[DenseLayer, ...]
-    mean: DenseLayer
-    spread: DenseLayer  # ``mean`` itself when one split layer gives the means, then the spreads
-    decoder: tuple[DenseLayer, ...]
-    in_order: bool  # the file lists encoder, heads and decoder in that order
-
-    @property
-    def split(self) -> bool:
-        """Whether one layer gives both the means and the spreads."""
-        return self.mean is self.spread
-
-    @property
-    def latent_dim(self) -> int:
-        """Size of z."""
-        return self.mean.size_out // 2 if self.split else self.mean.size_out
-
-    @property
-    def heads(self) -> tuple[str, str]:
-        """(mean layer, spread layer) names."""
-        return self.mean.name, self.spread.name
-
-    def describe(self) -> str:
-        """The chain in words."""
-        heads = (f"means and spreads {self.mean.describe()} (split in half)" if self.split
-                 else f"means {self.mean.describe()}, spreads {self.spread.describe()}")
-        return (f"encoder {', '.join(layer.describe() for layer in self.encoder)}; {heads}; "
-                f"decoder {', '.join(layer.describe() for layer in self.decoder)}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +48,8 @@ class Detected:
 
     def explain(self, name: str) -> str:
         """One message: what the file holds and what the user must choose."""
-        return f"{name} holds a VAE ({self.structure.describe()}), but {' '.join(self.questions)}"
+        later = (question[0].upper() + question[1:] for question in self.questions[1:])
+        return f"{name} holds a VAE ({self.structure.describe()}), but {' '.join([self.questions[0], *later])}"
 
 
 class AmbiguousModelError(CheckpointError):
@@ -208,45 +150,25 @@ def detect_layers(
     image_size: tuple[int, int] | None = None,
 ) -> Detected:
     """Read the layers as an MLP VAE; ``encoder_input``/``decoder_output`` fix the chain's ends (conv models)."""
-    found = find_structures(layers, choices, encoder_input, decoder_output)
+    _check_choices(choices)
+    found = find_structures(layers, choices.mean_layer, choices.spread_layer, encoder_input, decoder_output)
     if not found:
         raise CheckpointError(_no_structure_message(layers, choices, name))
     candidates = [s for s in found if s.in_order] or found
     heads = list(dict.fromkeys(s.heads for s in candidates))
-    structure = _preferred(candidates)
+    structure = preferred(candidates)
     spread, how = _spread_kind(structure.spread.name, framework)
-    chosen_size = choices.image_size or image_size
-    if chosen_size and encoder_input is None and chosen_size[0] * chosen_size[1] != structure.encoder[0].size_in:
-        raise CheckpointError(f"{name}: images of {chosen_size[0]}x{chosen_size[1]} have "
-                              f"{chosen_size[0] * chosen_size[1]} pixels, but the model reads "
-                              f"{structure.encoder[0].size_in}.")
-    size_options = () if chosen_size else _image_sizes(structure.encoder[0].size_in)
+    size, size_options = _image_size(structure, choices.image_size or image_size, encoder_input is None, name)
     filled = ImportChoices(
         mean_layer=structure.mean.name, spread_layer=structure.spread.name, spread=choices.spread or spread,
-        image_size=tuple(chosen_size) if chosen_size else (size_options[0] if size_options else None),
-        output=choices.output or "sigmoid", normalize=choices.normalize or (0.0, 1.0))
+        image_size=size, output=choices.output or "sigmoid", normalize=choices.normalize or (0.0, 1.0))
     open_fields = {"heads": tuple(heads) if len(heads) > 1 else (),
                    "spread": SPREADS if not choices.spread and how == "unclear" else (),
-                   "image_size": size_options if size_options and len(size_options) != 1 else ()}
-    ambiguous = tuple(key for key, options in open_fields.items() if options or (key == "image_size" and not filled.image_size))
+                   "image_size": size_options}
+    ambiguous = tuple(key for key, options in open_fields.items() if options)
     return Detected(structure, filled, ambiguous, {key: open_fields[key] for key in ambiguous},
                     _notes(structure, choices, how),
                     tuple(_question(key, structure, open_fields[key]) for key in ambiguous))
-
-
-def find_structures(
-    layers: list[DenseLayer], choices: ImportChoices, encoder_input: int | None = None,
-    decoder_output: int | None = None,
-) -> list[Structure]:
-    """Every reading of ``layers`` as encoder chain, heads and decoder chain that the shapes allow."""
-    found = []
-    for mean, spread in _head_candidates(layers, choices):
-        rest = [layer for layer in layers if layer is not mean and layer is not spread]
-        for encoder, decoder in _splits(rest):
-            if _fits(encoder, mean, spread, decoder, encoder_input, decoder_output):
-                found.append(Structure(tuple(encoder), mean, spread, tuple(decoder),
-                                       _listed_in_order(layers, encoder, mean, spread, decoder)))
-    return found
 
 
 def require_decided(detected: Detected, name: str) -> None:
@@ -317,6 +239,13 @@ def checkpoint_dict(
     }
 
 
+def _check_choices(choices: ImportChoices) -> None:
+    if choices.spread not in (None, *SPREADS):
+        raise CheckpointError(f"The spread must be one of {SPREADS}, got {choices.spread!r}.")
+    if choices.output not in (None, *OUTPUTS):
+        raise CheckpointError(f"The output must be one of {OUTPUTS}, got {choices.output!r}.")
+
+
 def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     for prefix in WRAPPER_PREFIXES:
         if all(key.startswith(prefix) for key in tensors):
@@ -324,83 +253,9 @@ def _strip_prefixes(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return tensors
 
 
-def _head_candidates(layers: list[DenseLayer], choices: ImportChoices) -> list[tuple[DenseLayer, DenseLayer]]:
-    if choices.mean_layer or choices.spread_layer:
-        return [_chosen_heads(layers, choices)]
-    pairs = [_mean_first(a, b) for a, b in combinations(layers, 2) if a.weight.shape == b.weight.shape]
-    return pairs + [(layer, layer) for layer in layers if layer.size_out % 2 == 0]
-
-
-def _chosen_heads(layers: list[DenseLayer], choices: ImportChoices) -> tuple[DenseLayer, DenseLayer]:
-    by_name = {layer.name: layer for layer in layers}
-    mean_name = choices.mean_layer or choices.spread_layer
-    spread_name = choices.spread_layer or choices.mean_layer
-    missing = [n for n in (mean_name, spread_name) if n not in by_name]
-    if missing:
-        raise CheckpointError(f"There is no layer called {missing[0]!r}; the layers are: {', '.join(by_name)}.")
-    mean, spread = by_name[mean_name], by_name[spread_name]
-    if mean is not spread and mean.weight.shape != spread.weight.shape:
-        raise CheckpointError(f"The mean layer {mean.describe()} and spread layer {spread.describe()} differ in shape; "
-                              f"heads of one VAE have the same shape.")
-    if mean is spread and mean.size_out % 2:
-        raise CheckpointError(f"{mean.describe()} cannot hold means and spreads: it gives an odd number of values.")
-    return mean, spread
-
-
-def _mean_first(a: DenseLayer, b: DenseLayer) -> tuple[DenseLayer, DenseLayer]:
-    """The file's order (the mean head comes first in nearly every tutorial) unless the names say otherwise."""
-    if (_looks_like_mean(b.name) and not _looks_like_mean(a.name)) or (_looks_like_spread(a.name) and not _looks_like_spread(b.name)):
-        return b, a
-    return a, b
-
-
-def _words(name: str) -> list[str]:
-    return re.findall(r"[a-z]+", name.rsplit(".", 1)[-1].lower())
-
-
-def _looks_like_mean(name: str) -> bool:
-    return any(word in _MEAN_WORDS for word in _words(name))
-
-
-def _looks_like_spread(name: str) -> bool:
-    return any(hint in word for word in _words(name) for hint in _SPREAD_WORDS)
-
-
-def _splits(rest: list[DenseLayer]) -> Iterator[tuple[list[DenseLayer], list[DenseLayer]]]:
-    for index in range(1, len(rest)):
-        yield rest[:index], rest[index:]
-        yield rest[index:], rest[:index]  # a decoder saved before its encoder
-
-
-def _fits(encoder, mean, spread, decoder, encoder_input, decoder_output) -> bool:
-    latent = mean.size_out // 2 if mean is spread else mean.size_out
-    pixels_in, pixels_out = encoder[0].size_in, decoder[-1].size_out
-    return (_is_chain(encoder) and _is_chain(decoder) and encoder[-1].size_out == mean.size_in
-            and decoder[0].size_in == latent
-            and pixels_in == (encoder_input if encoder_input is not None else pixels_out)
-            and pixels_out == (decoder_output if decoder_output is not None else pixels_in))
-
-
-def _is_chain(layers: list[DenseLayer]) -> bool:
-    return all(a.size_out == b.size_in for a, b in zip(layers[:-1], layers[1:]))
-
-
-def _listed_in_order(layers, encoder, mean, spread, decoder) -> bool:
-    position = {id(layer): index for index, layer in enumerate(layers)}
-    first_head, last_head = sorted((position[id(mean)], position[id(spread)]))
-    return (all(position[id(layer)] < first_head for layer in encoder)
-            and all(position[id(layer)] > last_head for layer in decoder))
-
-
-def _preferred(candidates: list[Structure]) -> Structure:
-    """Named heads (mu / logvar...) first, then the file's order."""
-    named = [s for s in candidates if _looks_like_mean(s.mean.name) or _looks_like_spread(s.spread.name)]
-    return (named or candidates)[0]
-
-
 def _spread_kind(name: str, framework: str) -> tuple[str, str]:
     """(log-var or log-std, how it was told: "named", "convention" or "unclear")."""
-    words = _words(name)
+    words = name_words(name)
     if any("var" in word for word in words):
         return "log-var", "named"
     if any("std" in word for word in words) or ("log" in words and "sigma" in words) or "logsigma" in words:
@@ -409,6 +264,23 @@ def _spread_kind(name: str, framework: str) -> tuple[str, str]:
         # "sigma" means either: the PyTorch tutorial's std = sigma.exp(); the Keras one's exp(sigma / 2).
         return ("log-var" if framework == "keras" else "log-std"), "unclear"
     return "log-var", "convention"  # unnamed (fc22, a split layer): the near-universal convention, noted
+
+
+def _image_size(
+    structure: Structure, chosen: tuple[int, int] | None, reads_pixels: bool, name: str,
+) -> tuple[tuple[int, int], tuple[tuple[int, int], ...]]:
+    """The image size (chosen, or the one that fits) and the sizes to choose from when several fit."""
+    pixels = structure.encoder[0].size_in
+    if chosen:
+        if reads_pixels and chosen[0] * chosen[1] != pixels:
+            raise CheckpointError(f"{name}: images of {chosen[0]}x{chosen[1]} have {chosen[0] * chosen[1]} pixels, "
+                                  f"but the model reads {pixels}.")
+        return (int(chosen[0]), int(chosen[1])), ()
+    options = _image_sizes(pixels)
+    if not options:
+        raise CheckpointError(f"{name}: the model reads {pixels} values per image, which no grey image of 4x4 to "
+                              f"256x256 pixels has (a colour model, with 3 values per pixel, cannot be opened here).")
+    return options[0], (options if len(options) > 1 else ())
 
 
 def _image_sizes(pixels: int) -> tuple[tuple[int, int], ...]:
@@ -439,10 +311,13 @@ def _question(field: str, structure: Structure, options: tuple) -> str:
         return (f"the name of layer {structure.spread.name!r} does not say whether it gives log-variances or log "
                 f"standard deviations. Choose log-variance if the training code computes std = exp(0.5 * s) "
                 f"(command line: --log-var), or log-std if it computes std = exp(s) (--log-std).")
+    sizes = ", ".join(f"{height}x{width}" for height, width in options)
     pixels = structure.encoder[0].size_in
-    sizes = ", ".join(f"{h}x{w}" for h, w in options) or "none between 4 and 256 pixels a side"
-    return (f"it reads {pixels} pixels, which is not a square image. Choose the image size (H x W; command line: "
-            f"--image-size HxW); sizes that fit: {sizes}. A colour model (3 values per pixel) cannot be opened here.")
+    colour_side = math.isqrt(pixels // 3)
+    colour = (f" If it is a colour model of {colour_side}x{colour_side} (3 values per pixel), it cannot be opened here."
+              if pixels % 3 == 0 and colour_side**2 * 3 == pixels else "")
+    return (f"it reads {pixels} pixels, which is not a square image. Choose the image size (command line: "
+            f"--image-size HxW); sizes that fit: {sizes}.{colour}")
 
 
 def _no_structure_message(layers: list[DenseLayer], choices: ImportChoices, name: str) -> str:

@@ -113,9 +113,10 @@ def _archive_parts(path: Path) -> tuple[dict, bytes]:
 
 def _read_keras3(h5, config: dict | None, file_kind: str) -> KerasModel:
     entries = list(_config_entries(config, "")) if config else []
-    weighted = [(path, cls, settings) for path, cls, settings in entries if cls not in PASSIVE_LAYERS | ACTIVATION_LAYERS]
+    weighted = [entry for entry in entries if entry[1] not in PASSIVE_LAYERS | ACTIVATION_LAYERS]
     if weighted:
-        layers = [_layer_from_vars(settings.get("name", path), cls, settings, _vars_at(h5, path)) for path, cls, settings in weighted]
+        layers = [_layer_from_vars(settings.get("name", path), cls, settings, _vars_at(h5, path))
+                  for path, cls, settings in weighted]
         layers = _apply_activation_layers(entries, layers)
     else:  # a weights-only file, or a subclassed model whose config lists no layers: read the tree
         layers = [_layer_from_vars(name, None, {}, arrays, path=path) for name, path, arrays in _weight_groups(h5)]
@@ -132,7 +133,8 @@ def _config_entries(entry: dict, path: str):
         used: dict[str, int] = {}
         for child in children:
             if isinstance(child, dict):
-                yield from _config_entries(child, _join(path, "layers", _unique(_snake_case(str(child.get("class_name", ""))), used)))
+                child_name = _unique(_snake_case(str(child.get("class_name", ""))), used)
+                yield from _config_entries(child, _join(path, "layers", child_name))
         return
     if path == "":  # a subclassed model: its sub-models are attributes (weights under "<attribute>/...")
         for key, value in settings.items():
@@ -267,9 +269,11 @@ def _apply_activation_layers(entries: list, layers: list) -> list:
 def _input_shape(entries: list) -> tuple[tuple[int, int] | None, int | None]:
     for _, cls, settings in entries:
         shape = settings.get("batch_shape") or settings.get("batch_input_shape")
-        if cls == "InputLayer" and isinstance(shape, list) and len(shape) == 4 and all(isinstance(s, int) for s in shape[1:]):
-            return (shape[1], shape[2]), shape[3]
-        if cls == "InputLayer" and isinstance(shape, list) and len(shape) in (2, 3):
+        if cls != "InputLayer" or not isinstance(shape, list):
+            continue
+        if len(shape) == 4 and all(isinstance(size, int) for size in shape[1:]):
+            return (shape[1], shape[2]), shape[3]  # (batch, height, width, channels)
+        if len(shape) in (2, 3):
             return None, 1  # a flat (or 2-D) input: the size follows from the pixel count
     return None, None
 
