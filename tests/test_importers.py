@@ -272,7 +272,10 @@ def test_a_linear_output_is_kept_without_a_sigmoid():
     model = model_from_checkpoint(convert(reference.state_dict(), ImportChoices(output="none")))
     z = torch.randn(5, 20)
     with torch.no_grad():
-        torch.testing.assert_close(model.decode(z).view(5, 784), reference.fc4(F.relu(reference.fc3(z))),
+        raw = reference.fc4(F.relu(reference.fc3(z)))
+        torch.testing.assert_close(model.decode(z).view(5, 784), raw, rtol=0, atol=TOLERANCE)
+        # the losses read logits: those of the output clipped into (0, 1)
+        torch.testing.assert_close(torch.sigmoid(model.decode_logits(z)).view(5, 784), raw.clamp(1e-6, 1 - 1e-6),
                                    rtol=0, atol=TOLERANCE)
 
 

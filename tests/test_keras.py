@@ -298,6 +298,12 @@ def test_keras3_weights_file_of_the_conv_vae_matches(tmp_path):
     assert detected.ambiguous == () and any("classic Keras conv VAE" in note for note in detected.notes)
     loaded = load_model(path)  # no names in the file: dense_2 is read as log-variances, noted
     _assert_matches(loaded, weights, _classic_encode, _classic_decode)
+    named = tmp_path / "named.weights.h5"  # newer Keras 3 keeps each layer's name: latent_sigma must be decided
+    _write_keras3_weights(named, CLASSIC_ENCODER + CLASSIC_DECODER, weights, with_names=True)
+    with pytest.raises(AmbiguousModelError, match="latent_sigma"):
+        load_model(named)
+    _assert_matches(_latent(import_file(named, ImportChoices(spread="log-var"))), weights, _classic_encode,
+                    _classic_decode)
 
 
 def test_legacy_keras2_h5_of_the_conv_vae_matches(tmp_path):
