@@ -175,6 +175,7 @@ def test_classic_state_dict_decodes_exactly_as_the_original(tmp_path, latent):
 def test_classic_state_dict_with_unsquare_input_is_refused(tmp_path):
     state = ClassicVAE(2).state_dict()
     state["fc1.weight"] = torch.zeros(400, 700)
+    state["fc4.weight"], state["fc4.bias"] = torch.zeros(700, 400), torch.zeros(700)  # reads and writes 700 pixels
     path = tmp_path / "odd.pt"
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="square"):

@@ -1,4 +1,4 @@
-"""Command line: python -m vae train | eval | info."""
+"""Command line: python -m vae train | eval | info | codes | import."""
 from __future__ import annotations
 
 import argparse
@@ -8,11 +8,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vae.checkpoints import load_model, save_checkpoint
-from vae.config import PRESETS, TrainConfig, model_config_for
+from vae.checkpoints import load_model, model_from_checkpoint, save_checkpoint
+from vae.config import PRESETS, TrainConfig, model_config_for, preset_beta
 from vae.codes import save_test_codes
 from vae.data import list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
+from vae.io.foreign import import_file
+from vae.io.importers import ImportChoices
 from vae.latent import LatentModel
 from vae.metrics import evaluate
 from vae.training import TrainEvent, train_model
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=10)
     train.add_argument("--batch-size", type=int, default=128)
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
-    train.add_argument("--beta", type=float, default=1.0, help="KL weight (beta-VAE)")
+    train.add_argument("--beta", type=float, default=None, help="KL weight (beta-VAE; default: the preset's, else 1)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="where to write the .pt checkpoint")
     for name, text in (("eval", "print the model's metrics"), ("info", "print config, dataset and history"),
@@ -41,14 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "eval":
             sub.add_argument("--json", action="store_true", help="print one JSON object")
             sub.add_argument("--samples", type=int, default=100, help="importance samples for the NLL estimate")
+    _add_import_parser(commands)
     return parser
+
+
+def _add_import_parser(commands) -> None:
+    imports = commands.add_parser("import", help="convert another program's VAE (PyTorch state_dict, Keras file) "
+                                                 "into this app's format")
+    imports.add_argument("source", help="a PyTorch state_dict (.pt/.pth), Keras .keras, .weights.h5 or .h5 file")
+    imports.add_argument("out", help="where to write the .pt checkpoint")
+    imports.add_argument("--dataset", default=None, help="the images the model was trained on (e.g. fashion-mnist); "
+                                                         "without it the model is saved with no dataset")
+    spread = imports.add_mutually_exclusive_group()
+    spread.add_argument("--log-var", dest="spread", action="store_const", const="log-var",
+                        help="the spread head gives log-variances: std = exp(0.5 * s)")
+    spread.add_argument("--log-std", dest="spread", action="store_const", const="log-std",
+                        help="the spread head gives log standard deviations: std = exp(s)")
+    imports.add_argument("--image-size", default=None, help="image height x width, e.g. 28x28")
+    imports.add_argument("--mean-layer", default=None, help="the layer that gives the means")
+    imports.add_argument("--spread-layer", default=None, help="the layer that gives the spreads")
+    imports.add_argument("--normalize", default=None, metavar="MEAN,STD",
+                         help="the training script's transforms.Normalize, e.g. 0.5,0.5 for inputs in [-1, 1]")
+    imports.add_argument("--linear-output", action="store_true", help="the decoder ends without a sigmoid")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print one line and exit 2, no traceback."""
     args = build_parser().parse_args(argv)
     try:
-        return {"train": run_train, "eval": run_eval, "info": run_info, "codes": run_codes}[args.command](args)
+        commands = {"train": run_train, "eval": run_eval, "info": run_info, "codes": run_codes, "import": run_import}
+        return commands[args.command](args)
     except VAEError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -69,7 +93,8 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["likelihood"] = args.likelihood
     if overrides:
         model_config = type(model_config)(**{**model_config.to_dict(), **overrides})
-    train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=args.beta, seed=args.seed)
+    beta = preset_beta(args.model) if args.beta is None else args.beta
+    train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=beta, seed=args.seed)
     module, history = _train_with_bar(dataset, model_config, train_config)
     if history.status != "completed":
         print(history.message, file=sys.stderr)
@@ -151,6 +176,41 @@ def run_info(args: argparse.Namespace) -> int:
     lines += [f"metric      {key} = {value:.4g}" for key, value in model.metrics.items()]
     print("\n".join(lines))
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Convert another program's model file and save it in our format, with the dataset the user named."""
+    dataset = _dataset_for(args.dataset) if args.dataset else None
+    raw = import_file(Path(args.source), _import_choices(args), dataset.name if dataset else "",
+                      dataset.class_names if dataset else ())
+    module = model_from_checkpoint(raw, Path(args.source).name)
+    if dataset is not None and tuple(dataset.image_shape) != tuple(module.config.image_shape):
+        raise VAEError(f"The {dataset.name} images are {dataset.image_shape}, but the model reads "
+                       f"{tuple(module.config.image_shape)}; name the dataset it was trained on.")
+    path = save_checkpoint(args.out, module, dataset=raw["dataset"], class_names=raw["class_names"])
+    print(f"saved {path}: {raw['imported_from']}")
+    if dataset is None:
+        print("no dataset given, so none is stored: the app cannot show this model's test images or classes. "
+              "Import again with --dataset NAME (for example --dataset fashion-mnist) to add them.")
+    else:
+        _save_map_codes(path, LatentModel(module=module, dataset=dataset.name, class_names=dataset.class_names), dataset)
+    return 0
+
+
+def _import_choices(args: argparse.Namespace) -> ImportChoices:
+    return ImportChoices(
+        mean_layer=args.mean_layer, spread_layer=args.spread_layer, spread=args.spread,
+        image_size=_pair(args.image_size, "x", int, "--image-size", "28x28") if args.image_size else None,
+        output="none" if args.linear_output else None,
+        normalize=_pair(args.normalize, ",", float, "--normalize", "0.5,0.5") if args.normalize else None)
+
+
+def _pair(text: str, separator: str, kind: type, option: str, example: str) -> tuple:
+    try:
+        first, second = (kind(part.strip()) for part in text.lower().split(separator))
+    except ValueError:
+        raise VAEError(f"{option} takes two numbers like {example}, got {text!r}.") from None
+    return first, second
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
-"""Checkpoints: atomic save, safe load (never runs code), and the classic example's state_dict (listing: catalog)."""
+"""Checkpoints: atomic save, safe load (never runs code); other programs' models open through vae.io (listing: catalog)."""
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import tempfile
@@ -21,13 +20,11 @@ from vae.catalog import (  # noqa: F401 - the torch-free listing half, re-export
 )
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
+from vae.io.foreign import read_foreign_file
+from vae.io.importers import import_state_dict
 from vae.latent import LatentModel
 from vae.models import BaseVAE, build_model
 from vae.training import History
-
-CLASSIC_KEYS = ("fc1", "fc21", "fc22", "fc3", "fc4")
-# The classic example's layers, in our MLPVAE's names.
-CLASSIC_TO_OURS = {"fc1": "encoder.0", "fc21": "fc_mu", "fc22": "fc_logvar", "fc3": "decoder.0", "fc4": "decoder.2"}
 
 
 def save_checkpoint(
@@ -77,20 +74,18 @@ def _write_atomically(target: Path, payload: dict) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's contents as our format's dict; classic state_dicts are converted.
+    """The checkpoint's contents as our format's dict; other models (state_dicts, Keras files) are converted.
 
     Loads with ``weights_only=True``, so a file that would run code is refused.
     """
     source = Path(path)
-    raw = _safe_torch_load(source)
+    try:
+        raw = _safe_torch_load(source)
+    except CheckpointError as error:  # not a torch file: perhaps a Keras one (vae.io says what it is)
+        return read_foreign_file(source, error)
     if isinstance(raw, dict) and raw.get("format") == FORMAT_NAME:
         return _check_version(raw, source)
-    if isinstance(raw, dict) and _looks_classic(raw):
-        return classic_to_checkpoint(raw, source)
-    raise CheckpointError(
-        f"{source.name} is not a VAE Latent Explorer checkpoint, nor a state_dict of the classic PyTorch VAE "
-        f"example (layers fc1, fc21, fc22, fc3, fc4). Save your model with this app or that example."
-    )
+    return import_state_dict(raw, source.name)
 
 
 def _safe_torch_load(source: Path) -> object:
@@ -123,39 +118,6 @@ def _check_version(raw: dict, source: Path) -> dict:
             f"{FORMAT_VERSION}). Update the app to open it."
         )
     return raw
-
-
-def _looks_classic(raw: dict) -> bool:
-    return all(f"{layer}.{part}" in raw for layer in CLASSIC_KEYS for part in ("weight", "bias"))
-
-
-def classic_to_checkpoint(state_dict: dict, source: Path | None = None) -> dict:
-    """Convert the classic example's state_dict (any latent size) to our checkpoint dict."""
-    name = source.name if source else "state_dict"
-    shapes = {key: tuple(value.shape) for key, value in state_dict.items() if isinstance(value, torch.Tensor)}
-    try:
-        hidden, pixels = shapes["fc1.weight"]
-        latent = shapes["fc21.weight"][0]
-    except (KeyError, ValueError):
-        raise CheckpointError(f"{name}: the classic layers fc1/fc21 are missing or have the wrong shape.") from None
-    side = math.isqrt(pixels)
-    if side * side != pixels:
-        raise CheckpointError(f"{name}: the model reads {pixels} pixels, which is not a square image.")
-    try:
-        config = ModelConfig(kind="mlp", image_shape=(side, side), latent_dim=latent, hidden_sizes=(hidden,))
-    except VAEError as error:
-        raise CheckpointError(f"{name}: {error}") from None
-    renamed = {
-        f"{CLASSIC_TO_OURS[key.split('.')[0]]}.{key.split('.')[1]}": value
-        for key, value in state_dict.items()
-        if key.split(".")[0] in CLASSIC_TO_OURS
-    }
-    return {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "model_config": config.to_dict(),
-        "state_dict": renamed, "train_config": None, "history": History().to_dict(), "metrics": {},
-        "dataset": "mnist-5k" if pixels == 784 else "", "class_names": [str(d) for d in range(10)],
-        "created": "", "imported_from": "classic PyTorch VAE example",
-    }
 
 
 def model_from_checkpoint(raw: dict, name: str = "checkpoint") -> BaseVAE:
