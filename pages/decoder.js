@@ -1,0 +1,303 @@
+// The in-page decoder: runs a model's decoder, exported by vae/io/web.py (the format is described
+// there), on one latent code at a time in plain JavaScript, and lifts a point of the map's plane to a
+// full code exactly as vae/projection.py's Projection.from_2d does. No build step, no dependencies.
+// All buffers are made when a decoder is created: a decode allocates nothing. Activations are kept in
+// Float64Arrays (as fast as Float32Arrays here, and closer to exact); the weights stay float32.
+
+export const FORMAT_NAME = "vae-web-decoder";
+export const FORMAT_VERSION = 1;
+const MAGIC = "VAEWEB1\n"; // the first bytes of a web decoder file
+const LENGTH_BYTES = 4; // the uint32 header length after the magic
+const FLOAT_BYTES = 4; // float32 weights
+const NAN_PIXEL = 0.5; // LatentModel.decode shows a NaN pixel as mid grey
+const INFINITE_CODE = 1e6; // LatentModel.decode turns +-inf in a code into +-1e6
+const GRAY_LEVELS = 255; // vae/images.py to_uint8: a pixel in [0, 1] -> 0..255, rounded
+const OPAQUE = 255; // alpha of every painted pixel
+
+// ---------------------------------------------------------------- loading
+
+/** The header and weights of a whole web decoder file (an ArrayBuffer, e.g. from fetch). */
+export function readDecoderFile(buffer) {
+  const bytes = new Uint8Array(buffer);
+  const magic = new TextDecoder().decode(bytes.subarray(0, MAGIC.length));
+  if (magic !== MAGIC) throw new Error("This is not a web decoder file.");
+  const length = new DataView(buffer).getUint32(MAGIC.length, true);
+  const start = MAGIC.length + LENGTH_BYTES;
+  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(start, start + length)));
+  const weights = new Float32Array(buffer, start + length, header.weight_count);
+  return { header, weights };
+}
+
+/** Float32 little-endian weights sent as base64 text (WebDecoder.payload()["weights"] in Python). */
+export function weightsFromBase64(text) {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return new Float32Array(bytes.buffer, 0, bytes.length / FLOAT_BYTES);
+}
+
+// ---------------------------------------------------------------- the decoder
+
+/**
+ * A decoder for one header and its weights (Float32Array). Returns
+ * { latentDim, height, width, sha256, decode(code) -> Float32Array of H*W pixels in [0, 1] (row-major,
+ *   reused by the next call), decodeInto(code, imageData) }. Throws an Error naming the first layer
+ * it cannot run; the caller then decodes on the server.
+ */
+export function createDecoder(header, weights) {
+  checkHeader(header, weights);
+  const latentDim = header.latent_dim;
+  const [height, width] = header.image_shape;
+  const code = new Float64Array(latentDim);
+  const runs = [];
+  let current = code;
+  for (const layer of header.layers) {
+    const step = buildStep(layer, current, weights);
+    runs.push(step.run);
+    current = step.output;
+  }
+  const last = current;
+  const pixels = new Float32Array(height * width);
+
+  function decode(values) {
+    for (let i = 0; i < latentDim; i++) code[i] = finiteCode(Math.fround(values[i]));
+    for (let i = 0; i < runs.length; i++) runs[i]();
+    for (let i = 0; i < pixels.length; i++) pixels[i] = toPixel(last[i]);
+    return pixels;
+  }
+
+  function decodeInto(values, imageData) {
+    const rgba = imageData.data;
+    decode(values);
+    for (let i = 0, j = 0; i < pixels.length; i++, j += 4) {
+      const gray = Math.floor(pixels[i] * GRAY_LEVELS + 0.5);
+      rgba[j] = gray; rgba[j + 1] = gray; rgba[j + 2] = gray; rgba[j + 3] = OPAQUE;
+    }
+    return imageData;
+  }
+
+  return { latentDim, height, width, sha256: header.sha256, decode, decodeInto };
+}
+
+function checkHeader(header, weights) {
+  if (header.format !== FORMAT_NAME || header.version !== FORMAT_VERSION) {
+    throw new Error(`Not a ${FORMAT_NAME} version ${FORMAT_VERSION} header.`);
+  }
+  if (weights.length !== header.weight_count) {
+    throw new Error(`The header names ${header.weight_count} weights but ${weights.length} came.`);
+  }
+  let size = header.latent_dim;
+  for (const layer of header.layers) {
+    if (!(layer.op in BUILDERS)) throw new Error(`The layer ${layer.name} (${layer.op}) cannot run in the page.`);
+    if (product(layer.input_shape) !== size) throw new Error(`The layer ${layer.name} gets ${size} values.`);
+    size = product(layer.output_shape);
+  }
+  if (size !== product(header.image_shape)) throw new Error("The last layer does not give the image.");
+}
+
+function product(shape) {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function finiteCode(value) {
+  if (Number.isNaN(value)) return 0;
+  return Math.max(-INFINITE_CODE, Math.min(INFINITE_CODE, value));
+}
+
+function toPixel(value) {
+  if (Number.isNaN(value)) return NAN_PIXEL;
+  return value < 0 ? 0 : value > 1 ? 1 : value;
+}
+
+function tensor(weights, spec) {
+  return spec === null ? null : weights.subarray(spec.offset, spec.offset + product(spec.shape));
+}
+
+// Each builder takes (layer, input buffer, weights) and returns { run, output }: run() reads the input
+// buffer and fills the output buffer, made here once. Activations and reshapes work in place.
+const BUILDERS = {
+  linear: (layer, input, weights) => {
+    const output = new Float64Array(layer.out_features);
+    const weight = tensor(weights, layer.weight);
+    const bias = tensor(weights, layer.bias) ?? new Float32Array(layer.out_features);
+    return { output, run: () => linear(input, output, weight, bias, layer.in_features, layer.out_features) };
+  },
+  conv2d: (layer, input, weights) => convolutionStep(layer, input, weights, conv2d),
+  conv_transpose2d: (layer, input, weights) => convolutionStep(layer, input, weights, convTranspose2d),
+  relu: (layer, input) => ({ output: input, run: () => relu(input) }),
+  leaky_relu: (layer, input) => ({ output: input, run: () => leakyRelu(input, layer.slope) }),
+  sigmoid: (layer, input) => ({ output: input, run: () => sigmoid(input) }),
+  reshape: (layer, input) => ({ output: input, run: () => {} }),
+  crop: (layer, input) => gatherStep(input, cropIndices(layer.input_shape, layer.starts, layer.stops)),
+  permute: (layer, input) => gatherStep(input, permuteIndices(layer.input_shape, layer.axes)),
+};
+
+function buildStep(layer, input, weights) {
+  return BUILDERS[layer.op](layer, input, weights);
+}
+
+function convolutionStep(layer, input, weights, convolve) {
+  const [inChannels, inHeight, inWidth] = layer.input_shape;
+  const [outChannels, outHeight, outWidth] = layer.output_shape;
+  const output = new Float64Array(outChannels * outHeight * outWidth);
+  const weight = tensor(weights, layer.weight);
+  const bias = tensor(weights, layer.bias) ?? new Float32Array(outChannels);
+  const geometry = {
+    inChannels, inHeight, inWidth, outChannels, outHeight, outWidth,
+    kernelHeight: layer.kernel[0], kernelWidth: layer.kernel[1], strideY: layer.stride[0], strideX: layer.stride[1],
+    padTop: layer.padding[0], padLeft: layer.padding[1], dilationY: layer.dilation[0], dilationX: layer.dilation[1],
+  };
+  return { output, run: () => convolve(input, output, weight, bias, geometry) };
+}
+
+function gatherStep(input, indices) {
+  const output = new Float64Array(indices.length);
+  return { output, run: () => gather(input, output, indices) };
+}
+
+// ---------------------------------------------------------------- the ops
+
+/** out[o] = bias[o] + sum_i weight[o, i] * x[i]; weight is (outFeatures, inFeatures), row-major. */
+function linear(x, out, weight, bias, inFeatures, outFeatures) {
+  for (let o = 0; o < outFeatures; o++) {
+    let sum = bias[o];
+    const row = o * inFeatures;
+    for (let i = 0; i < inFeatures; i++) sum += weight[row + i] * x[i];
+    out[o] = sum;
+  }
+}
+
+/** torch.nn.Conv2d, zero padding: out[co, oy, ox] = bias[co] + sum w[co, ci, ky, kx] * x[ci, iy, ix]. */
+function conv2d(x, out, weight, bias, g) {
+  fillBias(out, bias, g.outChannels, g.outHeight * g.outWidth);
+  for (let co = 0; co < g.outChannels; co++) {
+    for (let ci = 0; ci < g.inChannels; ci++) {
+      for (let ky = 0; ky < g.kernelHeight; ky++) {
+        for (let kx = 0; kx < g.kernelWidth; kx++) {
+          const w = weight[((co * g.inChannels + ci) * g.kernelHeight + ky) * g.kernelWidth + kx];
+          const shiftX = kx * g.dilationX - g.padLeft; // ix = ox * strideX + shiftX
+          const oxStart = Math.max(0, Math.ceil(-shiftX / g.strideX));
+          const oxEnd = Math.min(g.outWidth, Math.floor((g.inWidth - 1 - shiftX) / g.strideX) + 1);
+          for (let oy = 0; oy < g.outHeight; oy++) {
+            const iy = oy * g.strideY + ky * g.dilationY - g.padTop;
+            if (iy < 0 || iy >= g.inHeight) continue;
+            const inRow = (ci * g.inHeight + iy) * g.inWidth + shiftX;
+            const outRow = (co * g.outHeight + oy) * g.outWidth;
+            for (let ox = oxStart; ox < oxEnd; ox++) out[outRow + ox] += w * x[inRow + ox * g.strideX];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** torch.nn.ConvTranspose2d: each input pixel adds w[ci, co, ky, kx] * x to out[co, iy*s - p + ky*d, ...]. */
+function convTranspose2d(x, out, weight, bias, g) {
+  fillBias(out, bias, g.outChannels, g.outHeight * g.outWidth);
+  for (let ci = 0; ci < g.inChannels; ci++) {
+    for (let co = 0; co < g.outChannels; co++) {
+      for (let ky = 0; ky < g.kernelHeight; ky++) {
+        for (let kx = 0; kx < g.kernelWidth; kx++) {
+          const w = weight[((ci * g.outChannels + co) * g.kernelHeight + ky) * g.kernelWidth + kx];
+          const shiftX = kx * g.dilationX - g.padLeft; // ox = ix * strideX + shiftX
+          const ixStart = Math.max(0, Math.ceil(-shiftX / g.strideX));
+          const ixEnd = Math.min(g.inWidth, Math.floor((g.outWidth - 1 - shiftX) / g.strideX) + 1);
+          for (let iy = 0; iy < g.inHeight; iy++) {
+            const oy = iy * g.strideY + ky * g.dilationY - g.padTop;
+            if (oy < 0 || oy >= g.outHeight) continue;
+            const inRow = (ci * g.inHeight + iy) * g.inWidth;
+            const outRow = (co * g.outHeight + oy) * g.outWidth + shiftX;
+            for (let ix = ixStart; ix < ixEnd; ix++) out[outRow + ix * g.strideX] += w * x[inRow + ix];
+          }
+        }
+      }
+    }
+  }
+}
+
+function fillBias(out, bias, channels, plane) {
+  for (let c = 0; c < channels; c++) out.fill(bias[c], c * plane, (c + 1) * plane);
+}
+
+function relu(x) {
+  for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] = 0;
+}
+
+function leakyRelu(x, slope) {
+  for (let i = 0; i < x.length; i++) if (x[i] < 0) x[i] *= slope;
+}
+
+function sigmoid(x) {
+  for (let i = 0; i < x.length; i++) x[i] = 1 / (1 + Math.exp(-x[i]));
+}
+
+function gather(x, out, indices) {
+  for (let i = 0; i < indices.length; i++) out[i] = x[indices[i]];
+}
+
+/** For each output element (row-major), its index in the input: a box [starts, stops) of the input. */
+function cropIndices(shape, starts, stops) {
+  const outShape = starts.map((start, d) => stops[d] - start);
+  return mapIndices(outShape, (position) => position.map((p, d) => p + starts[d]), shape);
+}
+
+/** Output dim d is input dim axes[d]. */
+function permuteIndices(shape, axes) {
+  const outShape = axes.map((axis) => shape[axis]);
+  return mapIndices(outShape, (position) => {
+    const source = new Array(shape.length);
+    axes.forEach((axis, d) => { source[axis] = position[d]; });
+    return source;
+  }, shape);
+}
+
+function mapIndices(outShape, toSource, inShape) {
+  const indices = new Int32Array(product(outShape));
+  const position = new Array(outShape.length).fill(0);
+  for (let i = 0; i < indices.length; i++) {
+    indices[i] = toSource(position).reduce((flat, p, d) => flat * inShape[d] + p, 0);
+    for (let d = outShape.length - 1; d >= 0; d--) {
+      if (++position[d] < outShape[d]) break;
+      position[d] = 0;
+    }
+  }
+  return indices;
+}
+
+// ---------------------------------------------------------------- the plane -> code lift
+
+/**
+ * A lift from plane points to full codes, as Projection.from_2d(point, base) in vae/projection.py:
+ * payload = vae.io.web.lift_payload(projection, base): { mean (D), axes (2 x D), base (D) or null }.
+ * Returns { latentDim, lift(x, y) -> Float32Array (reused by the next call), setBase(base or null) }.
+ */
+export function createLift(payload) {
+  const mean = Float64Array.from(payload.mean);
+  const axis0 = Float64Array.from(payload.axes[0]);
+  const axis1 = Float64Array.from(payload.axes[1]);
+  const latentDim = mean.length;
+  const code = new Float32Array(latentDim);
+  let anchor = mean;
+  let anchorX = 0; // the anchor's own plane position: (anchor - mean) . axis0
+  let anchorY = 0;
+
+  function setBase(base) {
+    anchor = base == null ? mean : Float64Array.from(base);
+    anchorX = 0;
+    anchorY = 0;
+    for (let d = 0; d < latentDim; d++) {
+      anchorX += (anchor[d] - mean[d]) * axis0[d];
+      anchorY += (anchor[d] - mean[d]) * axis1[d];
+    }
+  }
+
+  function lift(x, y) {
+    const offsetX = x - anchorX; // same order of operations as from_2d: anchor + offset @ axes
+    const offsetY = y - anchorY;
+    for (let d = 0; d < latentDim; d++) code[d] = anchor[d] + (offsetX * axis0[d] + offsetY * axis1[d]);
+    return code;
+  }
+
+  setBase(payload.base);
+  return { latentDim, lift, setBase };
+}
