@@ -122,8 +122,8 @@ const BUILDERS = {
     const bias = tensor(weights, layer.bias) ?? new Float32Array(layer.out_features);
     return { output, run: () => linear(input, output, weight, bias, layer.in_features, layer.out_features) };
   },
-  conv2d: (layer, input, weights) => convolutionStep(layer, input, weights, conv2d),
-  conv_transpose2d: (layer, input, weights) => convolutionStep(layer, input, weights, convTranspose2d),
+  conv2d: convolutionStep,
+  conv_transpose2d: convolutionStep,
   relu: (layer, input) => ({ output: input, run: () => relu(input) }),
   leaky_relu: (layer, input) => ({ output: input, run: () => leakyRelu(input, layer.slope) }),
   sigmoid: (layer, input) => ({ output: input, run: () => sigmoid(input) }),
@@ -136,18 +136,104 @@ function buildStep(layer, input, weights) {
   return BUILDERS[layer.op](layer, input, weights);
 }
 
-function convolutionStep(layer, input, weights, convolve) {
+// Both convolutions run as one matrix product plus a gather or scatter through a table of kernel taps
+// (im2col / col2im): the inner loops then run over whole rows of pixels, several times faster in JS
+// than looping over the kernel inside each pixel.
+function convolutionStep(layer, input, weights) {
+  const transposed = layer.op === "conv_transpose2d";
   const [inChannels, inHeight, inWidth] = layer.input_shape;
   const [outChannels, outHeight, outWidth] = layer.output_shape;
+  const taps = layer.kernel[0] * layer.kernel[1];
   const output = new Float64Array(outChannels * outHeight * outWidth);
   const weight = tensor(weights, layer.weight);
   const bias = tensor(weights, layer.bias) ?? new Float32Array(outChannels);
-  const geometry = {
-    inChannels, inHeight, inWidth, outChannels, outHeight, outWidth,
-    kernelHeight: layer.kernel[0], kernelWidth: layer.kernel[1], strideY: layer.stride[0], strideX: layer.stride[1],
-    padTop: layer.padding[0], padLeft: layer.padding[1], dilationY: layer.dilation[0], dilationX: layer.dilation[1],
-  };
-  return { output, run: () => convolve(input, output, weight, bias, geometry) };
+  // The dense side has one pixel per kernel position: conv2d's output, the transposed conv's input.
+  const [denseHeight, denseWidth, stridedHeight, stridedWidth] = transposed
+    ? [inHeight, inWidth, outHeight, outWidth] : [outHeight, outWidth, inHeight, inWidth];
+  const tapTable = tapIndices(layer, denseHeight, denseWidth, stridedHeight, stridedWidth);
+  const dense = denseHeight * denseWidth;
+  const strided = stridedHeight * stridedWidth;
+  if (transposed) {
+    const columns = new Float64Array(outChannels * taps * dense);
+    return { output, run: () => convTranspose2d(input, output, weight, bias, columns, tapTable,
+                                                 inChannels, outChannels, taps, dense, strided) };
+  }
+  const columns = new Float64Array(inChannels * taps * dense);
+  return { output, run: () => conv2d(input, output, weight, bias, columns, tapTable,
+                                     inChannels, outChannels, taps, dense, strided) };
+}
+
+/**
+ * For kernel tap t = ky * kw + kx and pixel q of the dense side, the pixel of the strided side they
+ * meet (index in one channel's plane), or -1 where that falls in the zero padding. Per axis:
+ * strided = dense * stride - padding + tap * dilation.
+ */
+function tapIndices(layer, denseHeight, denseWidth, stridedHeight, stridedWidth) {
+  const [kernelHeight, kernelWidth] = layer.kernel;
+  const [strideY, strideX] = layer.stride;
+  const [padTop, padLeft] = layer.padding;
+  const [dilationY, dilationX] = layer.dilation;
+  const table = new Int32Array(kernelHeight * kernelWidth * denseHeight * denseWidth);
+  let i = 0;
+  for (let ky = 0; ky < kernelHeight; ky++) {
+    for (let kx = 0; kx < kernelWidth; kx++) {
+      for (let y = 0; y < denseHeight; y++) {
+        const sy = y * strideY - padTop + ky * dilationY;
+        for (let x = 0; x < denseWidth; x++, i++) {
+          const sx = x * strideX - padLeft + kx * dilationX;
+          table[i] = sy < 0 || sy >= stridedHeight || sx < 0 || sx >= stridedWidth ? -1 : sy * stridedWidth + sx;
+        }
+      }
+    }
+  }
+  return table;
+}
+
+/** out[r, c] += sum_i a[r * rowStride + i * innerStride] * b[i, c]; out (rows, cols), b (inner, cols). */
+function multiplyAdd(out, a, rowStride, innerStride, b, rows, inner, cols) {
+  for (let r = 0; r < rows; r++) {
+    const outRow = r * cols;
+    for (let i = 0; i < inner; i++) {
+      const w = a[r * rowStride + i * innerStride];
+      const bRow = i * cols;
+      for (let c = 0; c < cols; c++) out[outRow + c] += w * b[bRow + c];
+    }
+  }
+}
+
+function fillBias(out, bias, channels, plane) {
+  for (let c = 0; c < channels; c++) out.fill(bias[c], c * plane, (c + 1) * plane);
+}
+
+/** torch.nn.Conv2d, zero padding: columns[ci, t, q] = x[ci, tap t of pixel q]; out = weight (co, ci*t) @ columns + bias. */
+function conv2d(x, out, weight, bias, columns, tapTable, inChannels, outChannels, taps, dense, strided) {
+  const perChannel = taps * dense;
+  for (let ci = 0; ci < inChannels; ci++) {
+    const plane = ci * strided;
+    const block = ci * perChannel;
+    for (let i = 0; i < perChannel; i++) {
+      const at = tapTable[i];
+      columns[block + i] = at < 0 ? 0 : x[plane + at];
+    }
+  }
+  fillBias(out, bias, outChannels, dense);
+  multiplyAdd(out, weight, inChannels * taps, 1, columns, outChannels, inChannels * taps, dense);
+}
+
+/** torch.nn.ConvTranspose2d: columns[co, t, q] = sum_ci weight[ci, co, t] x[ci, q]; each adds to its tap's output pixel. */
+function convTranspose2d(x, out, weight, bias, columns, tapTable, inChannels, outChannels, taps, dense, strided) {
+  columns.fill(0);
+  multiplyAdd(columns, weight, 1, outChannels * taps, x, outChannels * taps, inChannels, dense);
+  fillBias(out, bias, outChannels, strided);
+  const perChannel = taps * dense;
+  for (let co = 0; co < outChannels; co++) {
+    const plane = co * strided;
+    const block = co * perChannel;
+    for (let i = 0; i < perChannel; i++) {
+      const at = tapTable[i];
+      if (at >= 0) out[plane + at] += columns[block + i];
+    }
+  }
 }
 
 function gatherStep(input, indices) {
@@ -165,58 +251,6 @@ function linear(x, out, weight, bias, inFeatures, outFeatures) {
     for (let i = 0; i < inFeatures; i++) sum += weight[row + i] * x[i];
     out[o] = sum;
   }
-}
-
-/** torch.nn.Conv2d, zero padding: out[co, oy, ox] = bias[co] + sum w[co, ci, ky, kx] * x[ci, iy, ix]. */
-function conv2d(x, out, weight, bias, g) {
-  fillBias(out, bias, g.outChannels, g.outHeight * g.outWidth);
-  for (let co = 0; co < g.outChannels; co++) {
-    for (let ci = 0; ci < g.inChannels; ci++) {
-      for (let ky = 0; ky < g.kernelHeight; ky++) {
-        for (let kx = 0; kx < g.kernelWidth; kx++) {
-          const w = weight[((co * g.inChannels + ci) * g.kernelHeight + ky) * g.kernelWidth + kx];
-          const shiftX = kx * g.dilationX - g.padLeft; // ix = ox * strideX + shiftX
-          const oxStart = Math.max(0, Math.ceil(-shiftX / g.strideX));
-          const oxEnd = Math.min(g.outWidth, Math.floor((g.inWidth - 1 - shiftX) / g.strideX) + 1);
-          for (let oy = 0; oy < g.outHeight; oy++) {
-            const iy = oy * g.strideY + ky * g.dilationY - g.padTop;
-            if (iy < 0 || iy >= g.inHeight) continue;
-            const inRow = (ci * g.inHeight + iy) * g.inWidth + shiftX;
-            const outRow = (co * g.outHeight + oy) * g.outWidth;
-            for (let ox = oxStart; ox < oxEnd; ox++) out[outRow + ox] += w * x[inRow + ox * g.strideX];
-          }
-        }
-      }
-    }
-  }
-}
-
-/** torch.nn.ConvTranspose2d: each input pixel adds w[ci, co, ky, kx] * x to out[co, iy*s - p + ky*d, ...]. */
-function convTranspose2d(x, out, weight, bias, g) {
-  fillBias(out, bias, g.outChannels, g.outHeight * g.outWidth);
-  for (let ci = 0; ci < g.inChannels; ci++) {
-    for (let co = 0; co < g.outChannels; co++) {
-      for (let ky = 0; ky < g.kernelHeight; ky++) {
-        for (let kx = 0; kx < g.kernelWidth; kx++) {
-          const w = weight[((ci * g.outChannels + co) * g.kernelHeight + ky) * g.kernelWidth + kx];
-          const shiftX = kx * g.dilationX - g.padLeft; // ox = ix * strideX + shiftX
-          const ixStart = Math.max(0, Math.ceil(-shiftX / g.strideX));
-          const ixEnd = Math.min(g.inWidth, Math.floor((g.outWidth - 1 - shiftX) / g.strideX) + 1);
-          for (let iy = 0; iy < g.inHeight; iy++) {
-            const oy = iy * g.strideY + ky * g.dilationY - g.padTop;
-            if (oy < 0 || oy >= g.outHeight) continue;
-            const inRow = (ci * g.inHeight + iy) * g.inWidth;
-            const outRow = (co * g.outHeight + oy) * g.outWidth + shiftX;
-            for (let ix = ixStart; ix < ixEnd; ix++) out[outRow + ix * g.strideX] += w * x[inRow + ix];
-          }
-        }
-      }
-    }
-  }
-}
-
-function fillBias(out, bias, channels, plane) {
-  for (let c = 0; c < channels; c++) out.fill(bias[c], c * plane, (c + 1) * plane);
 }
 
 function relu(x) {
