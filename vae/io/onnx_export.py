@@ -36,7 +36,8 @@ def export_onnx(model: Any, path: str | Path) -> Path:
         raise VAEError("Writing ONNX needs two more packages: pip install onnx onnxscript") from None
     module = getattr(model, "module", model)
     wrapper = DecodeOnly(module).eval()
-    codes = torch.zeros(TRACE_BATCH, module.config.latent_dim)
+    device = next((parameter.device for parameter in module.parameters()), "cpu")  # trace where the weights are
+    codes = torch.zeros(TRACE_BATCH, module.config.latent_dim, device=device)
     try:
         program = torch.onnx.export(wrapper, (codes,), dynamo=True, verbose=False,
                                     input_names=["codes"], output_names=["images"],

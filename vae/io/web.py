@@ -220,11 +220,12 @@ def _trace(module: Any, latent_dim: int) -> tuple[Any, list]:
             return self.inner.decode(codes)
 
     was_training = module.training
+    device = next((parameter.device for parameter in module.parameters()), "cpu")  # trace where the weights are
     module.eval()  # dropout off, as when the app decodes
     try:
         traced = torch.fx.symbolic_trace(DecodeOnly(module))
         with torch.no_grad():
-            ShapeProp(traced).propagate(torch.zeros(TRACE_BATCH, latent_dim))
+            ShapeProp(traced).propagate(torch.zeros(TRACE_BATCH, latent_dim, device=device))
     except Exception as error:  # noqa: BLE001 - tracing fails in many ways on code it cannot follow
         raise UnsupportedLayer(f"The decoder's code cannot be followed step by step ({type(error).__name__}).") from None
     finally:
@@ -275,16 +276,12 @@ def _translate(node: Any, traced: Any, weights: list[np.ndarray]) -> list[dict]:
     else:
         layer = _function_layer(node, base)
     if layer is None:
-        raise UnsupportedLayer(f"The decoder uses a step the in-browser decoder cannot run yet: {_describe(node, traced)}.")
+        kind = type(traced.get_submodule(node.target)) if node.op == "call_module" else node.target
+        raise UnsupportedLayer(f"The decoder uses a step the in-browser decoder cannot run yet: "
+                               f"{getattr(kind, '__name__', kind)} ({name}).")
     if layer["op"] == "identity" or (layer["op"] == "reshape" and base["input_shape"] == base["output_shape"]):
         return []
     return [layer]
-
-
-def _describe(node: Any, traced: Any) -> str:
-    if node.op == "call_module":
-        return f"{type(traced.get_submodule(node.target)).__name__} ({node.target.removeprefix('inner.')})"
-    return f"{getattr(node.target, '__name__', node.target)} ({node.name})"
 
 
 def _tensor(value: Any, weights: list[np.ndarray]) -> dict | None:
