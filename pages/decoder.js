@@ -110,7 +110,10 @@ function toPixel(value) {
 }
 
 function tensor(weights, spec) {
-  return spec === null ? null : weights.subarray(spec.offset, spec.offset + product(spec.shape));
+  if (spec === null) return null;
+  const end = spec.offset + product(spec.shape);
+  if (spec.offset < 0 || end > weights.length) throw new Error("A layer's weights lie outside the weights sent.");
+  return weights.subarray(spec.offset, end);
 }
 
 // Each builder takes (layer, input buffer, weights) and returns { run, output }: run() reads the input

@@ -398,11 +398,15 @@ def test_page_reads_the_exported_file_and_paints_gray_pixels(decoder_page, tmp_p
 
 
 @pytest.mark.e2e
-def test_page_refuses_a_layer_it_cannot_run(decoder_page, tmp_path):
+@pytest.mark.parametrize("damage, named", [("op", "decoder.1 (tanh)"), ("offset", "outside the weights")])
+def test_page_refuses_a_layer_it_cannot_run(damage, named, decoder_page, tmp_path):
     payload = export_decoder(make_model("tiny-mlp", tmp_path)).payload()
-    payload["header"]["layers"][1]["op"] = "tanh"
+    if damage == "op":
+        payload["header"]["layers"][1]["op"] = "tanh"
+    else:
+        payload["header"]["layers"][0]["weight"]["offset"] = payload["header"]["weight_count"] - 10
     message = decoder_page.evaluate("""(payload) => {
       try { webDecoder.createDecoder(payload.header, webDecoder.weightsFromBase64(payload.weights)); return null; }
       catch (error) { return error.message; }
     }""", payload)
-    assert message is not None and "tanh" in message and "decoder.1" in message
+    assert message is not None and named in message
