@@ -127,7 +127,7 @@ def measure(browser, points: int, warmup: int) -> list[dict]:
     runtime = (ROOT / "pages" / "decoder.js").read_text()
     measured = cases(points)
     _, first, first_lift, first_values = measured[0]
-    page = open_page(browser, runtime)  # untimed: the first page measured ran up to 1.5x slower (browser start-up)
+    page = open_page(browser, runtime)  # one untimed run first, so no row pays for the browser's start-up
     page.evaluate(TIME_IN_PAGE, [export_decoder(first).payload(), first_lift, b64(first_values), first.latent_dim, warmup])
     page.close()
     for name, model, lift, values in measured:
