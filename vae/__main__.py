@@ -15,6 +15,8 @@ from vae.data import list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
 from vae.io.foreign import import_file
 from vae.io.importers import ImportChoices
+from vae.io.onnx_export import export_onnx
+from vae.io.web import export_decoder, write_web_decoder
 from vae.latent import LatentModel
 from vae.metrics import evaluate
 from vae.training import TrainEvent, train_model
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--json", action="store_true", help="print one JSON object")
             sub.add_argument("--samples", type=int, default=100, help="importance samples for the NLL estimate")
     _add_import_parser(commands)
+    _add_export_command(commands)
     return parser
 
 
@@ -71,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; user errors print one line and exit 2, no traceback."""
     args = build_parser().parse_args(argv)
     try:
-        commands = {"train": run_train, "eval": run_eval, "info": run_info, "codes": run_codes, "import": run_import}
+        commands = {"train": run_train, "eval": run_eval, "info": run_info, "codes": run_codes, "import": run_import,
+                    "export": run_export}
         return commands[args.command](args)
     except VAEError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -211,6 +215,32 @@ def _pair(text: str, separator: str, kind: type, option: str, example: str) -> t
     except ValueError:
         raise VAEError(f"{option} takes two numbers like {example}, got {text!r}.") from None
     return first, second
+
+
+EXPORT_SUFFIXES = {"web": ".decoder.vaeweb", "onnx": ".decoder.onnx"}  # default file beside the checkpoint
+
+
+def _add_export_command(commands) -> None:
+    export = commands.add_parser("export", help="write the model's decoder for other tools (ONNX) or for web pages")
+    export.add_argument("path", help="a .pt checkpoint (ours or a classic PyTorch-example state_dict)")
+    export.add_argument("--format", required=True, choices=sorted(EXPORT_SUFFIXES),
+                        help="onnx: input codes (B, D), output images (B, H, W); web: one file that "
+                             "pages/decoder.js runs (layout: vae/io/web.py)")
+    export.add_argument("--out", default=None, help="file to write (default: beside the checkpoint, "
+                                                     "<name>.decoder.onnx or <name>.decoder.vaeweb)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Write the decoder as ONNX or in the web format; the file is written atomically."""
+    model = load_model(args.path)
+    source = Path(args.path)
+    out = Path(args.out) if args.out else source.with_name(source.stem + EXPORT_SUFFIXES[args.format])
+    try:
+        written = write_web_decoder(out, export_decoder(model)) if args.format == "web" else export_onnx(model, out)
+    except OSError as error:
+        raise VAEError(f"Could not write {out} ({error.strerror or error}). Choose a file in a folder you can write to.") from None
+    print(f"saved {written} ({written.stat().st_size / 1e6:.2f} MB, the decoder of a {model.latent_dim}-D model)")
+    return 0
 
 
 if __name__ == "__main__":

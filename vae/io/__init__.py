@@ -1,1 +1,1 @@
-"""Reading models saved by other programs (PyTorch state_dicts by structure, Keras files)."""
+"""Reading and writing model files: checkpoints, foreign formats, exports."""
