@@ -223,7 +223,8 @@ def _trace(module: Any, latent_dim: int) -> tuple[Any, list]:
     device = next((parameter.device for parameter in module.parameters()), "cpu")  # trace where the weights are
     module.eval()  # dropout off, as when the app decodes
     try:
-        traced = torch.fx.symbolic_trace(DecodeOnly(module))
+        wrapper = DecodeOnly(module)
+        traced = torch.fx.GraphModule(wrapper, _tracer().trace(wrapper))
         with torch.no_grad():
             ShapeProp(traced).propagate(torch.zeros(TRACE_BATCH, latent_dim, device=device))
     except Exception as error:  # noqa: BLE001 - tracing fails in many ways on code it cannot follow
@@ -231,6 +232,38 @@ def _trace(module: Any, latent_dim: int) -> tuple[Any, list]:
     finally:
         module.train(was_training)
     return traced, _chain(traced)
+
+
+def _same_padding_layers() -> tuple[type, ...]:
+    """Our layers that pad as TensorFlow's 'same': traced as one step each, run as a conv and a crop."""
+    from vae.models import SameConvTranspose2d
+
+    return (SameConvTranspose2d,)
+
+
+def _tracer() -> Any:
+    """An fx tracer that keeps our 'same'-padded layers whole (their own code slices by traced shapes)."""
+    import torch.fx
+
+    class LeafTracer(torch.fx.Tracer):
+        def is_leaf_module(self, module: Any, qualified_name: str) -> bool:
+            return isinstance(module, _same_padding_layers()) or super().is_leaf_module(module, qualified_name)
+
+    return LeafTracer()
+
+
+def _same_transposed_layers(layer: Any, base: dict, weights: list[np.ndarray]) -> list[dict]:
+    """TensorFlow's 'same' transposed conv: the full transposed conv (no padding), then its crop."""
+    height, width = base["input_shape"][1:]
+    full = [layer.out_channels,
+            (height - 1) * layer.stride[0] + layer.kernel_size[0] + layer.output_padding[0],
+            (width - 1) * layer.stride[1] + layer.kernel_size[1] + layer.output_padding[1]]
+    conv = _conv_layer(layer, {**base, "output_shape": full}, weights)
+    conv["padding"] = [0, 0]
+    start, out = layer.crop_start, base["output_shape"]
+    crop = {**base, "name": f"{base['name']}.crop", "input_shape": full, "op": "crop",
+            "starts": [0, start, start], "stops": [out[0], start + out[1], start + out[2]]}
+    return [conv, crop]
 
 
 def _is_tensor(node: Any) -> bool:
@@ -271,6 +304,8 @@ def _translate(node: Any, traced: Any, weights: list[np.ndarray]) -> list[dict]:
     (source,) = [n for n in node.all_input_nodes if _is_tensor(n)]
     name = str(node.target).removeprefix("inner.") if node.op == "call_module" else node.name
     base = {"name": name, "input_shape": _shape(source), "output_shape": _shape(node)}
+    if node.op == "call_module" and isinstance(traced.get_submodule(node.target), _same_padding_layers()):
+        return _same_transposed_layers(traced.get_submodule(node.target), base, weights)
     if node.op == "call_module":
         layer = _module_layer(traced.get_submodule(node.target), base, weights)
     else:
@@ -317,7 +352,7 @@ def _module_layer(layer: Any, base: dict, weights: list[np.ndarray]) -> dict | N
 def _conv_layer(layer: Any, base: dict, weights: list[np.ndarray]) -> dict:
     from torch import nn
 
-    transposed = type(layer) is nn.ConvTranspose2d
+    transposed = isinstance(layer, nn.ConvTranspose2d)
     padding = layer.padding
     if isinstance(padding, str):  # Conv2d's "valid" or "same"; "same" puts the odd pixel at the bottom/right
         padding = [0, 0] if padding == "valid" else [d * (k - 1) // 2 for d, k in zip(layer.dilation, layer.kernel_size)]
