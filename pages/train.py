@@ -311,12 +311,12 @@ def show_outcome(snapshot: jobs.JobSnapshot) -> None:
     if snapshot.status == "completed":  # the bar stays, full: the last poll may have shown it at 83%
         st.progress(min(max(snapshot.progress, 0.0), 1.0), text=f"All {snapshot.epochs} epochs done")
         st.success(snapshot.message)
-    if snapshot.advice:
-        st.warning(snapshot.advice)
     elif snapshot.status == "failed" or snapshot.saved_name is None:
         st.error(snapshot.message)
     else:
         st.warning(snapshot.message)
+    if snapshot.advice:
+        st.warning(snapshot.advice)
     if snapshot.saved_name:
         show_next_name(snapshot.saved_name)
         if st.session_state.get(_training.CLEARED_KEY) != snapshot.job_id:

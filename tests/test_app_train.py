@@ -87,7 +87,7 @@ def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, 
     assert "Training finished after 1 epochs" in texts(app.success), texts(app.error)
     assert (tmp_path / "My-digits.pt").is_file()
     assert app.text_input(key="train_name").value == "My-digits-2"  # moved on, so no "already exists" warning
-    assert "already exists" not in texts(app.warning)
+    assert all("has not learned" in warning.value for warning in app.warning)  # only advice, no "already exists"
     fresh = AppTest.from_file(APP, default_timeout=30).run()  # the sidebar lists the new model
     assert "My-digits" in fresh.sidebar.selectbox(key="sidebar_model").options
     assert not app.button(key="train_start").disabled
@@ -152,10 +152,10 @@ def test_train_page_shows_the_offline_message_for_download_sets(monkeypatch, tmp
     assert app.button(key="train_start").disabled
 
 
-def wait_until_finished(app: AppTest, job_id: str) -> AppTest:
+def wait_until_finished(app: AppTest, job_id: str, timeout_s: float = TRAIN_TIMEOUT_S) -> AppTest:
     """Rerun ``app`` until the run has ended and the page has drawn its outcome."""
     job = jobs.get_job(job_id)
-    assert job is not None and job.wait(TRAIN_TIMEOUT_S), "the run did not end in time"
+    assert job is not None and job.wait(timeout_s), "the run did not end in time"
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     return app
@@ -183,12 +183,25 @@ def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_
     # One epoch teaches this model nothing yet, and the page says so: measured here on the saved model.
     means = vae.load_model(tmp_path / "digits-classic-mlp-2.pt").encode(load_dataset("digits").test_images)[0]
     assert int((means.var(axis=0) > 0.01).sum()) < 2
-    assert "has not learned to tell the pictures apart" in texts(app.warning)
-    assert "this run had 1; try 20 or more" in texts(app.warning)
+    assert len(app.warning) == 1 and "has not learned to tell the pictures apart" in app.warning[0].value
+    assert "this run had 1; try 20 or more" in app.warning[0].value
 
     # Both training charts: each quantity in one colour.
     per_epoch, per_batch = chart_colors(app)
     assert len(per_batch) == 3 and all(per_epoch[name] == color for name, color in per_batch.items())
+
+
+@pytest.mark.slow
+def test_a_model_that_learned_gets_a_success_and_no_warning(monkeypatch, tmp_path):
+    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app.selectbox(key="train_dataset").select("digits").run()
+    app.number_input(key="train_latent").set_value(2)
+    app.number_input(key="train_epochs").set_value(20).run()
+    app.button(key="train_start").click().run()
+    wait_until_finished(app, app.session_state["train_job_id"], timeout_s=4 * TRAIN_TIMEOUT_S)  # 20 epochs
+    means = vae.load_model(tmp_path / "digits-classic-mlp.pt").encode(load_dataset("digits").test_images)[0]
+    assert int((means.var(axis=0) > 0.01).sum()) == 2  # both code numbers vary: measured here
+    assert "Training finished after 20 epochs" in texts(app.success) and not app.warning and not app.error
 
 
 def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkeypatch, tmp_path):
