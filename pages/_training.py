@@ -10,6 +10,7 @@ import vae
 from pages import _shared
 from vae import data as vae_data
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
+from vae.names import next_free_name
 
 # Session-state keys (UI state only).
 JOB_KEY = "train_job_id"  # id of this browser session's training job in vae.jobs
@@ -67,11 +68,10 @@ def suggest_upload_name(file_name: str) -> str:
     except vae.VAEError:
         base = "my-images"
     taken = set(vae_data.list_user_datasets())
-    for number in range(1, 1000):
-        name = base if number == 1 else f"{base}-{number}"
-        if f"{UPLOAD_PREFIX}{name}" not in taken:
-            return name
-    return base
+    try:
+        return next_free_name(base, lambda name: f"{UPLOAD_PREFIX}{name}" in taken)
+    except vae.VAEError:
+        return base
 
 
 def upload_file_name(file_name: str) -> str:
@@ -113,14 +113,17 @@ def describe_model(name: str) -> str:
     return f"{name}: {vae.PRESET_DESCRIPTIONS.get(name, '')}"
 
 
-def free_name(base: str) -> str:
-    """``base``, or ``base-2``, ``base-3``... whichever names no model in the checkpoint folder yet."""
+def free_name(name: str) -> str:
+    """``name``, or the next of ``name-2``, ``name-3``... that no model in the folder or run in training has."""
     folder = _shared.checkpoint_dir()
-    for number in range(1, 1000):
-        name = base if number == 1 else f"{base}-{number}"
-        if not vae.checkpoint_path(folder, name).exists():
-            return name
-    return base
+
+    def taken(candidate: str) -> bool:
+        return vae.checkpoint_path(folder, candidate).exists() or vae.jobs.name_in_training(candidate, folder)
+
+    try:
+        return next_free_name(vae.sanitize_name(name), taken)
+    except vae.VAEError:
+        return name
 
 
 def parse_sizes(text: str, what: str) -> tuple[int, ...]:

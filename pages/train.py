@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -14,7 +13,9 @@ from vae import jobs
 from vae import plots
 
 POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
-CURVE_NAMES = {"loss": "Training loss", "recon": "Reconstruction error", "kl": "KL divergence"}
+# The link names the session's run (?job=<id>), so a reload, a new session, finds it again; the id is a random
+# token, so other sessions still see only their own runs.
+JOB_PARAM = "job"
 
 
 def settings_defaults() -> None:
@@ -57,6 +58,21 @@ def offer_next_name(snapshot: jobs.JobSnapshot) -> None:
         return
     if typed == snapshot.saved_name:
         st.session_state["train_name"] = _training.free_name(snapshot.saved_name)
+
+
+def session_job_id() -> str | None:
+    """This session's run: the one it started, else the one its link names (after a reload); kept in the link."""
+    job_id = st.session_state.get(_training.JOB_KEY)
+    if not job_id:
+        linked = st.query_params.get(JOB_PARAM)
+        if linked and jobs.get_job(linked) is None:
+            del st.query_params[JOB_PARAM]
+            st.info("The training run in this link is no longer kept here (the app may have restarted).")
+        elif linked:
+            st.session_state[_training.JOB_KEY] = job_id = linked
+    if job_id and st.query_params.get(JOB_PARAM) != job_id:
+        st.query_params[JOB_PARAM] = job_id
+    return job_id
 
 
 def choose_dataset() -> vae.data.Dataset | None:
@@ -223,11 +239,22 @@ def choose_name() -> str | None:
         st.error(str(error))
         return None
     st.caption(f"It will be saved as `{path.name}` in the models folder.")
+    if jobs.name_in_training(path.stem, _shared.checkpoint_dir()):
+        st.warning(f"A model called {path.stem} is being trained right now; pick another name.")
+        return None
     if path.exists():
         st.warning(f"A model called {path.stem} already exists.")
         st.checkbox(f"Replace the existing model {path.stem}", key="train_overwrite",
                     help="Tick to overwrite it when training ends; otherwise pick another name.")
     return path.stem
+
+
+def show_capacity() -> None:
+    """Say so before Start when the server is already training as many models as it runs at once."""
+    count = len(jobs.running_jobs())
+    if count >= jobs.MAX_RUNNING_JOBS:
+        st.info(f"This server is training {count} models right now, the most it trains at once. Start works "
+                f"again as soon as one of them finishes.")
 
 
 def start_training(name: str, dataset: vae.data.Dataset, model: vae.ModelConfig, train: vae.TrainConfig) -> None:
@@ -288,7 +315,10 @@ def show_outcome(snapshot: jobs.JobSnapshot) -> None:
         st.error(snapshot.message)
     else:
         st.warning(snapshot.message)
+    if snapshot.advice:
+        st.warning(snapshot.advice)
     if snapshot.saved_name:
+        show_next_name(snapshot.saved_name)
         if st.session_state.get(_training.CLEARED_KEY) != snapshot.job_id:
             _shared.clear_model_caches()
             st.session_state[_training.CLEARED_KEY] = snapshot.job_id
@@ -297,6 +327,17 @@ def show_outcome(snapshot: jobs.JobSnapshot) -> None:
             explore(snapshot.saved_name)
     if snapshot.status != "failed":
         show_curves_and_preview(snapshot)
+
+
+def show_next_name(saved_name: str) -> None:
+    """Say that the name box moved on, so the saved model and the box's new name are not mistaken for each other."""
+    try:
+        next_name = vae.sanitize_name(st.session_state.get("train_name", ""))
+    except vae.VAEError:
+        return
+    if next_name != saved_name and next_name == _training.free_name(next_name):
+        st.caption(f"The model you just trained is `{saved_name}`. The name box above now says `{next_name}`, "
+                   f"a free name for your next model.")
 
 
 def explore(name: str) -> None:
@@ -315,9 +356,8 @@ def show_curves_and_preview(snapshot: jobs.JobSnapshot) -> None:
         if snapshot.epochs_done:
             st.plotly_chart(plots.loss_curves(snapshot.curves), key="train_curves")
         if snapshot.batch_curves["step"]:
-            frame = pd.DataFrame(snapshot.batch_curves).set_index("step").rename(columns=CURVE_NAMES)
             st.caption("Batch by batch (nats per image; lower is better)")
-            st.line_chart(frame, x_label="Epoch", y_label="nats per image", height=220)
+            st.plotly_chart(plots.batch_loss_curves(snapshot.batch_curves), key="train_batch_curves")
     with right:
         if snapshot.preview is not None and snapshot.preview.shape[1]:
             picture = vae_images.tile(snapshot.preview)
@@ -330,7 +370,7 @@ def main() -> None:
     st.markdown("Teach a new model to squeeze pictures into short codes and redraw them. Training runs in "
                 "the background: you can watch it here, stop it, or use other pages meanwhile.")
     settings_defaults()
-    job_id = st.session_state.get(_training.JOB_KEY)
+    job_id = session_job_id()
     job = jobs.get_job(job_id)
     running = job is not None and job.running
     if job is not None and not running:
@@ -344,6 +384,8 @@ def main() -> None:
             model = choose_model()
         train = choose_training()
         ready = None not in (dataset, model, train, name)
+        if not running:
+            show_capacity()
         if st.button("Start training", key="train_start", type="primary", disabled=running or not ready,
                      help="Your own run is still going; stop it first." if running else "Train with these settings."):
             start_training(name, dataset, model, train)

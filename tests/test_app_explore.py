@@ -33,9 +33,24 @@ def model_folder(tmp_path_factory) -> Path:
         MODEL_16D: ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=16, hidden_sizes=(32,)),
     }
     for name, config in configs.items():
-        vae.save_checkpoint(folder / f"{name}.pt", build_model(config, seed=0), dataset="digits",
+        model = spread_codes(build_model(config, seed=0), vae.load_dataset("digits").test_images)
+        vae.save_checkpoint(folder / f"{name}.pt", model, dataset="digits",
                             class_names=DIGITS, metrics={"test_elbo": -50.0})
     return folder
+
+
+def spread_codes(model: torch.nn.Module, images: np.ndarray, spread: float = 1.5) -> torch.nn.Module:
+    """Centre and stretch an untrained encoder's means so the test codes spread like a trained model's.
+
+    The map and the sliders are framed on the codes (vae.plots.axis_range); an untrained model's codes
+    are a tiny blob, which would leave the points these tests click (within about +-2) off the plane.
+    """
+    with torch.no_grad():
+        means = model.encode(torch.as_tensor(images, dtype=torch.float32))[0]
+        scale = spread / means.std(dim=0)  # (D,)
+        model.fc_mu.weight.mul_(scale[:, None])
+        model.fc_mu.bias.sub_(means.mean(dim=0)).mul_(scale)
+    return model
 
 
 @pytest.fixture(autouse=True)

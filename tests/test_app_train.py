@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tempfile
 import time
 import zipfile
@@ -14,8 +15,9 @@ from streamlit.testing.v1 import AppTest
 
 import vae.data
 from conftest import latent_map
+from vae import jobs
 from vae.checkpoints import save_checkpoint
-from vae.config import ModelConfig
+from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset
 from vae import metrics
 from vae.models import build_model
@@ -85,7 +87,7 @@ def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, 
     assert "Training finished after 1 epochs" in texts(app.success), texts(app.error)
     assert (tmp_path / "My-digits.pt").is_file()
     assert app.text_input(key="train_name").value == "My-digits-2"  # moved on, so no "already exists" warning
-    assert not app.warning
+    assert all("has not learned" in warning.value for warning in app.warning)  # only advice, no "already exists"
     fresh = AppTest.from_file(APP, default_timeout=30).run()  # the sidebar lists the new model
     assert "My-digits" in fresh.sidebar.selectbox(key="sidebar_model").options
     assert not app.button(key="train_start").disabled
@@ -148,6 +150,106 @@ def test_train_page_shows_the_offline_message_for_download_sets(monkeypatch, tmp
     assert not app.exception
     assert "offline" in texts(app.error) and "mnist-5k" in texts(app.error)
     assert app.button(key="train_start").disabled
+
+
+def wait_until_finished(app: AppTest, job_id: str, timeout_s: float = TRAIN_TIMEOUT_S) -> AppTest:
+    """Rerun ``app`` until the run has ended and the page has drawn its outcome."""
+    job = jobs.get_job(job_id)
+    assert job is not None and job.wait(timeout_s), "the run did not end in time"
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def chart_colors(app: AppTest) -> list[dict[str, str]]:
+    """Each plotly chart's legend name -> line colour."""
+    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+    return [{trace["name"]: trace["line"]["color"] for trace in spec["data"]} for spec in specs]
+
+
+def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_model(monkeypatch, tmp_path):
+    (tmp_path / "digits-classic-mlp.pt").write_bytes(b"taken")
+    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app.selectbox(key="train_dataset").select("digits").run()
+    assert app.text_input(key="train_name").value == "digits-classic-mlp-2"
+    app.number_input(key="train_epochs").set_value(1).run()
+    app.button(key="train_start").click().run()
+    wait_until_finished(app, app.session_state["train_job_id"])
+    assert "Saved as digits-classic-mlp-2." in texts(app.success), texts(app.error)
+    assert app.text_input(key="train_name").value == "digits-classic-mlp-3"  # not digits-classic-mlp-2-2
+    note = texts(app.caption)
+    assert "you just trained is `digits-classic-mlp-2`" in note and "now says `digits-classic-mlp-3`" in note
+
+    # One epoch teaches this model nothing yet, and the page says so: measured here on the saved model.
+    means = vae.load_model(tmp_path / "digits-classic-mlp-2.pt").encode(load_dataset("digits").test_images)[0]
+    assert int((means.var(axis=0) > 0.01).sum()) < 2
+    assert len(app.warning) == 1 and "has not learned to tell the pictures apart" in app.warning[0].value
+    assert "this run had 1; try 20 or more" in app.warning[0].value
+
+    # Both training charts: each quantity in one colour.
+    per_epoch, per_batch = chart_colors(app)
+    assert len(per_batch) == 3 and all(per_epoch[name] == color for name, color in per_batch.items())
+
+
+@pytest.mark.slow
+def test_a_model_that_learned_gets_a_success_and_no_warning(monkeypatch, tmp_path):
+    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app.selectbox(key="train_dataset").select("digits").run()
+    app.number_input(key="train_latent").set_value(2)
+    app.number_input(key="train_epochs").set_value(20).run()
+    app.button(key="train_start").click().run()
+    wait_until_finished(app, app.session_state["train_job_id"], timeout_s=4 * TRAIN_TIMEOUT_S)  # 20 epochs
+    means = vae.load_model(tmp_path / "digits-classic-mlp.pt").encode(load_dataset("digits").test_images)[0]
+    assert int((means.var(axis=0) > 0.01).sum()) == 2  # both code numbers vary: measured here
+    assert "Training finished after 20 epochs" in texts(app.success) and not app.warning and not app.error
+
+
+def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkeypatch, tmp_path):
+    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app.selectbox(key="train_dataset").select("digits").run()
+    app.text_input(key="train_name").input("reloaded").run()
+    app.number_input(key="train_epochs").set_value(500)
+    app.number_input(key="train_batch").set_value(64).run()
+    app.button(key="train_start").click().run()
+    job_id = app.session_state["train_job_id"]
+    assert app.query_params["job"] == job_id  # the link names the run
+
+    reloaded = AppTest.from_file(APP, default_timeout=30)  # a reload: a new session with the same link
+    reloaded.query_params["job"] = job_id
+    reloaded.switch_page("pages/train.py").run()
+    assert not reloaded.exception, [e.value for e in reloaded.exception]
+    assert reloaded.get("progress") and "train_stop" in [button.key for button in reloaded.button]  # run and Stop
+    assert reloaded.button(key="train_start").disabled
+    assert reloaded.text_input(key="train_name").value != "reloaded"  # never suggests the name in training
+
+    other = open_page(monkeypatch, tmp_path, "pages/train.py")  # another session, without the link
+    assert not other.get("progress") and "job" not in other.query_params
+    assert "train_stop" not in [button.key for button in other.button]
+    other.text_input(key="train_name").input("reloaded").run()
+    assert "being trained right now" in texts(other.warning) and other.button(key="train_start").disabled
+
+    reloaded.button(key="train_stop").click().run()
+    wait_until_finished(reloaded, job_id)
+    assert jobs.get_job(job_id).snapshot().status == "cancelled"
+    assert "stopped" in texts(reloaded.warning) + texts(reloaded.error)
+    assert not reloaded.button(key="train_start").disabled
+
+
+def test_the_page_says_when_the_server_trains_as_many_models_as_it_may(monkeypatch, tmp_path):
+    dataset = load_dataset("digits")
+    small = ModelConfig(kind="mlp", latent_dim=2, hidden_sizes=(8,))
+    running = [jobs.start_job(f"busy-{number}", dataset, small, TrainConfig(epochs=10_000), tmp_path)
+               for number in range(jobs.MAX_RUNNING_JOBS)]
+    try:
+        app = open_page(monkeypatch, tmp_path, "pages/train.py")
+        assert f"training {jobs.MAX_RUNNING_JOBS} models right now" in texts(app.info)
+        app.button(key="train_start").click().run()
+        assert f"at most {jobs.MAX_RUNNING_JOBS} models at once" in texts(app.error)
+        assert "train_job_id" not in app.session_state and len(jobs.running_jobs()) == jobs.MAX_RUNNING_JOBS
+    finally:
+        for job_id in running:
+            jobs.get_job(job_id).cancel()
+            assert jobs.get_job(job_id).wait(TRAIN_TIMEOUT_S)
 
 
 # --------------------------------------------------------------------------- Train: the user's own images

@@ -510,6 +510,47 @@ def test_several_sessions_are_isolated(browser, server, artifacts):
         trainer.context.close()
 
 
+def test_a_reload_during_training_keeps_the_run_in_view(page, server, artifacts):
+    """Reloading the Train page starts a new session: the link (?job=...) brings back the run, its Stop included."""
+    try:
+        h.open_app(page, server.url)
+        h.open_page_from_menu(page, "Train")
+        h.choose_option(page, "train_dataset", "digits:")
+        expect_value(h.keyed(page, "train_name").locator("input"), SUGGESTED_DIGITS_NAME)
+        h.keyed(page, "train_name").locator("input").fill("reload-check")
+        h.keyed(page, "train_name").locator("input").press("Enter")
+        expect_value(h.keyed(page, "train_name").locator("input"), "reload-check")
+        set_number(page, "train_epochs", 500)  # still running at the reload; Stop ends it
+        h.keyed(page, "train_start").get_by_role("button").click()
+        h.keyed(page, "train_stop").get_by_role("button").wait_for(timeout=TRAIN_TIMEOUT_MS)
+        page.wait_for_url(re.compile(r"[?&]job=[0-9a-f]{32}"), timeout=h.ACTION_TIMEOUT_MS)
+        link = page.url
+
+        page.reload(wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
+        page.locator('[data-testid="stMain"] h1').first.wait_for(timeout=h.PAGE_TIMEOUT_MS)
+        assert page.url == link
+        stop = h.keyed(page, "train_stop").get_by_role("button")
+        stop.wait_for(timeout=h.PAGE_TIMEOUT_MS)
+        assert page.locator('[data-testid="stProgress"]').count() >= 1
+        assert h.keyed(page, "train_start").get_by_role("button").is_disabled()
+        page.wait_for_function(  # the run goes on in view: the bar moves and the batch curves are drawn
+            """() => Number(document.querySelector('[data-testid="stProgress"] [role="progressbar"]')
+                    ?.getAttribute('aria-valuenow') || 0) > 0""", timeout=TRAIN_TIMEOUT_MS)
+        h.keyed(page, "train_batch_curves").wait_for(timeout=TRAIN_TIMEOUT_MS)
+        page.screenshot(path=str(artifacts / "e2e-8a-reloaded-during-training.png"))
+
+        h.wait_idle(page)
+        stop.click()
+        page.get_by_text("Training was stopped").first.wait_for(timeout=TRAIN_TIMEOUT_MS)
+        h.wait_idle(page)
+        assert h.keyed(page, "train_stop").count() == 0
+        assert h.keyed(page, "train_start").get_by_role("button").is_enabled()
+        assert_no_exception(page)
+        page.screenshot(path=str(artifacts / "e2e-8b-stopped-after-reload.png"))
+    finally:
+        stop_training(page)
+
+
 # ---------------------------------------------------------------- small helpers
 
 _RECORD_PROGRESS_JS = """() => {

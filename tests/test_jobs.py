@@ -198,3 +198,48 @@ def test_a_file_that_appears_during_training_is_not_clobbered(tmp_path, random_d
 
 def test_unknown_job_ids_give_none():
     assert jobs.get_job("no-such-id") is None and jobs.get_job(None) is None
+
+
+def test_a_numbered_name_moves_on_to_the_next_number(tmp_path, random_dataset, small_model):
+    (tmp_path / "late.pt").write_bytes(b"first")
+    job_id = jobs.start_job("late-2", random_dataset, small_model, TrainConfig(epochs=500, batch_size=100), tmp_path)
+    (tmp_path / "late-2.pt").write_bytes(b"appeared during training")
+    wait_for(job_id, lambda s: s.epochs_done >= 1)
+    jobs.get_job(job_id).cancel()
+    snapshot = finished(job_id)
+    assert snapshot.saved_name == "late-3"  # not late-2-2
+    assert "late-3" in snapshot.message and (tmp_path / "late-2.pt").read_bytes() == b"appeared during training"
+
+
+def long_jobs(tmp_path, dataset, model, count: int) -> list[str]:
+    """Start ``count`` runs that go on until cancelled."""
+    return [jobs.start_job(f"long-{number}", dataset, model, TrainConfig(epochs=10_000, batch_size=100), tmp_path)
+            for number in range(count)]
+
+
+def test_at_most_max_running_jobs_train_at_once(tmp_path, random_dataset, small_model):
+    assert jobs.MAX_RUNNING_JOBS == 2  # the documented cap for the 2-core machine the app is sized for
+    running = long_jobs(tmp_path, random_dataset, small_model, jobs.MAX_RUNNING_JOBS)
+    try:
+        assert len(jobs.running_jobs()) == jobs.MAX_RUNNING_JOBS
+        with pytest.raises(jobs.JobError, match=f"at most {jobs.MAX_RUNNING_JOBS} models at once"):
+            jobs.start_job("one-too-many", random_dataset, small_model, TrainConfig(epochs=1), tmp_path)
+        assert not (tmp_path / "one-too-many.pt").exists() and len(jobs.running_jobs()) == jobs.MAX_RUNNING_JOBS
+        jobs.get_job(running[0]).cancel()
+        finished(running[0])
+        snapshot = finished(jobs.start_job("one-too-many", random_dataset, small_model, TrainConfig(epochs=1),
+                                           tmp_path))  # a place came free
+        assert snapshot.status == "completed"
+    finally:
+        for job_id in running:
+            jobs.get_job(job_id).cancel()
+            finished(job_id)
+
+
+def test_a_model_that_learned_nothing_gets_advice(tmp_path, random_dataset, small_model):
+    # Random noise has nothing to learn: after one epoch every code is about the same.
+    snapshot = finished(jobs.start_job("noise", random_dataset, small_model, TrainConfig(epochs=1), tmp_path))
+    means = load_model(tmp_path / "noise.pt").encode(random_dataset.test_images)[0]
+    assert (means.var(axis=0) > 0.01).sum() < 2  # fewer than two code numbers vary: measured independently
+    assert snapshot.status == "completed"
+    assert "has not learned" in snapshot.advice and "more epochs" in snapshot.advice and "had 1" in snapshot.advice

@@ -106,13 +106,30 @@ def test_seventy_thousand_points_go_out_as_compact_binary():
     assert len(text) < 3_000_000  # 70k float32 pairs + 22.5k grid points + indices, base64
 
 
-def test_axis_range_covers_data_and_the_prior():
-    assert plots.axis_range(np.zeros(10)) == (-3.0, 3.0)
-    assert plots.axis_range(np.array([])) == (-3.0, 3.0)
+def test_axis_range_covers_the_data():
+    assert plots.axis_range(np.array([])) == (-plots.PRIOR_EXTENT, plots.PRIOR_EXTENT)  # nothing to frame
     low, high = plots.axis_range(np.linspace(-10, 20, 1001))
     assert low < -9 and high > 19
     low, high = plots.axis_range(np.array([np.nan, np.inf, 1.0]))
-    assert math.isfinite(low) and math.isfinite(high)
+    assert math.isfinite(low) and math.isfinite(high) and low <= 0.0 < 1.0 <= high
+
+
+def test_axis_range_frames_the_codes_not_a_fixed_plus_minus_3():
+    codes = np.random.default_rng(0).normal(0.0, 0.5, 2000)  # a model whose codes stay within about 1.5
+    p_low, p_high = np.percentile(codes, [1, 99])
+    pad = 0.15 * (p_high - p_low)
+    assert plots.axis_range(codes) == (round(p_low - pad, 2), round(p_high + pad, 2))
+    assert plots.axis_range(codes)[1] < 2.0
+
+
+def test_axis_range_gives_a_tiny_blob_a_usable_plane():
+    blob = 0.3 + 0.02 * np.random.default_rng(1).standard_normal(1000)  # a collapsed model's codes
+    low, high = plots.axis_range(blob)
+    assert high - low == pytest.approx(plots.MIN_AXIS_SPAN, abs=0.011)  # at least the minimum, and no wider
+    assert low <= 0.0 <= high  # the starting point (the prior's centre) stays on the plane
+    assert low < blob.min() and blob.max() < high
+    assert (blob.max() - blob.min()) / (high - low) > 0.1  # the blob fills a visible part, not 2% of ±3
+    assert plots.axis_range(np.zeros(10)) == (-0.5, 0.5)
 
 
 def test_interpolation_path_has_line_and_labelled_ends(scatter_data):
@@ -140,3 +157,25 @@ def test_loss_curves_label_every_series():
 def test_loss_curves_without_history_say_so():
     figure = plots.loss_curves({})
     assert len(figure.data) == 0 and "No training history" in figure.layout.annotations[-1].text
+
+
+def test_both_training_charts_colour_each_quantity_the_same():
+    history = {"train_loss": [200.0, 150.0], "recon": [190.0, 140.0], "kl": [10.0, 10.0], "test_elbo": [-180.0, -170.0]}
+    batches = {"step": [0.5, 1.0, 1.5, 2.0], "loss": [210.0, 190.0, 160.0, 150.0], "recon": [205.0, 180.0, 150.0, 140.0],
+               "kl": [5.0, 10.0, 10.0, 10.0]}
+    per_epoch = {trace.name: trace.line.color for trace in plots.loss_curves(history).data}
+    per_batch = {trace.name: trace.line.color for trace in plots.batch_loss_curves(batches).data}
+    assert len(per_batch) == 3 and set(per_batch) <= set(per_epoch)  # the same three quantities, the same names
+    for name, color in per_batch.items():
+        assert per_epoch[name] == color, name
+    assert len(set(per_epoch.values())) == len(per_epoch)  # and no two quantities share a colour
+    assert {name: color for name, color in plots.CURVE_STYLES.values()} == per_epoch
+
+
+def test_batch_chart_draws_every_batch_point():
+    batches = {"step": [0.5, 1.0], "loss": [210.0, float("nan")], "recon": [205.0, 180.0], "kl": [5.0, 10.0]}
+    figure = plots.batch_loss_curves(batches)
+    loss = next(trace for trace in figure.data if trace.name == plots.CURVE_STYLES["loss"][0])
+    assert list(loss.x) == [0.5, 1.0] and list(loss.y) == [210.0, None]
+    assert figure.layout.xaxis.title.text == "Epoch"
+    assert len(plots.batch_loss_curves({"step": []}).data) == 0

@@ -7,6 +7,7 @@ import torch
 
 from vae.config import TrainConfig, model_config_for
 from vae.errors import TrainingError
+from vae.metrics import check_codes
 from vae.models import build_model
 from vae.training import History, fit, train_model
 
@@ -112,3 +113,47 @@ def test_bad_training_settings_raise_readable_errors(bad):
 def test_history_round_trips_through_a_dict():
     history = History(train_loss=[3.0, 2.0], test_elbo=[-3.0, -2.5], status="cancelled", message="stopped")
     assert History.from_dict(history.to_dict()) == history
+
+
+# --------------------------------------------------------------------------- judging a finished run
+
+
+def digits_codes(preset: str, epochs: int, latent_dim: int = 2) -> np.ndarray:
+    """Train ``preset`` on the offline 8x8 digits for ``epochs`` and return its test images' mean codes."""
+    from vae.data import load_dataset
+    from vae.latent import LatentModel
+
+    data = load_dataset("digits")
+    config = model_config_for(preset, data.image_shape, latent_dim)
+    model, _ = train_model(data.train_images, data.test_images, config, TrainConfig(epochs=epochs, seed=0))
+    return LatentModel(module=model, dataset=data.name).encode(data.test_images)[0]
+
+
+@pytest.mark.slow
+def test_a_two_epoch_run_is_judged_useless_with_a_hint():
+    means = digits_codes("conv-2d", epochs=2)
+    check = check_codes(means, epochs_done=2)
+    varying = int((means.var(axis=0) > 0.01).sum())  # independent count of the code numbers that vary
+    assert varying < 2 and check.active_units == varying and check.latent_dim == 2
+    assert not check.useful and check.spread == pytest.approx(float(means.std(axis=0).max()), rel=1e-6)
+    assert check.spread < 0.1  # a tiny blob
+    assert "this run had 2" in check.advice and "try 20 or more" in check.advice and "look alike" in check.advice
+
+
+@pytest.mark.slow
+def test_a_longer_run_is_judged_useful():
+    means = digits_codes("classic-mlp", epochs=20)
+    check = check_codes(means, epochs_done=20)
+    assert int((means.var(axis=0) > 0.01).sum()) == 2 == check.active_units
+    assert check.useful and check.advice == ""
+
+
+def test_the_judgement_follows_the_spread_of_the_codes():
+    rng = np.random.default_rng(0)
+    blob = 0.3 + 0.02 * rng.standard_normal((500, 16))
+    spread = np.concatenate([rng.standard_normal((500, 2)), blob[:, :14]], axis=1)
+    assert not check_codes(blob, epochs_done=50).useful and check_codes(spread, epochs_done=50).useful
+    assert "Try a learning rate" in check_codes(blob, epochs_done=50).advice  # long enough: other hints
+    assert "KL weight (beta, now 4)" in check_codes(blob, epochs_done=50, beta=4.0).advice
+    assert check_codes(rng.standard_normal((200, 1)), epochs_done=1).useful  # a 1-D model needs one varying number
+    assert check_codes(blob[:1], epochs_done=1).useful  # one image cannot be judged

@@ -16,19 +16,24 @@ import numpy as np
 import torch
 
 from vae.checkpoints import checkpoint_path, save_checkpoint, sanitize_name
-from vae.codes import save_test_codes
+from vae.codes import TestCodes, encode_test_codes, write_test_codes
 from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset, load_dataset
+from vae.data import Dataset, dataset_version, load_dataset
 from vae.errors import VAEError
 from vae.latent import LatentModel
+from vae.metrics import check_codes
 from vae.models import BaseVAE, build_model
-from vae.training import History, TrainEvent, fit
+from vae.names import next_free_name
+from vae.training import History, TrainEvent, divergence_advice, fit
 
 logger = logging.getLogger(__name__)
 
 PREVIEW_COUNT = 8  # test images shown as originals over reconstructions after every epoch
 MAX_CURVE_POINTS = 1000  # batch-level curve is thinned to about this many points
 MAX_FINISHED_JOBS = 50  # finished jobs kept in the registry for late polls
+# Training runs at once on this server. Each run keeps about one CPU core busy (torch uses more when free),
+# so on the 2-core machine this app is sized for, a third run would slow every page and every run.
+MAX_RUNNING_JOBS = 2
 STATUSES = ("running", "completed", "cancelled", "diverged", "failed")
 
 # torch.manual_seed is process-wide: two jobs building models at once would mix their seeds.
@@ -61,6 +66,7 @@ class JobSnapshot:
     preview_epoch: int  # epoch the preview was made after (0: before training)
     saved_name: str | None  # model name written, None when nothing was saved
     saved_path: str | None
+    advice: str  # why the saved model is not useful yet and what to try (vae.metrics.check_codes); "" when fine
 
     @property
     def running(self) -> bool:
@@ -90,6 +96,7 @@ class _Progress:
     preview: np.ndarray | None = None
     preview_epoch: int = 0
     saved_path: Path | None = None
+    advice: str = ""
     finished_at: float | None = None
 
 
@@ -168,6 +175,7 @@ class TrainingJob:
                 preview_epoch=state.preview_epoch,
                 saved_name=state.saved_path.stem if state.saved_path else None,
                 saved_path=str(state.saved_path) if state.saved_path else None,
+                advice=state.advice,
             )
 
     # --- the training thread -------------------------------------------------------------
@@ -257,36 +265,46 @@ class TrainingJob:
             path, model, dataset=dataset.name, class_names=dataset.class_names, train_config=self._train_config,
             history=history, metrics={"test_elbo": history.test_elbo[-1]},
         )
-        self._save_map_codes(path, model, dataset)
+        codes = encode_test_codes(LatentModel(module=model, dataset=dataset.name), dataset.test_images,
+                                  dataset.test_labels, tuple(dataset.class_names), dataset.name)
+        self._save_map_codes(path, codes)
+        advice = check_codes(codes.means, history.epochs_done, self._train_config.beta).advice
         renamed = "" if path == self.target else f" (the name {self.name} was taken meanwhile)"
         if history.status == "completed":
             message = f"Training finished after {history.epochs_done} epochs. Saved as {path.stem}{renamed}."
         else:
             message = f"{history.message} It was saved as {path.stem}{renamed}."
-        self._finish(history.status, message, saved_path=path)
+        self._finish(history.status, message, saved_path=path, advice=advice)
 
-    def _save_map_codes(self, path: Path, model: BaseVAE, dataset: Dataset) -> None:
-        """Save the test images' codes beside the new checkpoint, so its map opens without encoding them."""
+    def _save_map_codes(self, path: Path, codes: TestCodes) -> None:
+        """Save the test images' codes beside the new checkpoint, so its map opens without encoding them.
+
+        Nothing is saved for a dataset the app cannot open by name: it encodes the images itself then.
+        """
         try:
-            save_test_codes(path, LatentModel(module=model, dataset=dataset.name), dataset)
+            version = dataset_version(codes.dataset)
+            if version:
+                write_test_codes(path, codes, version)
         except (VAEError, OSError):  # optional: the app encodes the images itself when it shows the model
             logger.warning("Could not save the test-image codes of %s", path, exc_info=True)
 
     def _free_target(self) -> Path:
         """The target, or ``name-2``, ``name-3``... when a file appeared there and overwriting was not allowed."""
-        if self.overwrite or not self.target.exists():
+        if self.overwrite:
             return self.target
-        for number in range(2, 1000):
-            candidate = self.target.with_name(f"{self.name}-{number}.pt")
-            if not candidate.exists():
-                return candidate
-        raise JobError(f"Could not find a free name for {self.name}; delete some models and train again.")
+        folder = self.target.parent
 
-    def _finish(self, status: str, message: str, saved_path: Path | None = None) -> None:
+        def taken(name: str) -> bool:
+            return checkpoint_path(folder, name).exists() or (name != self.name and name_in_training(name, folder))
+
+        return checkpoint_path(folder, next_free_name(self.name, taken))
+
+    def _finish(self, status: str, message: str, saved_path: Path | None = None, advice: str = "") -> None:
         with self._lock:
             self._state.status = status
             self._state.message = message
             self._state.saved_path = saved_path
+            self._state.advice = advice
             self._state.finished_at = time.monotonic()
             if status == "completed":
                 self._state.progress = 1.0
@@ -295,10 +313,7 @@ class TrainingJob:
 def _nothing_saved_message(status: str, train_config: TrainConfig) -> str:
     if status == "cancelled":
         return "Training was stopped before the first epoch finished, so nothing was saved."
-    return (
-        f"Training stopped in the first epoch: the loss became infinite or not-a-number, which usually means "
-        f"the learning rate ({train_config.learning_rate:g}) is too high. Try 0.001. Nothing was saved."
-    )
+    return f"Training stopped in the first epoch: {divergence_advice(train_config.learning_rate)} Nothing was saved."
 
 
 # --- registry ------------------------------------------------------------------------------
@@ -318,12 +333,13 @@ def start_job(
     """Start a TrainingJob in the background and return its id (a string to keep in session state).
 
     Raises:
-        JobError: Another running job writes the same file, or the file exists and
-            ``overwrite`` is False.
+        JobError: MAX_RUNNING_JOBS runs are going already, another running job writes the same
+            file, or the file exists and ``overwrite`` is False.
         CheckpointError: The name has no usable letters or digits.
     """
     job = TrainingJob(name, dataset, model_config, train_config, folder, overwrite)
     with _REGISTRY_LOCK:
+        check_capacity()
         check_name_free(job.name, folder, overwrite)
         _forget_old_jobs()
         _JOBS[job.job_id] = job
@@ -331,13 +347,26 @@ def start_job(
     return job.job_id
 
 
+def check_capacity() -> None:
+    """Raise JobError when MAX_RUNNING_JOBS runs are going on this server already."""
+    running = sum(job.running for job in list(_JOBS.values()))
+    if running >= MAX_RUNNING_JOBS:
+        raise JobError(f"This server trains at most {MAX_RUNNING_JOBS} models at once, and {running} are being "
+                       f"trained right now. Wait until one of them finishes (or stop yours), then start again.")
+
+
+def name_in_training(name: str, folder: str | Path) -> bool:
+    """Whether a running job will write the model called ``name`` in ``folder``."""
+    target = checkpoint_path(folder, name)
+    return any(job.target == target and job.running for job in list(_JOBS.values()))
+
+
 def check_name_free(name: str, folder: str | Path, overwrite: bool = False) -> None:
     """Raise JobError when a model called ``name`` is being trained, or exists and may not be replaced."""
     target = checkpoint_path(folder, name)
-    for job in list(_JOBS.values()):
-        if job.target == target and job.running:
-            raise JobError(f"A model called {target.stem} is being trained right now. Pick another name, "
-                           f"or wait until that run ends.")
+    if name_in_training(name, folder):
+        raise JobError(f"A model called {target.stem} is being trained right now. Pick another name, "
+                       f"or wait until that run ends.")
     if target.exists() and not overwrite:
         raise JobError(f"A model called {target.stem} already exists. Pick another name, or allow replacing it.")
 

@@ -1,7 +1,8 @@
-"""Model metrics: test ELBO, importance-sampled NLL (IWAE bound), kNN accuracy, active units."""
+"""Model metrics: test ELBO, importance-sampled NLL (IWAE bound), kNN accuracy, active units, a plain check."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -97,9 +98,60 @@ def _vote(neighbour_labels: torch.Tensor) -> torch.Tensor:
     return counts.argmax(dim=1)
 
 
-def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
+ACTIVE_VARIANCE = 0.01  # a dim whose mean code varies less than this across images is inactive (Burda et al.)
+MIN_USEFUL_ACTIVE_UNITS = 2  # a map needs codes that vary in two directions (one for a 1-D model)
+SHORT_RUN_EPOCHS = 20  # below this many epochs, "train longer" is the first advice
+
+
+def active_units(means: np.ndarray, threshold: float = ACTIVE_VARIANCE) -> int:
     """Latent dims whose posterior mean varies across the data by more than ``threshold`` (Burda et al.)."""
     return int((np.asarray(means).var(axis=0) > threshold).sum())
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """Whether a model's codes tell its images apart, with advice in plain words when they do not."""
+
+    active_units: int  # code numbers that vary across the test images
+    latent_dim: int
+    spread: float  # standard deviation of the codes along the code number that varies most
+    useful: bool
+    advice: str  # "" when useful
+
+
+def check_codes(means: np.ndarray, epochs_done: int, beta: float = 1.0) -> CodeCheck:
+    """Judge a trained model by its test images' mean codes (N, D): do they vary enough to draw a map?
+
+    A model whose codes barely move from image to image (fewer than two active units) shows one
+    small cluster on the map and decodes every point to nearly the same grey picture; the advice
+    says so and what to change. Fewer than two codes cannot be judged and count as useful.
+    """
+    codes = np.asarray(means, np.float64)
+    codes = codes.reshape(len(codes), -1)
+    latent_dim = codes.shape[1]
+    finite = codes[np.isfinite(codes).all(axis=1)]
+    if len(finite) < 2:
+        return CodeCheck(latent_dim, latent_dim, 0.0, True, "")
+    active = active_units(finite)
+    spread = float(np.sqrt(finite.var(axis=0).max()))
+    useful = active >= min(MIN_USEFUL_ACTIVE_UNITS, latent_dim)
+    advice = "" if useful else _advice(active, latent_dim, epochs_done, beta)
+    return CodeCheck(active, latent_dim, spread, useful, advice)
+
+
+def _advice(active: int, latent_dim: int, epochs_done: int, beta: float) -> str:
+    """Why the model is not useful yet and what to try, for a non-programmer."""
+    varying = "none" if active == 0 else f"only {active}"
+    hints = []
+    if epochs_done < SHORT_RUN_EPOCHS:
+        hints.append(f"Train it for more epochs (passes over the images): this run had {epochs_done}; try {SHORT_RUN_EPOCHS} or more.")
+    if beta > 1:
+        hints.append(f"Lower the KL weight (beta, now {beta:g}) towards 1.")
+    if not hints:
+        hints.append("Try a learning rate of 0.001, a different model, or more epochs.")
+    return (f"This model has not learned to tell the pictures apart yet: {varying} of its {latent_dim} code numbers "
+            f"change from picture to picture, so its map is one small cluster and the pictures it draws all look "
+            f"alike (blurry, often plain grey). " + " ".join(hints))
 
 
 KNN_MAX_TRAIN = 10_000  # train codes the kNN vote searches (bounds memory and time on big sets)

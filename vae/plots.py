@@ -20,21 +20,35 @@ SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "trian
 GRID_TRACE_NAME = "plane"  # the invisible click-catching grid, always trace 0
 MARKER_TRACE_NAME = "Chosen point"
 PLOT_HEIGHT = 620  # pixels
+PRIOR_EXTENT = 3.0  # plane units: [-3, 3] holds 99.7% of the standard normal prior; the plane with no codes
+MIN_AXIS_SPAN = 1.0  # plane units: the narrowest axis, so a collapsed model's blob of codes still gets a plane
+
+# One colour and one name per training quantity, the same in every training chart (Okabe-Ito colours).
+CURVE_STYLES: dict[str, tuple[str, str]] = {  # quantity -> (legend name, colour)
+    "loss": ("Training loss", "#0072B2"),
+    "test_loss": ("Test loss (−ELBO, unseen images)", "#D55E00"),
+    "recon": ("Reconstruction error (how blurry)", "#009E73"),
+    "kl": ("KL divergence (how far codes stray from the prior)", "#CC79A7"),
+}
 
 
-def axis_range(values: np.ndarray, floor: float = 3.0, margin: float = 0.15) -> tuple[float, float]:
-    """A fixed axis range covering the 1st..99th percentile of ``values``, widened by ``margin``.
+def axis_range(values: np.ndarray, min_span: float = MIN_AXIS_SPAN, margin: float = 0.15) -> tuple[float, float]:
+    """A fixed axis range framing the codes: their 1st..99th percentile, widened by ``margin`` on each side.
 
-    The range always includes [-floor, floor] (the bulk of a standard normal prior), so an
-    untrained or collapsed model still gets a sensible plane. Non-finite values are ignored.
+    The range always holds 0 (the prior's centre, where a new point starts) and is at least
+    ``min_span`` wide, centred on the codes, so a collapsed model's tiny blob still gets a plane
+    it fills visibly. Non-finite values are ignored; with none left it is the prior's bulk.
     """
     data = np.asarray(values, np.float64).ravel()
     data = data[np.isfinite(data)]
-    low, high = -floor, floor
-    if data.size:
-        p_low, p_high = np.percentile(data, [1, 99])
-        pad = margin * max(p_high - p_low, 1e-6)
-        low, high = min(low, p_low - pad), max(high, p_high + pad)
+    if not data.size:
+        return -PRIOR_EXTENT, PRIOR_EXTENT
+    p_low, p_high = np.percentile(data, [1, 99])
+    pad = margin * (p_high - p_low)
+    low, high = min(0.0, p_low - pad), max(0.0, p_high + pad)
+    if high - low < min_span:
+        centre = (low + high) / 2
+        low, high = centre - min_span / 2, centre + min_span / 2
     return round(float(low), 2), round(float(high), 2)
 
 
@@ -228,25 +242,19 @@ def loss_curves(history: dict) -> go.Figure:
 
     history: lists per epoch under ``train_loss``, ``recon``, ``kl`` and ``test_elbo`` (nats per
     image; the test ELBO is drawn as the test loss -ELBO). Missing or empty lists are skipped.
+    Each quantity has its CURVE_STYLES name and colour, as in ``batch_loss_curves``.
     """
     figure = make_subplots(
         rows=1, cols=2, horizontal_spacing=0.12,
         subplot_titles=("Overall loss (lower is better)", "The two parts of the training loss"),
     )
-    series = [
-        (1, "train_loss", "Training loss", "#0072B2", 1.0),
-        (1, "test_elbo", "Test loss (−ELBO, unseen images)", "#D55E00", -1.0),
-        (2, "recon", "Reconstruction error (how blurry)", "#009E73", 1.0),
-        (2, "kl", "KL divergence (how far codes stray from the prior)", "#CC79A7", 1.0),
-    ]
-    for column, key, name, color, sign in series:
+    series = [(1, "train_loss", "loss", 1.0), (1, "test_elbo", "test_loss", -1.0), (2, "recon", "recon", 1.0),
+              (2, "kl", "kl", 1.0)]
+    for column, key, quantity, sign in series:
         values = finite_values(history.get(key) or [], sign)
         if values:
             epochs = list(range(1, len(values) + 1))
-            figure.add_trace(go.Scatter(
-                x=epochs, y=values, mode="lines+markers", name=name, line=dict(color=color, width=2),
-                hovertemplate=f"Epoch %{{x}}<br>{name}: %{{y:.2f}}<extra></extra>",
-            ), row=1, col=column)
+            figure.add_trace(curve_trace(quantity, epochs, values, "lines+markers", "Epoch %{x}"), row=1, col=column)
     if not figure.data:
         figure.add_annotation(text="No training history yet", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     figure.update_xaxes(title_text="Epoch", rangemode="tozero")
@@ -254,6 +262,32 @@ def loss_curves(history: dict) -> go.Figure:
     figure.update_layout(height=380, margin=dict(l=60, r=10, t=40, b=50), hovermode="x unified",
                          legend=dict(orientation="h", y=-0.25), plot_bgcolor="white")
     return figure
+
+
+def batch_loss_curves(curves: dict) -> go.Figure:
+    """The training loss and its two parts batch by batch, in the same names and colours as ``loss_curves``.
+
+    curves: equal-length lists under ``step`` (position in epochs) and ``loss``, ``recon``, ``kl``
+    (nats per image).
+    """
+    figure = go.Figure()
+    steps = [float(step) for step in curves.get("step") or []]
+    for quantity in ("loss", "recon", "kl"):
+        values = finite_values(curves.get(quantity) or [])
+        if values and steps:
+            figure.add_trace(curve_trace(quantity, steps[: len(values)], values, "lines", "Epoch %{x:.2f}"))
+    figure.update_xaxes(title_text="Epoch", rangemode="tozero")
+    figure.update_yaxes(title_text="nats per image")
+    figure.update_layout(height=260, margin=dict(l=60, r=10, t=10, b=40), hovermode="x unified",
+                         legend=dict(orientation="h", y=-0.35), plot_bgcolor="white")
+    return figure
+
+
+def curve_trace(quantity: str, x: Sequence[float], y: Sequence[float | None], mode: str, x_hover: str) -> go.Scatter:
+    """One training curve drawn in its quantity's CURVE_STYLES name and colour."""
+    name, color = CURVE_STYLES[quantity]
+    return go.Scatter(x=list(x), y=list(y), mode=mode, name=name, line=dict(color=color, width=2),
+                      hovertemplate=f"{x_hover}<br>{name}: %{{y:.2f}}<extra></extra>")
 
 
 def finite_values(values: Sequence[float | None], sign: float = 1.0) -> list[float | None]:

@@ -174,10 +174,13 @@ def _stop_reason(outcome: str, config: TrainConfig, epochs_done: int) -> tuple[s
     kept = f"The model from epoch {epochs_done} was kept." if epochs_done else "No epoch finished, so the model is untrained."
     if outcome == "cancelled":
         return "cancelled", f"Training was stopped. {kept}"
-    return "diverged", (
-        f"Training stopped: the loss became infinite or not-a-number, which usually means the learning rate "
-        f"({config.learning_rate:g}) is too high. Try 0.001. {kept}"
-    )
+    return "diverged", f"Training stopped: {divergence_advice(config.learning_rate)} {kept}"
+
+
+def divergence_advice(learning_rate: float) -> str:
+    """What a loss that blew up means and what to do, for a non-programmer."""
+    return (f"the loss became infinite or not-a-number, which usually means the learning rate ({learning_rate:g}) "
+            f"is too high. Try 0.001.")
 
 
 def _is_set(cancel: CancelFlag) -> bool:
