@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -107,3 +108,13 @@ def map_event(at, event: str, value, index: int = 0):
     injected.id = trigger_id
     injected.json_trigger_value = json.dumps([{"event": event, "value": value}])
     return at._run(states)
+
+
+# ------------------------------------------------------------------ text as the user reads it
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of a Markdown body: CommonMark's backslash escapes undone (a backslash before an
+    ASCII punctuation mark shows that mark), invisible word joiners (U+2060) dropped."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "")
+

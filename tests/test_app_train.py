@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae.data
-from conftest import latent_map
+from conftest import latent_map, shown_text
 from vae.checkpoints import save_checkpoint
 from vae.config import ModelConfig
 from vae.data import load_dataset
@@ -48,8 +48,8 @@ def open_page(monkeypatch, folder: Path, page: str, model: str | None = None) ->
 
 
 def texts(elements) -> str:
-    """All values of some message elements, joined."""
-    return " | ".join(str(element.value) for element in elements)
+    """All values of some message elements as the user reads them, joined."""
+    return " | ".join(shown_text(element.value) for element in elements)
 
 
 def download_buttons(app: AppTest) -> list:
