@@ -84,6 +84,7 @@ MAX_DECODED_BYTES = 512 * 1024**2  # a zip's images as PIL holds them decoded: w
 # 100 classes: CIFAR-100, the largest common labelled image set of this kind; beyond that the map's legend,
 # its class chips and the class pickers stop being readable, and the 11 colours x 6 shapes repeat.
 MAX_CLASSES = 100
+MAX_CLASS_NAME_CHARS = 100  # longest class name (a zip's folder name, or an entry of class_names)
 CONVERT_CHUNK_BYTES = 16 * 1024**2  # float32 working memory per step while an .npz's images are converted
 MIN_IMAGE_SIDE = 4  # smallest height or width a dataset image may have
 MAX_IMAGE_SIDE = 256  # largest height or width a dataset image may have
@@ -595,9 +596,7 @@ def number_classes(
         (labels, class_names): (N,) int64 in 0..K-1 and K names.
     """
     present, numbered = np.unique(labels, return_inverse=True)
-    if len(present) > MAX_CLASSES:
-        raise DataError(f"{file_name}: 'labels' holds {len(present):,} different classes; the limit is "
-                        f"{MAX_CLASSES} classes. Merge some classes, or upload fewer.")
+    check_class_names(tuple(str(int(label)) for label in present), file_name, "different labels")
     if class_names is None:
         return numbered.astype(np.int64), tuple(str(int(label)) for label in present)
     if class_names.dtype.kind not in "US" or class_names.ndim != 1:
@@ -605,8 +604,9 @@ def number_classes(
     if len(class_names) <= present[-1]:
         raise DataError(f"{file_name}: 'class_names' has {len(class_names)} names but labels go up to "
                         f"{present[-1]}; give at least {present[-1] + 1} names (class_names[i] names label i).")
-    names = class_names[present].tolist()
-    return numbered.astype(np.int64), tuple(name.decode() if isinstance(name, bytes) else str(name) for name in names)
+    names = tuple(name.decode() if isinstance(name, bytes) else str(name) for name in class_names[present].tolist())
+    check_class_names(names, file_name, "classes")
+    return numbered.astype(np.int64), names
 
 
 def read_image_zip(
@@ -621,7 +621,7 @@ def read_image_zip(
         with zipfile.ZipFile(path) as archive:
             entries = list_image_entries(archive, path.name)
             class_names = tuple(sorted({class_name for class_name, _ in entries}))
-            check_class_count(len(class_names), path.name, "class folders")
+            check_class_names(class_names, path.name, "class folders")
             headers = read_image_headers(archive, entries, path.name)
             target = tuple(image_size) if image_size is not None else most_common_size(headers)
             check_image_shape(target, path.name, "Resize them first or choose an image size such as (64, 64).")
@@ -634,11 +634,15 @@ def read_image_zip(
     return images, labels, class_names
 
 
-def check_class_count(count: int, file_name: str, what: str) -> None:
-    """Refuse more than MAX_CLASSES classes."""
-    if count > MAX_CLASSES:
-        raise DataError(f"{file_name} has {count:,} {what}; the limit is {MAX_CLASSES} classes. "
+def check_class_names(class_names: tuple[str, ...], file_name: str, what: str) -> None:
+    """Refuse more than MAX_CLASSES classes, or a name longer than MAX_CLASS_NAME_CHARS."""
+    if len(class_names) > MAX_CLASSES:
+        raise DataError(f"{file_name} has {len(class_names):,} {what}; the limit is {MAX_CLASSES} classes. "
                         "Merge some classes, or upload fewer.")
+    longest = max(class_names, key=len, default="")
+    if len(longest) > MAX_CLASS_NAME_CHARS:
+        raise DataError(f"{file_name}: a class is called {longest[:40]!r}..., {len(longest):,} characters long; "
+                        f"the limit is {MAX_CLASS_NAME_CHARS} characters. Give it a shorter name.")
 
 
 def list_image_entries(archive: zipfile.ZipFile, file_name: str) -> list[tuple[str, zipfile.ZipInfo]]:
@@ -851,6 +855,7 @@ def save_user_dataset(source_path: str | Path, name: str, root: str | Path | Non
         "labels": labels.astype(np.int64),  # (N,)
         "class_names": np.array(class_names, dtype=str),
     }
+    check_storable(arrays, source_path)
     folder = uploads_folder(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -859,6 +864,18 @@ def save_user_dataset(source_path: str | Path, name: str, root: str | Path | Non
         raise DataError(f"Could not store your images in {folder} ({error.strerror or error}). "
                         "Check that the disk has free space and that the folder can be written to.") from None
     return f"{UPLOAD_PREFIX}{stem}"
+
+
+def check_storable(arrays: dict[str, np.ndarray], source_path: str | Path) -> None:
+    """Refuse to store what could not be read back: the stored arrays must pass the .npz budget too.
+
+    With the limits as shipped this never fires (the pixel, class and name limits keep a stored
+    upload far below MAX_UNCOMPRESSED_BYTES); it keeps "a stored upload always loads" true if they change.
+    """
+    total = sum(array.nbytes for array in arrays.values())
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise DataError(f"{Path(source_path).name} would be stored as {total:,} bytes of arrays; the limit is "
+                        f"{MAX_UNCOMPRESSED_BYTES:,}. Upload fewer or smaller images.")
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
