@@ -81,8 +81,8 @@ MAX_IMAGE_PIXELS = 4096 * 4096  # one decoded image may not exceed this, checked
 # Budgets checked from the headers before any pixel is decoded (README, "Your own images"):
 MAX_UPLOAD_PIXELS = 64 * 1024**2  # grey pixels of a whole upload at its final size, N x H x W (256 MiB as float32)
 MAX_DECODED_BYTES = 512 * 1024**2  # a zip's images as PIL holds them decoded: width x height x bytes per pixel
-# 100 classes: CIFAR-100, the largest common labelled image set of this kind; beyond that the map's legend,
-# its class chips and the class pickers stop being readable, and the 11 colours x 6 shapes repeat.
+# 100 classes: CIFAR-100's, the most of the common labelled image sets; past that the map's legend, its class
+# chips and the class pickers stop being readable (and 11 colours x 6 shapes give only 66 distinct marks).
 MAX_CLASSES = 100
 MAX_CLASS_NAME_CHARS = 100  # longest class name (a zip's folder name, or an entry of class_names)
 CONVERT_CHUNK_BYTES = 16 * 1024**2  # float32 working memory per step while an .npz's images are converted
