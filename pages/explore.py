@@ -187,7 +187,8 @@ def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
     if not set(st.session_state.get(CLASSES_KEY) or []) <= set(classes):
         st.session_state[CLASSES_KEY] = classes
     st.session_state.setdefault(CLASSES_KEY, classes)
-    st.pills("Classes shown", classes, selection_mode="multi", format_func=partial(pill_name, plane.class_names), key=CLASSES_KEY,
+    st.pills("Classes shown", classes, selection_mode="multi", format_func=partial(pill_name, plane.class_names),
+             key=CLASSES_KEY,
              help="Untick a class to hide it on the map (the same as clicking it in the map's legend).")
 
 

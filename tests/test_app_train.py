@@ -202,9 +202,11 @@ BAD_UPLOADS = {
     "corrupt-zip": ("corrupt.zip", lambda: b"PK\x03\x04 this is not really a zip", ["not a readable zip"]),
     "pixel-bomb": ("blank.zip", lambda: blank_pngs_zip(1025),  # one 256x256 image more than the pixel limit
                    ["1,025 images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixels"]),
-    "label-bomb": ("classes.npz", lambda: npz_bytes(images=np.zeros((202, 4, 4), np.uint8), labels=np.arange(202) % 101),
+    "label-bomb": ("classes.npz", lambda: npz_bytes(images=np.zeros((202, 4, 4), np.uint8),
+                                                    labels=np.arange(202) % 101),  # 101 different labels
                    ["101 different labels", f"the limit is {vae.data.MAX_CLASSES} classes"]),
-    "hostile-file-name": ("![pic](x.test.png) [a](www.x.test).zip", lambda: b"PK\x03\x04 no zip", ["not a readable zip"]),
+    "hostile-file-name": ("![pic](x.test.png) [a](www.x.test).zip", lambda: b"PK\x03\x04 no zip",
+                          ["not a readable zip"]),
 }
 
 

