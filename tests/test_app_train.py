@@ -233,6 +233,7 @@ def open_upload_form(monkeypatch, tmp_path: Path) -> AppTest:
     app.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
     assert app.button(key="train_upload_add").disabled  # nothing chosen yet
     assert "one folder per kind of picture" in texts(app.markdown)
+    assert f"{vae.data.MAX_UPLOAD_PIXELS:,} pixels in all" in texts(app.markdown)  # the limits, said up front
     assert "200 MB" in app.file_uploader(key="train_upload").help
     return app
 
