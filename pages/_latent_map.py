@@ -62,11 +62,11 @@ def map_data(
         height: pixels.
     """
     points = np.asarray(points2d, np.float32).reshape(-1, 2)
-    count = plots.class_count(labels, class_names)
-    names = [plots.class_name(class_names, c) for c in range(count)]
+    labels, names = plots.plot_classes(labels, class_names)  # at most MAX_CLASSES, one name each
+    count = len(names)
     return {
         "x": encode_floats(points[:, 0]), "y": encode_floats(points[:, 1]), "labels": encode_labels(labels),
-        "count": int(len(points)), "class_names": names,
+        "count": int(len(points)), "class_names": list(names),
         "colors": [plots.class_color(c) for c in range(count)], "symbols": [plots.class_symbol(c) for c in range(count)],
         "hidden": sorted({int(c) for c in hidden_classes}),
         "x_range": [float(v) for v in x_range], "y_range": [float(v) for v in y_range],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -172,7 +173,7 @@ def active_model() -> vae.LatentModel | None:
     try:
         return load_model(name)
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
 
 
@@ -191,6 +192,31 @@ def clear_model_caches() -> None:
     _manifold_png_cached.clear()
 
 
+# ---------------------------------------------------------------- text
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation mark: CommonMark lets "\" quote each
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")  # control characters and line breaks
+_ADDRESS_STARTS = re.compile(r"(?i)https?:(?=//)|www(?=\.)|@")  # where GFM's bare links ("autolink literals") start
+WORD_JOINER = "\u2060"  # an invisible character that splits a bare address, so GFM sees no link
+
+
+def plain(text: object) -> str:
+    """``text`` ready for st.markdown, st.caption, st.info, st.warning, st.error, widget labels and pills,
+    shown exactly as typed.
+
+    Those read Markdown (links, images, ``:red[...]``, ``$maths$``). Every string a user or a file
+    controls (model, dataset, class and file names, values from the link, error messages that quote
+    them) goes through here: each ASCII punctuation mark gets a backslash, so no Markdown is left;
+    line breaks and control characters become spaces, so nothing starts a new block; and because
+    GitHub-flavoured Markdown turns bare addresses ("http://", "www.", "a@b.c") into links even
+    after escaping, an invisible word joiner splits each of them. Plain-text widgets (selectbox
+    options, dataframes) and the canvas map must get the raw text instead.
+    """
+    text = _LINE_BREAKS.sub(" ", str(text))
+    text = _ADDRESS_STARTS.sub(lambda match: match.group(0) + WORD_JOINER, text)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", text)
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -204,7 +230,7 @@ def friendly_errors() -> Iterator[None]:
     try:
         yield
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(plain(error))
     except Exception:  # noqa: BLE001 - the page must survive any bad input
         LOGGER.exception("Unexpected error on a page")
         st.error("Something went wrong while drawing this part of the page. Try another choice or reload the page; "
@@ -221,8 +247,8 @@ def show_model_sidebar() -> None:
         wanted = st.query_params.get("model")
         active = active_model_name()
         if wanted and wanted not in names:
-            st.warning(f"The link asks for a model called {wanted!r}, which is not here; "
-                       f"showing {active or 'none'} instead.")
+            st.warning(f"The link asks for a model called {plain(repr(wanted))}, which is not here; "
+                       f"showing {plain(active or 'none')} instead.")
             for param in VIEW_PARAMS:  # its points belong to the missing model
                 st.query_params.pop(param, None)
         if active is None:
@@ -248,7 +274,8 @@ def show_model_facts(name: str) -> None:
     if info is None:
         return
     elbo = "not measured" if info.test_elbo is None else f"{info.test_elbo:.1f}"
-    st.markdown(f"**{info.name}**  \nData: {info.dataset}  \nLatent size: {info.latent_dim}  \nTest ELBO: {elbo}",
+    st.markdown(f"**{plain(info.name)}**  \nData: {plain(info.dataset)}  \nLatent size: {info.latent_dim}  \n"
+                f"Test ELBO: {elbo}",
                 help="ELBO: how well the model explains unseen test images (higher is better).")
 
 
@@ -331,6 +358,7 @@ def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) 
         model = _load_model_cached(path, mtime_ns)
         means = np.zeros((0, model.latent_dim), np.float32)
         labels, names, note = np.zeros(0, np.int64), tuple(model.class_names), str(error)
+    labels, names = plots.plot_classes(labels, names)  # at most MAX_CLASSES, whatever the file's labels say
     latent_dim = means.shape[1]
     use_pca = method == "pca" and len(means) >= 2
     projection = vae.plane_projection(means, latent_dim, "pca" if use_pca else "dims", dims)
@@ -412,7 +440,7 @@ def warn_bad_link(param: str, reason: str) -> None:
     """A gentle note that part of the link was ignored; the bad parameter is removed from the link."""
     value = str(st.query_params.get(param, ""))
     shown = value if len(value) <= 40 else value[:37] + "..."
-    st.warning(f"Part of the link was ignored ({param}={shown}): {reason}.")
+    st.warning(f"Part of the link was ignored ({param}={plain(shown)}): {plain(reason)}.")
     st.query_params.pop(param, None)
 
 

@@ -28,7 +28,10 @@ UPLOAD_EXPLANATION = (
     "saved with NumPy, holding an array `images` (one picture per row: N x height x width, or with a last "
     "axis of 3 for colour), and if you have them `labels` (one whole number per picture) and `class_names`. "
     "Colour pictures are turned grey, and every picture is resized to the most common size "
-    "(each side 4 to 256 pixels)."
+    "(each side 4 to 256 pixels). "
+    f"At most {vae_data.MAX_CLASSES} kinds of picture, and {vae_data.MAX_UPLOAD_PIXELS:,} pixels in all "
+    f"(for example {vae_data.MAX_UPLOAD_PIXELS // (256 * 256):,} pictures of 256 x 256, or "
+    f"{vae_data.MAX_UPLOAD_PIXELS // (28 * 28):,} of 28 x 28)."
 )
 
 CUSTOM_MODEL = "Custom"

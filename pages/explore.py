@@ -48,7 +48,7 @@ def show_explorer(name: str) -> None:
         method, dims = choose_plane(_shared.latent_size(name))
         plane = _shared.latent_plane(name, method, dims)
         if plane.note:
-            st.info(f"{plane.note} Clicking the plane still shows what the model draws.")
+            st.info(f"{_shared.plain(plane.note)} Clicking the plane still shows what the model draws.")
         z = current_point(name, plane)
         sync_sliders(plane, z)
         left, right = st.columns([3, 2], gap="medium")
@@ -187,8 +187,14 @@ def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
     if not set(st.session_state.get(CLASSES_KEY) or []) <= set(classes):
         st.session_state[CLASSES_KEY] = classes
     st.session_state.setdefault(CLASSES_KEY, classes)
-    st.pills("Classes shown", classes, selection_mode="multi", format_func=partial(plots.class_name, plane.class_names), key=CLASSES_KEY,
+    st.pills("Classes shown", classes, selection_mode="multi", format_func=partial(pill_name, plane.class_names),
+             key=CLASSES_KEY,
              help="Untick a class to hide it on the map (the same as clicking it in the map's legend).")
+
+
+def pill_name(class_names: tuple[str, ...], index: int) -> str:
+    """A class chip's text: the class name, shown as typed (chips read Markdown)."""
+    return _shared.plain(plots.class_name(class_names, index))
 
 
 def show_decoded(name: str, plane: _shared.Plane, z: np.ndarray) -> None:
@@ -222,7 +228,7 @@ def show_original(name: str, plane: _shared.Plane, index: int) -> None:
     reconstruction = model.reconstruct(original[None])[0]
     label = int(plane.labels[index]) if index < len(plane.labels) else -1
     class_name = plane.class_names[label] if 0 <= label < len(plane.class_names) else "?"
-    st.markdown(f"**Test image #{index}** (class {class_name})")
+    st.markdown(f"**Test image #{index}** (class {_shared.plain(class_name)})")
     columns = st.columns(2)
     _pictures.show(original, ORIGINAL_WIDTH, "Original", columns[0])
     _pictures.show(reconstruction, ORIGINAL_WIDTH, "Reconstruction", columns[1])

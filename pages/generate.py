@@ -63,7 +63,7 @@ def choose_plane(name: str, model: vae.LatentModel) -> vae.Projection | None:
         f"{' and '.join(plane.axis_titles)}; the other directions stay at the centre of the slice."
     )
     if plane.note:
-        st.info(f"{plane.note} The map uses the first two code numbers instead.")
+        st.info(f"{_shared.plain(plane.note)} The map uses the first two code numbers instead.")
     return plane.projection
 
 
@@ -100,7 +100,7 @@ def main() -> None:
     name = _shared.active_model_name()
     if model is None or name is None:
         return
-    st.markdown(f"Model in use: **{name}** ({model.latent_dim} numbers per code).")
+    st.markdown(f"Model in use: **{_shared.plain(name)}** ({model.latent_dim} numbers per code).")
     for section in (show_samples, show_manifold, show_traversals):
         with _shared.friendly_errors():
             section(name, model)

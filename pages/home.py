@@ -32,7 +32,7 @@ with _shared.friendly_errors():
     if name is None:
         st.info("There is no model yet. Train one on the **Train** page or upload one on the **Models** page.")
     else:
-        st.success(f"The model in use is **{name}** (change it in the sidebar or on the Models page).")
+        st.success(f"The model in use is **{_shared.plain(name)}** (change it in the sidebar or on the Models page).")
 st.page_link("pages/explore.py", label="Open the latent space", icon=":material/scatter_plot:")
 st.page_link("pages/reconstructions.py", label="Find the hardest reconstructions", icon=":material/compare:",
              query_params={HARDEST_PARAM: HARDEST_VALUE},

@@ -48,7 +48,7 @@ def show_interpolation(name: str) -> None:
         model = _shared.load_model(name)
         plane = _shared.latent_plane(name, "pca")
         if plane.note:
-            st.info(f"{plane.note} You can still click two points on the map.")
+            st.info(f"{_shared.plain(plane.note)} You can still click two points on the map.")
         ends = current_ends(name, plane)
         choose_ends(name, plane, ends)
         steps, method = choose_path()
@@ -286,7 +286,7 @@ def end_text(plane: _shared.Plane, end: dict) -> str:
         index = int(end["index"])
         label = int(plane.labels[index])
         name = plots.class_name(plane.class_names, label)
-        return f"test image #{index} (class {name})"
+        return f"test image #{index} (class {_shared.plain(name)})"
     across, up = plane.projection.to_2d(np.asarray(end["z"], np.float32)[None])[0]
     return f"a point on the map ({across:.2f}, {up:.2f})"
 

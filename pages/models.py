@@ -42,7 +42,7 @@ def show_notice() -> None:
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice:
         kind, text = notice
-        (st.success if kind == "success" else st.error)(text)
+        (st.success if kind == "success" else st.error)(text)  # the callbacks passed every name through plain()
 
 
 def show_table(infos: list[vae.CheckpointInfo], active: str | None) -> None:
@@ -75,7 +75,7 @@ def show_actions(names: list[str], active: str | None) -> None:
     columns[1].download_button("Download", data=read_bytes(path), file_name=path.name,
                                mime="application/octet-stream", key=DOWNLOAD_KEY)
     with columns[2]:
-        confirmed = st.checkbox(f"Yes, delete {choice}", key=CONFIRM_KEY)
+        confirmed = st.checkbox(f"Yes, delete {_shared.plain(choice)}", key=CONFIRM_KEY)
         st.button("Delete", key=DELETE_KEY, disabled=not confirmed, on_click=delete_model, args=(choice,),
                   help="Tick the box first. A deleted model cannot be brought back.")
 
@@ -91,7 +91,7 @@ def read_bytes(path: Path) -> bytes:
 def use_model(name: str) -> None:
     """Make ``name`` the active model."""
     _shared.set_active_model(name)
-    st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{name}**.")
+    st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{_shared.plain(name)}**.")
 
 
 def delete_model(name: str) -> None:
@@ -99,14 +99,14 @@ def delete_model(name: str) -> None:
     try:
         vae.delete_checkpoint(_shared.checkpoint_dir(), name)
     except (vae.VAEError, OSError) as error:
-        st.session_state[NOTICE_KEY] = ("error", f"Could not delete {name}: {error}")
+        st.session_state[NOTICE_KEY] = ("error", _shared.plain(f"Could not delete {name}: {error}"))
         return
     _shared.clear_model_caches()
     st.session_state[CONFIRM_KEY] = False
     if st.session_state.get(_shared.MODEL_KEY) == name:
         del st.session_state[_shared.MODEL_KEY]
         st.query_params.pop("model", None)
-    st.session_state[NOTICE_KEY] = ("success", f"Deleted **{name}**.")
+    st.session_state[NOTICE_KEY] = ("success", f"Deleted **{_shared.plain(name)}**.")
 
 
 def show_upload() -> None:
@@ -134,13 +134,14 @@ def add_model(data: bytes, name: str, replace: bool) -> None:
         with st.spinner("Checking the file…"):
             saved = _shared.import_checkpoint(data, name, replace=replace)
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return
     except OSError as error:
-        st.error(f"The model could not be saved: {error}. Check that the checkpoints folder is writable.")
+        st.error(_shared.plain(f"The model could not be saved: {error}. "
+                               "Check that the checkpoints folder is writable."))
         return
     _shared.set_active_model(saved)
-    st.session_state[NOTICE_KEY] = ("success", f"Added **{saved}** and made it the model in use.")
+    st.session_state[NOTICE_KEY] = ("success", f"Added **{_shared.plain(saved)}** and made it the model in use.")
     st.rerun()  # so the sidebar and the table show the new model
 
 

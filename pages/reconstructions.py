@@ -7,6 +7,7 @@ import streamlit as st
 import vae
 from pages import _pictures, _shared, _training
 from vae import images as vae_images
+from vae import plots
 
 PAIRS_PER_ROW = 4
 PAIR_WIDTH = 140  # most on-screen pixels of one picture-and-redrawn pair (whole-pixel scaling may take fewer)
@@ -39,13 +40,13 @@ def choose_images(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) 
     count = left.slider("Number of pictures", 4, 32, 12, 4, key="recon_count")
     seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="recon_seed", disabled=order == HARDEST,
                                help="The same seed picks the same test pictures again.")
-    names = model.class_names or dataset.class_names
+    labels, names = plots.plot_classes(dataset.test_labels, model.class_names or dataset.class_names)
     wanted = right.selectbox("Class", [ALL_CLASSES, *range(len(names))], key="recon_class",
                              format_func=lambda index: "All classes" if index == ALL_CLASSES else str(names[index]),
                              help="Show only test pictures of one class.")
     candidates = np.arange(len(dataset.test_images))
     if wanted != ALL_CLASSES:
-        candidates = candidates[dataset.test_labels == wanted]
+        candidates = candidates[labels == wanted]
     if len(candidates) == 0:
         st.info("There are no test pictures of that class.")
         return candidates

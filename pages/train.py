@@ -93,7 +93,7 @@ def choose_dataset() -> vae.data.Dataset | None:
     try:
         dataset = _shared.load_dataset(st.session_state["train_dataset"])
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return None
     height, width = dataset.image_shape
     st.caption(f"{len(dataset.train_images):,} training and {len(dataset.test_images):,} test images of "
@@ -126,7 +126,7 @@ def warn_if_upload_exists(name: str) -> None:
     except vae.VAEError:
         return
     if f"{vae.data.UPLOAD_PREFIX}{stem}" in vae.data.list_user_datasets():
-        st.warning(f"You already have images called {stem}; adding these replaces them.")
+        st.warning(f"You already have images called {_shared.plain(stem)}; adding these replaces them.")
 
 
 def on_upload_changed() -> None:
@@ -163,9 +163,9 @@ def show_upload_message() -> None:
     """Show, once, what the last 'Add these images' click did."""
     kind, text = st.session_state.pop(_training.UPLOAD_MESSAGE_KEY, (None, ""))
     if kind == "success":
-        st.success(text)
+        st.success(_shared.plain(text))
     elif kind == "error":
-        st.error(text)
+        st.error(_shared.plain(text))
 
 
 def choose_model() -> vae.ModelConfig | None:
@@ -183,7 +183,7 @@ def choose_model() -> vae.ModelConfig | None:
             return dataclasses.replace(vae.PRESETS[model], latent_dim=int(latent))
         return custom_model(int(latent))
     except (ValueError, vae.VAEError) as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return None
 
 
@@ -225,7 +225,7 @@ def choose_training() -> vae.TrainConfig | None:
         return vae.TrainConfig(epochs=int(epochs), batch_size=int(batch), learning_rate=float(rate),
                                beta=float(beta), seed=int(seed))
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return None
 
 
@@ -236,15 +236,15 @@ def choose_name() -> str | None:
     try:
         path = vae.checkpoint_path(_shared.checkpoint_dir(), text)
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return None
     st.caption(f"It will be saved as `{path.name}` in the models folder.")
     if jobs.name_in_training(path.stem, _shared.checkpoint_dir()):
         st.warning(f"A model called {path.stem} is being trained right now; pick another name.")
         return None
     if path.exists():
-        st.warning(f"A model called {path.stem} already exists.")
-        st.checkbox(f"Replace the existing model {path.stem}", key="train_overwrite",
+        st.warning(f"A model called {_shared.plain(path.stem)} already exists.")
+        st.checkbox(f"Replace the existing model {_shared.plain(path.stem)}", key="train_overwrite",
                     help="Tick to overwrite it when training ends; otherwise pick another name.")
     return path.stem
 
@@ -264,7 +264,7 @@ def start_training(name: str, dataset: vae.data.Dataset, model: vae.ModelConfig,
     try:
         job_id = jobs.start_job(name, dataset, model, train, _shared.checkpoint_dir(), overwrite=overwrite)
     except vae.VAEError as error:
-        st.error(str(error))
+        st.error(_shared.plain(error))
         return
     st.session_state[_training.JOB_KEY] = job_id
     st.rerun()
@@ -299,7 +299,7 @@ def show_running(snapshot: jobs.JobSnapshot) -> None:
         text = (f"Epoch {snapshot.epoch} of {snapshot.epochs}, batch {snapshot.batch} of {snapshot.batches} "
                 f"({snapshot.images_per_s:,.0f} images/s, {snapshot.elapsed_s:.0f} s so far)")
     else:
-        text = snapshot.message
+        text = _shared.plain(snapshot.message)
     st.progress(min(max(snapshot.progress, 0.0), 1.0), text=text)
     st.button("Stop training", key="train_stop", on_click=stop_job, args=(snapshot.job_id,),
               help="Stops after the current batch and keeps the model of the last finished epoch.")
@@ -310,13 +310,13 @@ def show_outcome(snapshot: jobs.JobSnapshot) -> None:
     """How the run ended, what was kept, and a way to explore the saved model."""
     if snapshot.status == "completed":  # the bar stays, full: the last poll may have shown it at 83%
         st.progress(min(max(snapshot.progress, 0.0), 1.0), text=f"All {snapshot.epochs} epochs done")
-        st.success(snapshot.message)
+        st.success(_shared.plain(snapshot.message))
     elif snapshot.status == "failed" or snapshot.saved_name is None:
-        st.error(snapshot.message)
+        st.error(_shared.plain(snapshot.message))
     else:
-        st.warning(snapshot.message)
+        st.warning(_shared.plain(snapshot.message))
     if snapshot.advice:
-        st.warning(snapshot.advice)
+        st.warning(snapshot.advice)  # the app's own words: no user text in it
     if snapshot.saved_name:
         show_next_name(snapshot.saved_name)
         if st.session_state.get(_training.CLEARED_KEY) != snapshot.job_id:
@@ -346,7 +346,7 @@ def explore(name: str) -> None:
     try:
         st.switch_page("pages/explore.py")
     except StreamlitAPIException:
-        st.info(f"{name} is now the model in use; open the Latent space page from the menu.")
+        st.info(f"{_shared.plain(name)} is now the model in use; open the Latent space page from the menu.")
 
 
 def show_curves_and_preview(snapshot: jobs.JobSnapshot) -> None:

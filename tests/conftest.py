@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -189,3 +190,54 @@ def media(monkeypatch) -> Media:
     monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     monkeypatch.setattr(image_utils, "image_to_url", image_to_url)
     return recorded
+# ------------------------------------------------------------------ AppTest through app.py
+
+
+@pytest.fixture
+def through_app_py(monkeypatch) -> None:
+    """Make AppTest run app.py (its sidebar and st.navigation) on every run, as the live server does.
+
+    A folder called pages/ next to app.py makes AppTest (which resets the flag before each run) use the
+    old pages-folder mode, where switch_page runs the page file alone. (tests/test_app_explore.py has
+    its own autouse copy of this.)
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+# ------------------------------------------------------------------ text as the user reads it
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of a Markdown body: CommonMark's backslash escapes undone (a backslash before an
+    ASCII punctuation mark shows that mark), invisible word joiners (U+2060) dropped."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(markdown)).replace("\u2060", "")
+
+
+
+_ESCAPED_MARK = re.compile(r"\\([!-/:-@\[-`{-~])")  # CommonMark: a backslash before ASCII punctuation shows that mark
+# GFM's bare links ("autolink literals") as Streamlit's front end finds them in the text, escapes already undone
+# (mdast-util-gfm-autolink-literal, in streamlit/static/.../StreamlitMarkdown*.js).
+GFM_BARE_LINK = re.compile(r"(?i)(https?://|www(?=\.))[-.\w]+|[-.\w+]+@[-\w]+(\.[-\w]+)+")
+MARKDOWN_SYNTAX = set("[]<>`$_")  # none of these is live in the app's own messages; any live one came from a name
+
+
+def assert_shown_as_text(body: str, raw: str) -> None:
+    """A Markdown ``body`` shows ``raw`` as typed (line breaks as spaces), with no live link, image or HTML.
+
+    Independent of the app's escaping: the live characters are those left after removing every escaped
+    pair, and the text Markdown sees after undoing the escapes must hold no bare address GFM would link.
+    """
+    expected = re.sub(r"[\x00-\x1f\x7f]+", " ", raw)
+    assert expected in shown_text(body), (body, raw)
+    live = _ESCAPED_MARK.sub("", body)
+    assert not MARKDOWN_SYNTAX & set(live), (body, sorted(MARKDOWN_SYNTAX & set(live)))
+    assert "](" not in live and "![" not in live, body
+    assert not GFM_BARE_LINK.search(_ESCAPED_MARK.sub(r"\1", body)), body

@@ -14,7 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, latent_map, make_bad_checkpoints, map_event
+from conftest import BAD_CHECKPOINT_MESSAGES, latent_map, make_bad_checkpoints, map_event, shown_text
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -315,7 +315,7 @@ def test_link_to_missing_model_warns(app):
     app.query_params["model"] = "no-such-model"
     app.run()
     assert_clean(app)
-    assert "no-such-model" in app.warning[0].value
+    assert "no-such-model" in shown_text(app.warning[0].value)
     assert app.query_params["model"] == MODEL_2D
 
 
@@ -430,7 +430,7 @@ def test_upload_classic_state_dict_then_delete(app, model_folder):
     assert app.text_input(key="models_upload_name").value == "classic vae"
     app.button(key="models_add").click().run()
     assert_clean(app)
-    assert "classic-vae" in app.success[0].value
+    assert "classic-vae" in shown_text(app.success[0].value)
     assert (model_folder / "classic-vae.pt").is_file()
     assert vae.read_checkpoint(model_folder / "classic-vae.pt")["format"] == "vae-latent-explorer"
     assert app.selectbox(key="sidebar_model").value == "classic-vae"

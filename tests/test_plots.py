@@ -1,4 +1,5 @@
 """Figure builders: trace order and types, one trace per class, background picture, fixed ranges."""
+import html
 import json
 import math
 import time
@@ -179,3 +180,59 @@ def test_batch_chart_draws_every_batch_point():
     assert list(loss.x) == [0.5, 1.0] and list(loss.y) == [210.0, None]
     assert figure.layout.xaxis.title.text == "Epoch"
     assert len(plots.batch_loss_curves({"step": []}).data) == 0
+# ------------------------------------------------------------------ labels from a file: few classes, names as text
+
+
+def legend_names(figure: go.Figure) -> list[str]:
+    return [trace.name for trace in figure.data if trace.showlegend is not False]
+
+
+def test_sparse_labels_give_one_trace_per_class_present():
+    # A label of 500 once made 501 traces (70,000 made the Interpolate page send 28 MB).
+    labels = np.array([0, 500, 0, 500, 500])
+    figure = plots.interpolation_path_figure(np.zeros((5, 2)), labels, [], (-3, 3), (-3, 3), np.zeros((4, 2)))
+    assert legend_names(figure) == ["class 0", "class 500"]
+    assert figure.data[2].customdata.tolist() == [1, 3, 4]  # the images of class 500 stay together
+
+
+def test_a_checkpoint_with_thousands_of_names_shows_only_the_classes_its_images_have():
+    names = [f"name {index}" for index in range(70_001)]
+    labels = np.array([3, 70_000, 3, 12])
+    numbered, shown = plots.plot_classes(labels, names)
+    assert shown == ("name 3", "name 12", "name 70000")  # sorted by id, each keeps its name
+    assert numbered.tolist() == [0, 2, 0, 1]
+    figure = plots.latent_scatter(np.zeros((4, 2)), labels, names, (-3, 3), (-3, 3))
+    assert legend_names(figure) == list(shown)
+
+
+def test_up_to_the_limit_every_class_keeps_its_number():
+    labels = np.arange(plots.MAX_CLASSES)[::-1]
+    numbered, names = plots.plot_classes(labels, [])
+    assert numbered.tolist() == labels.tolist() and len(names) == plots.MAX_CLASSES
+
+
+def test_more_classes_than_the_limit_share_one_last_legend_entry():
+    count = plots.MAX_CLASSES + 50
+    labels = np.arange(count) * 3
+    figure = plots.latent_scatter(np.zeros((count, 2)), labels, [], (-3, 3), (-3, 3))
+    names = legend_names(figure)
+    assert len(names) == plots.MAX_CLASSES
+    assert names[:2] == ["class 0", "class 3"] and names[-1] == plots.OTHER_CLASSES
+    assert figure.data[-1].customdata.tolist() == list(range(plots.MAX_CLASSES - 1, count))
+
+
+HOSTILE = ["<a href='http://x.test'>link</a>", "<b>bold</b> & <br> &amp;", "<img src=x onerror=alert(1)>", "plain"]
+
+
+def test_class_names_reach_plotly_as_text():
+    figure = plots.interpolation_path_figure(np.zeros((4, 2)), np.arange(4), HOSTILE, (-3, 3), (-3, 3))
+    names = legend_names(figure)
+    assert [html.unescape(name) for name in names] == HOSTILE  # what plotly shows: its entities decoded
+    assert not any(mark in name for name in names for mark in "<>")  # no tag left for plotly to read
+    assert "<a " not in figure.to_json() and "<img" not in figure.to_json()
+
+
+@pytest.mark.parametrize("text", HOSTILE + ["&lt;a&gt; is already an entity", "", "<<>>&&"])
+def test_plotly_text_round_trips_through_html_entities(text):
+    shown = plots.plotly_text(text)
+    assert html.unescape(shown) == text and "<" not in shown and ">" not in shown

@@ -12,6 +12,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import IO
 
 import numpy as np
 from PIL import Image
@@ -75,8 +76,16 @@ DEFAULT_TEST_FRACTION = 0.2  # share of each class held out for testing
 DEFAULT_SPLIT_SEED = 0  # fixed so the built-in splits never change between runs
 
 MAX_ZIP_ENTRIES = 100_000  # more entries than this in an upload is refused
-MAX_UNCOMPRESSED_BYTES = 512 * 1024**2  # total uncompressed size of an upload, declared and actual
+MAX_UNCOMPRESSED_BYTES = 512 * 1024**2  # a zip's files unpacked, or an .npz's arrays as declared in their headers
 MAX_IMAGE_PIXELS = 4096 * 4096  # one decoded image may not exceed this, checked before decoding
+# Budgets checked from the headers before any pixel is decoded (README: "Limits on your own images"):
+MAX_UPLOAD_PIXELS = 64 * 1024**2  # grey pixels of a whole upload at its final size, N x H x W (256 MiB as float32)
+MAX_DECODED_BYTES = 512 * 1024**2  # a zip's images as PIL holds them decoded: width x height x bytes per pixel
+# 100 classes: CIFAR-100's, the most of the common labelled image sets; past that the map's legend, its class
+# chips and the class pickers stop being readable (and 11 colours x 6 shapes give only 66 distinct marks).
+MAX_CLASSES = 100
+MAX_CLASS_NAME_CHARS = 100  # longest class name (a zip's folder name, or an entry of class_names)
+CONVERT_CHUNK_BYTES = 16 * 1024**2  # float32 working memory per step while an .npz's images are converted
 MIN_IMAGE_SIDE = 4  # smallest height or width a dataset image may have
 MAX_IMAGE_SIDE = 256  # largest height or width a dataset image may have
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -338,12 +347,18 @@ def load_user_dataset(
 
     ``.npz``: key ``images`` (N, H, W) or (N, H, W, C) with C in {1, 3, 4}, uint8 0..255 or
     float in [0, 1] (float up to 255 is read as 0..255); optional ``labels`` (N,) integers and
-    ``class_names`` (strings). Colour images are converted to grayscale (BT.601 luminance,
-    alpha dropped). Without labels every image gets label 0 and class "all".
+    ``class_names`` (strings; ``class_names[i]`` names label i). Colour images are converted to
+    grayscale (BT.601 luminance, alpha dropped). Without labels every image gets label 0 and
+    class "all". The labels that occur are renumbered 0..K-1 in increasing order, names kept.
 
     ``.zip``: one folder per class holding .png/.jpg/.jpeg files, optionally inside one
     wrapping folder. Entries are read in memory, never extracted; colour becomes grayscale
     and every image is resized to ``image_size`` or else the most common size.
+
+    Budgets, checked from the headers before any pixel is decoded: at most MAX_UPLOAD_PIXELS grey
+    pixels at the final size, MAX_CLASSES classes, MAX_UNCOMPRESSED_BYTES of declared arrays (.npz)
+    or unpacked files (.zip), and MAX_DECODED_BYTES of decoded zip images. A file that passes is
+    stored by :func:`save_user_dataset` in a form that always passes them again.
 
     Args:
         path: The uploaded file.
@@ -397,24 +412,26 @@ def check_image_shape(shape: tuple[int, ...], source: str, advice: str = "Resize
 
 
 def read_npz(path: Path, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read and validate an uploaded .npz; returns (N, H, W) float32 images, labels, class names."""
-    arrays = read_npz_arrays(path)
-    if "images" not in arrays:
-        raise DataError(f"{path.name} has no array named 'images' (found: {', '.join(arrays) or 'none'}). "
+    """Read and validate an uploaded .npz; returns (N, H, W) float32 images, labels, class names.
+
+    Every budget is checked from the arrays' headers before any array is read.
+    """
+    headers = read_npz_headers(path)
+    if "images" not in headers:
+        raise DataError(f"{path.name} has no array named 'images' (found: {', '.join(headers) or 'none'}). "
                         "Save it with np.savez(file, images=..., labels=...).")
-    images = normalize_images(arrays["images"], path.name)
-    if image_size is not None and images.shape[1:] != tuple(image_size):
-        images = resize_float_images(images, image_size)
+    check_images_header(headers["images"], image_size, path.name)
+    arrays = read_npz_arrays(path)
+    images = normalize_images(arrays["images"], path.name, image_size)
     if "labels" not in arrays:
         return images, np.zeros(len(images), dtype=np.int64), ("all",)
     labels = validate_labels(arrays["labels"], len(images), path.name)
-    class_names = validate_class_names(arrays.get("class_names"), labels, path.name)
+    labels, class_names = number_classes(labels, arrays.get("class_names"), path.name)
     return images, labels, class_names
 
 
 def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Load every array of a .npz without unpickling, after checking the declared sizes."""
-    check_npz_headers(path)
+    """Load every array of a .npz without unpickling (call :func:`read_npz_headers` first)."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {key: archive[key] for key in archive.files}
@@ -427,25 +444,28 @@ def read_npz_arrays(path: Path) -> dict[str, np.ndarray]:
         raise DataError(f"{path.name} is not a valid .npz file ({error}). Save it with np.savez.") from None
 
 
-def check_npz_headers(path: Path) -> None:
-    """Refuse a .npz whose arrays are objects or declare more than MAX_UNCOMPRESSED_BYTES."""
-    total_bytes = 0
+def read_npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """(shape, dtype) of every array of a .npz, from its header alone; refuses objects and oversized files."""
+    headers, total_bytes = {}, 0
     try:
         with zipfile.ZipFile(path) as archive:
             if len(archive.infolist()) > MAX_ZIP_ENTRIES:
                 raise DataError(f"{path.name} holds more than {MAX_ZIP_ENTRIES:,} arrays.")
             for info in archive.infolist():
                 with archive.open(info) as member:
-                    total_bytes += declared_array_bytes(member, path.name)
+                    shape, dtype = read_array_header(member, path.name)
+                headers[info.filename.removesuffix(".npy")] = (shape, dtype)
+                total_bytes += int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
     except (ValueError, *_ZIP_READ_ERRORS) as error:
         raise DataError(f"{path.name} is not a valid .npz file ({error}). Save it with np.savez.") from None
     if total_bytes > MAX_UNCOMPRESSED_BYTES:
         raise DataError(f"{path.name} declares {total_bytes:,} bytes of arrays; the limit is "
                         f"{MAX_UNCOMPRESSED_BYTES:,}. Upload fewer or smaller images.")
+    return headers
 
 
-def declared_array_bytes(member: io.BufferedIOBase, file_name: str) -> int:
-    """Bytes an .npy member will occupy, from its header alone."""
+def read_array_header(member: io.BufferedIOBase, file_name: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of an .npy member from its header; refuses object arrays and negative sizes."""
     version = np.lib.format.read_magic(member)
     if version == (1, 0):
         shape, _, dtype = np.lib.format.read_array_header_1_0(member)
@@ -454,28 +474,60 @@ def declared_array_bytes(member: io.BufferedIOBase, file_name: str) -> int:
     if dtype.hasobject:
         raise DataError(f"{file_name} contains Python objects, which are never unpickled. "
                         "Save plain numeric arrays (and class_names as a string array).")
-    return int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if any(side < 0 for side in shape):
+        raise ValueError(f"an array declares the shape {shape}")
+    return tuple(shape), dtype
 
 
-def normalize_images(images: np.ndarray, file_name: str) -> np.ndarray:
-    """Turn uploaded (N, H, W[, C]) pixels into (N, H, W) float32 grayscale in [0, 1]."""
-    check_image_layout(images, file_name)
+def check_images_header(
+    header: tuple[tuple[int, ...], np.dtype], image_size: tuple[int, int] | None, file_name: str
+) -> None:
+    """Refuse an 'images' array by its header: layout, side lengths, and pixels beyond MAX_UPLOAD_PIXELS."""
+    shape, _ = header
+    check_image_layout(shape, file_name)
+    check_image_shape(shape[1:3], file_name)
+    height, width = tuple(image_size) if image_size is not None else shape[1:3]
+    check_pixel_budget(shape[0], (height, width), file_name)
+
+
+def check_pixel_budget(count: int, size: tuple[int, int], file_name: str) -> None:
+    """Refuse ``count`` images of ``size`` (H, W) when they hold more than MAX_UPLOAD_PIXELS grey pixels."""
+    pixels = count * size[0] * size[1]
+    if pixels > MAX_UPLOAD_PIXELS:
+        raise DataError(f"{file_name} holds {count:,} images of {size[0]}x{size[1]} pixels, {pixels:,} pixels in "
+                        f"all; the limit is {MAX_UPLOAD_PIXELS:,} pixels. Upload fewer images, or smaller ones.")
+
+
+def normalize_images(images: np.ndarray, file_name: str, image_size: tuple[int, int] | None = None) -> np.ndarray:
+    """Turn uploaded (N, H, W[, C]) pixels into (N, H, W) float32 grayscale in [0, 1], resized to ``image_size``.
+
+    Converted a few images at a time, so the only large new array is the result itself.
+    """
+    check_image_layout(images.shape, file_name)
     check_image_shape(images.shape[1:3], file_name)
-    pixels = scale_pixels(images, file_name)
-    if pixels.ndim == 4:
-        pixels = to_grayscale(pixels)
-    return np.ascontiguousarray(np.clip(pixels, 0.0, 1.0), dtype=np.float32)
+    divisor = pixel_divisor(images, file_name)
+    size = tuple(image_size) if image_size is not None else tuple(images.shape[1:3])
+    result = np.empty((len(images), *size), dtype=np.float32)  # (N, H, W)
+    step = max(1, CONVERT_CHUNK_BYTES // (4 * max(1, int(np.prod(images.shape[1:])))))
+    for start in range(0, len(images), step):
+        pixels = images[start:start + step].astype(np.float32)
+        pixels /= divisor
+        if pixels.ndim == 4:
+            pixels = to_grayscale(pixels)
+        np.clip(pixels, 0.0, 1.0, out=pixels)
+        result[start:start + step] = pixels if pixels.shape[1:] == size else resize_float_images(pixels, size)
+    return result
 
 
-def check_image_layout(images: np.ndarray, file_name: str) -> None:
-    """Require (N, H, W) or (N, H, W, C) with C in {1, 3, 4} and N >= 2."""
-    is_gray = images.ndim == 3
-    is_channels_last = images.ndim == 4 and images.shape[-1] in (1, 3, 4)
+def check_image_layout(shape: tuple[int, ...], file_name: str) -> None:
+    """Require (N, H, W) or (N, H, W, C) with C in {1, 3, 4} and N >= 2; ``shape`` is the array's shape."""
+    is_gray = len(shape) == 3
+    is_channels_last = len(shape) == 4 and shape[-1] in (1, 3, 4)
     if not (is_gray or is_channels_last):
-        raise DataError(f"{file_name}: 'images' has shape {images.shape}; expected (N, H, W) "
+        raise DataError(f"{file_name}: 'images' has shape {tuple(shape)}; expected (N, H, W) "
                         "or (N, H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA).")
-    if len(images) < 2:
-        raise DataError(f"{file_name} holds {len(images)} image(s); a dataset needs at least 2.")
+    if shape[0] < 2:
+        raise DataError(f"{file_name} holds {shape[0]} image(s); a dataset needs at least 2.")
 
 
 def to_grayscale(pixels: np.ndarray) -> np.ndarray:
@@ -485,22 +537,26 @@ def to_grayscale(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., :3] @ _LUMINANCE
 
 
-def scale_pixels(images: np.ndarray, file_name: str) -> np.ndarray:
-    """Map integer 0..255 or float [0, 1] / [0, 255] pixels to float32 [0, 1]."""
+def pixel_divisor(images: np.ndarray, file_name: str) -> float:
+    """What maps the pixels to [0, 1]: 255 for integer 0..255 or float [0, 255], else 1; DataError otherwise.
+
+    Reads the images a few at a time (no full-size temporary copy).
+    """
     if images.dtype.kind == "b":
-        return images.astype(np.float32)
+        return 1.0
     if images.dtype.kind not in "uif":
         raise DataError(f"{file_name}: 'images' has dtype {images.dtype}; use uint8 or float.")
-    pixels = images.astype(np.float32)
-    if not np.isfinite(pixels).all():
-        raise DataError(f"{file_name}: 'images' contains NaN or infinite values; replace them first.")
-    low, high = float(pixels.min()), float(pixels.max())
+    low, high = np.inf, -np.inf
+    step = max(1, CONVERT_CHUNK_BYTES // max(1, images[:1].nbytes))
+    for start in range(0, len(images), step):
+        chunk = images[start:start + step]
+        if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
+            raise DataError(f"{file_name}: 'images' contains NaN or infinite values; replace them first.")
+        low, high = min(low, float(chunk.min())), max(high, float(chunk.max()))
     if low < 0 or high > 255:
         raise DataError(f"{file_name}: pixel values run from {low:g} to {high:g}; "
                         "use 0..255 (uint8) or floats in [0, 1].")
-    if images.dtype.kind in "ui" or high > 1:
-        pixels /= 255.0
-    return pixels
+    return 255.0 if images.dtype.kind in "ui" or high > 1 else 1.0
 
 
 def resize_float_images(images: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
@@ -528,35 +584,70 @@ def validate_labels(labels: np.ndarray, count: int, file_name: str) -> np.ndarra
     return whole
 
 
-def validate_class_names(class_names: np.ndarray | None, labels: np.ndarray, file_name: str) -> tuple[str, ...]:
-    """Use uploaded class names if they cover every label, else name classes "0", "1", ..."""
-    class_count = int(labels.max()) + 1 if len(labels) else 1
+def number_classes(
+    labels: np.ndarray, class_names: np.ndarray | None, file_name: str
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Renumber the classes that occur to 0..K-1 (in increasing order), K at most MAX_CLASSES.
+
+    ``class_names[i]`` names the ORIGINAL label i, so the names of the classes that occur are kept,
+    in the same order; without names, each class is called by its original label ("3", "7").
+
+    Returns:
+        (labels, class_names): (N,) int64 in 0..K-1 and K names.
+    """
+    present, numbered = np.unique(labels, return_inverse=True)
+    check_class_count(len(present), file_name, "different labels")
     if class_names is None:
-        return tuple(str(index) for index in range(class_count))
+        return numbered.astype(np.int64), tuple(str(int(label)) for label in present)
     if class_names.dtype.kind not in "US" or class_names.ndim != 1:
         raise DataError(f"{file_name}: 'class_names' must be a 1-D array of strings.")
-    if len(class_names) < class_count:
+    if len(class_names) <= present[-1]:
         raise DataError(f"{file_name}: 'class_names' has {len(class_names)} names but labels go up to "
-                        f"{class_count - 1}; give at least {class_count} names.")
-    return tuple(name.decode() if isinstance(name, bytes) else str(name) for name in class_names.tolist())
+                        f"{present[-1]}; give at least {present[-1] + 1} names (class_names[i] names label i).")
+    names = tuple(name.decode() if isinstance(name, bytes) else str(name) for name in class_names[present].tolist())
+    check_class_names(names, file_name, "classes")
+    return numbered.astype(np.int64), names
 
 
 def read_image_zip(
     path: Path, image_size: tuple[int, int] | None
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read a zip of class folders in memory; returns (N, H, W) float32 images, labels, class names."""
+    """Read a zip of class folders in memory; returns (N, H, W) float32 images, labels, class names.
+
+    Two passes: every image's header first (its size and mode; nothing is decoded) for the budgets,
+    then each image is unpacked, decoded and resized straight into the result, one at a time.
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             entries = list_image_entries(archive, path.name)
             class_names = tuple(sorted({class_name for class_name, _ in entries}))
-            opened = open_zip_images(archive, entries, path.name)
+            check_class_names(class_names, path.name, "class folders")
+            headers = read_image_headers(archive, entries, path.name)
+            target = tuple(image_size) if image_size is not None else most_common_size(headers)
+            check_image_shape(target, path.name, "Resize them first or choose an image size such as (64, 64).")
+            check_decoded_budget(headers, target, path.name)
+            images = decode_zip_images(archive, headers, target, path.name)
     except _ZIP_READ_ERRORS as error:
         raise DataError(f"{path.name} is not a readable zip file ({error}). Re-create it and upload again.") from None
-    target = tuple(image_size) if image_size is not None else most_common_size(opened)
-    check_image_shape(target, path.name, "Resize them first or choose an image size such as (64, 64).")
-    images = np.stack([decode_image(image, entry, target, path.name) for _, entry, image in opened])
-    labels = np.array([class_names.index(class_name) for class_name, _, _ in opened], dtype=np.int64)
+    numbers = {class_name: index for index, class_name in enumerate(class_names)}
+    labels = np.array([numbers[header.class_name] for header in headers], dtype=np.int64)
     return images, labels, class_names
+
+
+def check_class_count(count: int, file_name: str, what: str) -> None:
+    """Refuse more than MAX_CLASSES classes; ``what`` says what was counted ("class folders")."""
+    if count > MAX_CLASSES:
+        raise DataError(f"{file_name} has {count:,} {what}; the limit is {MAX_CLASSES} classes. "
+                        "Merge some classes, or upload fewer.")
+
+
+def check_class_names(class_names: tuple[str, ...], file_name: str, what: str) -> None:
+    """Refuse more than MAX_CLASSES classes, or a name longer than MAX_CLASS_NAME_CHARS."""
+    check_class_count(len(class_names), file_name, what)
+    longest = max(class_names, key=len, default="")
+    if len(longest) > MAX_CLASS_NAME_CHARS:
+        raise DataError(f"{file_name}: a class is called {longest[:40]!r}..., {len(longest):,} characters long; "
+                        f"the limit is {MAX_CLASS_NAME_CHARS} characters. Give it a shorter name.")
 
 
 def list_image_entries(archive: zipfile.ZipFile, file_name: str) -> list[tuple[str, zipfile.ZipInfo]]:
@@ -620,19 +711,59 @@ def check_depth(parts: tuple[str, ...], entry_name: str, file_name: str) -> None
         raise DataError(f"{file_name}: {entry_name!r} is nested too deep. {_ZIP_LAYOUT_HINT}")
 
 
-def open_zip_images(
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says, read before anything is decoded."""
+
+    class_name: str
+    info: zipfile.ZipInfo
+    size: tuple[int, int]  # PIL's (width, height)
+    decoded_bytes: int  # memory PIL takes for the decoded pixels
+
+
+def read_image_headers(
     archive: zipfile.ZipFile, entries: list[tuple[str, zipfile.ZipInfo]], file_name: str
-) -> list[tuple[str, str, Image.Image]]:
-    """Read each entry with a size cap and open it lazily; returns (class, entry name, image)."""
-    opened, budget = [], MAX_UNCOMPRESSED_BYTES
+) -> list[ImageHeader]:
+    """Each entry's size and decoded size from its header alone (PIL opens lazily; no pixel is decoded)."""
+    headers = []
     for class_name, info in entries:
         if not info.filename.lower().endswith(IMAGE_SUFFIXES):
             raise DataError(f"{file_name}: {info.filename!r} is not an image; only "
                             f"{', '.join(IMAGE_SUFFIXES)} files are allowed.")
-        payload = read_member(archive, info, budget, file_name)
+        with archive.open(info) as member:  # streamed: only the first bytes are unpacked
+            image = open_image(member, info.filename, file_name)
+            headers.append(ImageHeader(class_name, info, image.size, decoded_bytes(image)))
+    return headers
+
+
+def decoded_bytes(image: Image.Image) -> int:
+    """Bytes PIL holds for the decoded image: 1 per pixel for grey and palette, 2 for 16-bit, else 4."""
+    width, height = image.size
+    per_pixel = 1 if image.mode in ("1", "L", "P") else 2 if image.mode.startswith("I;16") else 4
+    return width * height * per_pixel
+
+
+def check_decoded_budget(headers: list[ImageHeader], size: tuple[int, int], file_name: str) -> None:
+    """Refuse, before decoding, a result over MAX_UPLOAD_PIXELS or decoding work over MAX_DECODED_BYTES."""
+    check_pixel_budget(len(headers), size, file_name)
+    total = sum(header.decoded_bytes for header in headers)
+    if total > MAX_DECODED_BYTES:
+        raise DataError(f"{file_name}: its {len(headers):,} images decode to {total:,} bytes; the limit is "
+                        f"{MAX_DECODED_BYTES:,} bytes. Upload fewer images, or smaller ones.")
+
+
+def decode_zip_images(
+    archive: zipfile.ZipFile, headers: list[ImageHeader], size: tuple[int, int], file_name: str
+) -> np.ndarray:
+    """Unpack, decode and resize each image into one (N, H, W) float32 array, one image at a time."""
+    images = np.empty((len(headers), *size), dtype=np.float32)
+    budget = MAX_UNCOMPRESSED_BYTES
+    for index, header in enumerate(headers):
+        payload = read_member(archive, header.info, budget, file_name)
         budget -= len(payload)
-        opened.append((class_name, info.filename, open_image(payload, info.filename, file_name)))
-    return opened
+        image = open_image(io.BytesIO(payload), header.info.filename, file_name)
+        images[index] = decode_image(image, header.info.filename, size, file_name)
+    return images
 
 
 def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, file_name: str) -> bytes:
@@ -645,10 +776,10 @@ def read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int, fil
     return payload
 
 
-def open_image(payload: bytes, entry_name: str, file_name: str) -> Image.Image:
-    """Open PNG or JPEG bytes without decoding pixels; refuses images over MAX_IMAGE_PIXELS."""
+def open_image(source: IO[bytes], entry_name: str, file_name: str) -> Image.Image:
+    """Open PNG or JPEG data without decoding pixels; refuses images over MAX_IMAGE_PIXELS."""
     try:
-        image = Image.open(io.BytesIO(payload), formats=_IMAGE_FORMATS)
+        image = Image.open(source, formats=_IMAGE_FORMATS)
     except _IMAGE_READ_ERRORS:
         raise DataError(f"{file_name}: {entry_name!r} is not a readable PNG or JPEG image; "
                         "re-save it or remove it from the zip.") from None
@@ -659,9 +790,9 @@ def open_image(payload: bytes, entry_name: str, file_name: str) -> Image.Image:
     return image
 
 
-def most_common_size(opened: list[tuple[str, str, Image.Image]]) -> tuple[int, int]:
-    """Most common (H, W) among opened images; ties go to the first seen."""
-    width, height = Counter(image.size for _, _, image in opened).most_common(1)[0][0]
+def most_common_size(headers: list[ImageHeader]) -> tuple[int, int]:
+    """Most common (H, W) among the images; ties go to the first seen."""
+    width, height = Counter(header.size for header in headers).most_common(1)[0][0]
     return height, width
 
 
@@ -725,10 +856,11 @@ def save_user_dataset(source_path: str | Path, name: str, root: str | Path | Non
     stem = upload_stem(name)
     images, labels, class_names = read_user_file(Path(source_path))
     arrays = {
-        "images": np.round(images * 255.0).astype(np.uint8),  # (N, H, W)
+        "images": to_uint8(images),  # (N, H, W)
         "labels": labels.astype(np.int64),  # (N,)
         "class_names": np.array(class_names, dtype=str),
     }
+    check_storable(arrays, source_path)
     folder = uploads_folder(root)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -737,6 +869,25 @@ def save_user_dataset(source_path: str | Path, name: str, root: str | Path | Non
         raise DataError(f"Could not store your images in {folder} ({error.strerror or error}). "
                         "Check that the disk has free space and that the folder can be written to.") from None
     return f"{UPLOAD_PREFIX}{stem}"
+
+
+def check_storable(arrays: dict[str, np.ndarray], source_path: str | Path) -> None:
+    """Refuse to store what could not be read back: the stored arrays must pass the .npz budget too.
+
+    With the limits as shipped this never fires (the pixel, class and name limits keep a stored
+    upload far below MAX_UNCOMPRESSED_BYTES); it keeps "a stored upload always loads" true if they change.
+    """
+    total = sum(array.nbytes for array in arrays.values())
+    if total > MAX_UNCOMPRESSED_BYTES:
+        raise DataError(f"{Path(source_path).name} would be stored as {total:,} bytes of arrays; the limit is "
+                        f"{MAX_UNCOMPRESSED_BYTES:,}. Upload fewer or smaller images.")
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Float [0, 1] images as uint8 0..255, rounded; converts ``images`` in place (no float copy)."""
+    images *= 255.0
+    np.rint(images, out=images)
+    return images.astype(np.uint8)
 
 
 def write_npz_atomically(target: Path, arrays: dict[str, np.ndarray]) -> None:

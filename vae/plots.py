@@ -9,6 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from vae.data import MAX_CLASSES
+
 # Paul Tol's colour-blind-safe "muted" scheme as shipped by plotly (qualitative.Safe): 11 colours,
 # ten of them clearly apart for the usual ten classes. More classes reuse colours with other shapes.
 PALETTE: tuple[str, ...] = (
@@ -19,6 +21,7 @@ PALETTE: tuple[str, ...] = (
 SYMBOLS: tuple[str, ...] = ("circle", "square", "diamond", "triangle-up", "triangle-down", "star")
 GRID_TRACE_NAME = "plane"  # the invisible click-catching grid, always trace 0
 MARKER_TRACE_NAME = "Chosen point"
+OTHER_CLASSES = "other classes"  # the one legend entry for every class past MAX_CLASSES - 1
 PLOT_HEIGHT = 620  # pixels
 PRIOR_EXTENT = 3.0  # plane units: [-3, 3] holds 99.7% of the standard normal prior; the plane with no codes
 MIN_AXIS_SPAN = 1.0  # plane units: the narrowest axis, so a collapsed model's blob of codes still gets a plane
@@ -86,15 +89,47 @@ def grid_trace(x_range: tuple[float, float], y_range: tuple[float, float], densi
     )
 
 
-def class_count(labels: np.ndarray, class_names: Sequence[str]) -> int:
-    """How many class traces a scatter has: one per class name, more if labels go beyond the names."""
+def plot_classes(labels: np.ndarray, class_names: Sequence[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels and one name per class, ready to plot: never more than MAX_CLASSES classes.
+
+    Up to MAX_CLASSES classes (one per name, more if labels go beyond the names) nothing changes:
+    class k keeps number k, even when no image has it. Beyond that (a checkpoint with thousands of
+    names, or sparse labels such as 0 and 70,000) only the classes that occur are kept, renumbered
+    0..K-1 in increasing order with their names; past MAX_CLASSES - 1 of them the rest share one
+    entry, OTHER_CLASSES. So a plot's traces and legend stay small whatever the labels say.
+
+    Returns:
+        (labels, names): (N,) int64 class numbers and one name per class number.
+    """
     label_array = np.asarray(labels).astype(np.int64).ravel()
-    return max(len(class_names), int(label_array.max()) + 1 if label_array.size else 0)
+    count = max(len(class_names), int(label_array.max()) + 1 if label_array.size else 0)
+    if count <= MAX_CLASSES:
+        return label_array, tuple(class_name(class_names, index) for index in range(count))
+    present, numbered = np.unique(label_array, return_inverse=True)
+    names = [class_name(class_names, int(label)) for label in present]
+    if len(present) > MAX_CLASSES:
+        numbered = np.minimum(numbered, MAX_CLASSES - 1)
+        names = [*names[:MAX_CLASSES - 1], OTHER_CLASSES]
+    return numbered.astype(np.int64).ravel(), tuple(names)
+
+
+def class_count(labels: np.ndarray, class_names: Sequence[str]) -> int:
+    """How many classes a plot of these labels shows (see :func:`plot_classes`): at most MAX_CLASSES."""
+    return len(plot_classes(labels, class_names)[1])
 
 
 def class_name(class_names: Sequence[str], index: int) -> str:
     """The name of class ``index``: its entry in ``class_names``, else "class <index>"."""
     return str(class_names[index]) if 0 <= index < len(class_names) else f"class {index}"
+
+
+def plotly_text(text: object) -> str:
+    """``text`` for a plotly label, shown as typed.
+
+    Plotly reads a subset of HTML (``<a href>``, ``<b>``, ``<br>``) in trace names and hover text;
+    ``&``, ``<`` and ``>`` become entities, which plotly shows as the characters themselves.
+    """
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def class_traces(
@@ -103,17 +138,18 @@ def class_traces(
 ) -> list[go.Scattergl]:
     """One WebGL trace per class (so a legend click hides a class), with the image index as customdata.
 
-    points2d (N, 2), labels (N,) int; every class gets a trace, even an empty one, so trace k + 1
-    is always class k. Classes in ``hidden_classes`` start hidden (still listed in the legend).
+    points2d (N, 2), labels (N,) int; every class of :func:`plot_classes` gets a trace, even an
+    empty one, so trace k + 1 is always its class k. Classes in ``hidden_classes`` start hidden
+    (still listed in the legend). Names are shown as plain text (:func:`plotly_text`).
     """
     points = np.asarray(points2d, np.float32).reshape(-1, 2)
-    label_array = np.asarray(labels).astype(np.int64).ravel()
+    label_array, names = plot_classes(labels, class_names)
     index_array = np.arange(len(points)) if indices is None else np.asarray(indices)
     hidden = {int(label) for label in hidden_classes}
     traces = []
-    for label in range(class_count(label_array, class_names)):
+    for label, shown_name in enumerate(names):
         members = np.flatnonzero(label_array == label)
-        name = class_name(class_names, label)
+        name = plotly_text(shown_name)
         traces.append(go.Scattergl(
             x=points[members, 0], y=points[members, 1], customdata=index_array[members].astype(np.int32),
             mode="markers", name=name, legendgroup=name, visible="legendonly" if label in hidden else True,
