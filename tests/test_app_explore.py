@@ -591,11 +591,12 @@ def test_a_model_of_a_downloadable_dataset_starts_no_download(own_folder, no_dow
     at.session_state["model_name"] = "uploaded"
     at.run()
     assert_clean(at)
-    assert any("not on this machine yet" in item.value and "Train page" in item.value for item in at.info)
     for page in ("reconstructions", "interpolate", "generate"):
         at.switch_page(f"pages/{page}.py").run()
         assert_clean(at)
     assert no_downloads == [] and not (tmp_path / "data").exists()
+    at.switch_page("pages/explore.py").run()
+    assert any("not on this machine yet" in item.value and "Train page" in item.value for item in at.info)
 
 
 def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
