@@ -5,6 +5,7 @@ import io
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -608,3 +609,20 @@ def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
     with pytest.raises(vae.DataError):
         _shared.load_dataset("mnist", _allow_download=True)
     assert no_downloads == ["MNIST"]
+
+
+def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts(tmp_path, monkeypatch):
+    from pages import _shared
+    from vae.files import STALE_TEMP_AGE_S
+
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path))
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    stale, fresh = uploads / ".pets.npz.k1ll3d.tmp", uploads / ".cats.npz.running.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half an upload")
+    then = time.time() - STALE_TEMP_AGE_S - 60
+    os.utime(stale, (then, then))
+    _shared.remove_leftovers_once.clear()
+    _shared.remove_leftovers_once()
+    assert [path.name for path in uploads.iterdir()] == [fresh.name]
