@@ -5,7 +5,7 @@ import logging
 import math
 import os
 import re
-import tempfile
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ import streamlit as st
 
 import vae
 from vae import data as vae_data
+from vae import files as vae_files
 from vae import images as vae_images
 from vae import plots
 
@@ -33,6 +34,8 @@ SIDEBAR_MODEL_KEY = "sidebar_model"  # the sidebar's model selectbox
 WARM_UP_ARMED_KEY = "warm_up_armed"  # the page's model loader has been drawn and waits for the browser's timer
 WARM_UP_TRIED_KEY = "warm_up_tried"  # this session has loaded (or failed to load) a model once
 WARM_UP_DELAY_S = 0.5  # the browser fires the loader this long after drawing it, at its first idle moment
+# Datasets torchvision downloads; only the Train page may start that (see load_dataset).
+DOWNLOADABLE_DATASETS = tuple(name for name in vae_data.DATASETS if name not in vae_data.OFFLINE_DATASETS)
 # Query parameters that belong to one model's view; dropped when the model changes.
 VIEW_PARAMS = ("z", "a", "b", "za", "zb")
 
@@ -69,14 +72,43 @@ def model_names() -> list[str]:
 
 @st.cache_data(show_spinner=False)
 def _list_models_cached(folder: str, stamp: tuple) -> list[vae.CheckpointInfo]:
-    return vae.list_checkpoints(folder)
+    return vae.scan_checkpoints(folder)
+
+
+def _scan_models() -> list[vae.CheckpointInfo]:
+    """Every .pt file in the checkpoint folder, usable or not; cached until a file is added, removed or changed."""
+    remove_leftovers_once()
+    folder = checkpoint_dir()
+    return _list_models_cached(str(folder), _folder_stamp(folder))
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    stamp = []
+    for path in folder.glob("*.pt"):
+        try:
+            stamp.append((path.name, path.stat().st_mtime_ns))
+        except OSError:  # removed between the listing and the look
+            continue
+    return tuple(sorted(stamp))
 
 
 def list_models() -> list[vae.CheckpointInfo]:
-    """Checkpoints in the checkpoint folder; cached until a file is added, removed or changed."""
-    folder = checkpoint_dir()
-    stamp = tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.pt")))
-    return _list_models_cached(str(folder), stamp)
+    """The checkpoints in the checkpoint folder that can be opened (a file that cannot is never offered)."""
+    return [info for info in _scan_models() if not info.problem]
+
+
+def list_unreadable_models() -> list[vae.CheckpointInfo]:
+    """The .pt files in the checkpoint folder that cannot be opened, each with its ``problem``."""
+    return [info for info in _scan_models() if info.problem]
+
+
+@st.cache_resource(show_spinner=False)
+def remove_leftovers_once() -> None:
+    """Once per server: remove temp files that a killed save or upload left in the data folders.
+
+    The checkpoint folder's are removed by each listing (vae.listing.scan_checkpoints).
+    """
+    vae_files.remove_stale_temps(vae_data.uploads_folder())
 
 
 def model_info(name: str) -> vae.CheckpointInfo | None:
@@ -178,9 +210,23 @@ def active_model() -> vae.LatentModel | None:
 
 
 @st.cache_resource(show_spinner="Loading the images…", max_entries=4)
-def load_dataset(name: str) -> vae_data.Dataset:
-    """A dataset by name, shared read-only (not copied per call: full MNIST is 220 MB)."""
-    return vae_data.load_dataset(name)
+def load_dataset(name: str, _allow_download: bool = False) -> vae_data.Dataset:
+    """A dataset by name, shared read-only (not copied per call: full MNIST is 220 MB).
+
+    Nothing is downloaded unless ``_allow_download`` is set: only the Train page does that, when
+    the user picks the dataset. A model that names mnist must not make the app fetch 50 MB when
+    a page shows it. (The leading underscore keeps the flag out of the cache key: once the images
+    are here, every page shares them.)
+    """
+    try:
+        return vae_data.load_dataset(name, download=_allow_download)
+    except vae.DataError:
+        if _allow_download or name.strip().lower() not in DOWNLOADABLE_DATASETS:
+            raise
+        raise vae.DataError(f"The {name} images are not on this machine yet, so they are not shown. To get them, "
+                            f"choose {name} under 'Images to learn from' on the Train page (it downloads them "
+                            f"once, which needs the internet), or copy their files into the app's data folder "
+                            f"as the README explains.") from None
 
 
 def clear_model_caches() -> None:
@@ -450,23 +496,27 @@ def warn_bad_link(param: str, reason: str) -> None:
 def import_checkpoint(data: bytes, name: str, replace: bool = False) -> str:
     """Check an uploaded checkpoint and save it as ``name`` in the checkpoint folder; returns the stem.
 
-    The upload is written to a temp file and fully loaded first, so a corrupt or unsafe file never
-    reaches the folder. Our own format is copied byte for byte; a classic PyTorch-example
-    state_dict is converted to our format. Either way the final write is atomic (temp + rename).
+    The upload is written to a hidden temp folder beside the checkpoints and fully loaded first,
+    so a corrupt or unsafe file never reaches the list (a killed check leaves only that folder,
+    which a later listing removes). Our own format is copied byte for byte; a classic PyTorch-
+    example state_dict is converted to our format. Either way the final write is atomic.
     """
     folder = checkpoint_dir()
     target = vae.checkpoint_path(folder, name)
     if target.exists() and not replace:
         raise vae.CheckpointError(f"A model called {target.stem!r} already exists. Choose another name, "
                                   f"or tick 'Replace the existing model'.")
-    with tempfile.TemporaryDirectory() as scratch:
-        upload = Path(scratch) / f"{target.stem}.pt"
+    scratch = vae_files.make_temp_folder(folder, "upload")
+    try:
+        upload = scratch / target.name
         upload.write_bytes(data)
         raw, model = read_upload(upload)
         if raw.get("imported_from"):
             vae.save_checkpoint(target, model.module, dataset=model.dataset, class_names=model.class_names)
         else:
-            write_atomically(target, data)
+            vae_files.write_atomically(target, data)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     clear_model_caches()
     return target.stem
 
@@ -481,22 +531,6 @@ def read_upload(path: Path) -> tuple[dict, vae.LatentModel]:
         LOGGER.warning("Unreadable upload", exc_info=True)
         raise vae.CheckpointError("The uploaded file could not be read as a checkpoint: it is truncated, corrupt "
                                   "or not a PyTorch .pt file. Save or download it again.") from None
-
-
-def write_atomically(target: Path, data: bytes) -> None:
-    """Write bytes to a temp file next to ``target``, fsync, then rename over it."""
-    folder = target.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=folder, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

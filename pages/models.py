@@ -10,6 +10,7 @@ import vae
 from pages import _shared
 
 CHOICE_KEY = "models_choice"  # the model the buttons below the table act on
+CHOICE_FOR_KEY = "models_choice_for"  # the model in use when the choice was last set; when another is, it follows
 USE_KEY = "models_use"
 DOWNLOAD_KEY = "models_download"
 CONFIRM_KEY = "models_delete_confirm"
@@ -20,6 +21,10 @@ REPLACE_KEY = "models_upload_replace"
 ADD_KEY = "models_add"
 UPLOADED_FILE_KEY = "models_uploaded_file"  # id of the upload the name field was filled for
 NOTICE_KEY = "models_notice"  # ("success" | "error", text) shown once after a callback
+BAD_CHOICE_KEY = "models_unreadable_choice"  # the file that cannot be opened the delete buttons act on
+BAD_CONFIRM_KEY = "models_unreadable_confirm"
+BAD_DELETE_KEY = "models_unreadable_delete"
+NOT_MEASURED = "not measured"  # Test ELBO of a model that carries none (an import)
 
 
 def show_page() -> None:
@@ -33,6 +38,7 @@ def show_page() -> None:
         show_actions([info.name for info in infos], active)
     else:
         st.info("There are no models yet. Train one on the **Train** page, or upload one below.")
+    show_unreadable(_shared.list_unreadable_models())
     st.divider()
     show_upload()
 
@@ -53,21 +59,26 @@ def show_table(infos: list[vae.CheckpointInfo], active: str | None) -> None:
         "Dataset": info.dataset,
         "Latent size": info.latent_dim,
         "Kind": {"mlp": "fully connected", "conv": "convolutional"}.get(info.kind, info.kind),
-        "Test ELBO": info.test_elbo,
+        "Test ELBO": format_elbo(info.test_elbo),
         "Date": info.created[:16].replace("T", " ") if info.created else "",
         "Size (MB)": round(info.size_bytes / 1e6, 2),
     } for info in infos]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_table", column_config={
-        "Test ELBO": st.column_config.NumberColumn(format="%.1f", help="How well the model explains unseen "
-                                                  "test images, in nats per image. Higher (closer to 0) is better."),
+        "Test ELBO": st.column_config.TextColumn(help="How well the model explains unseen test images, in nats per "
+                                                 "image. Higher (closer to 0) is better. Imported models carry none: "
+                                                 "the Reconstructions page measures it."),
     })
+
+
+def format_elbo(test_elbo: float | None) -> str:
+    """The Test ELBO as the table shows it: one decimal, or "not measured"."""
+    return NOT_MEASURED if test_elbo is None else f"{test_elbo:.1f}"
 
 
 def show_actions(names: list[str], active: str | None) -> None:
     """Pick a model, then use, download or delete it."""
-    if st.session_state.get(CHOICE_KEY) not in names:
-        st.session_state[CHOICE_KEY] = active if active in names else names[0]
-    choice = st.selectbox("Model", names, key=CHOICE_KEY)
+    follow_active_model(names, active)
+    choice = st.selectbox("Model", names, key=CHOICE_KEY, on_change=forget_confirmation, args=(CONFIRM_KEY,))
     columns = st.columns(3, vertical_alignment="bottom")
     columns[0].button("Use this model", key=USE_KEY, type="primary", on_click=use_model, args=(choice,),
                       disabled=choice == active, help="Every page then shows this model.")
@@ -76,8 +87,46 @@ def show_actions(names: list[str], active: str | None) -> None:
                                mime="application/octet-stream", key=DOWNLOAD_KEY)
     with columns[2]:
         confirmed = st.checkbox(f"Yes, delete {_shared.plain(choice)}", key=CONFIRM_KEY)
-        st.button("Delete", key=DELETE_KEY, disabled=not confirmed, on_click=delete_model, args=(choice,),
+        st.button("Delete", key=DELETE_KEY, disabled=not confirmed, on_click=delete_model, args=(choice, CONFIRM_KEY),
                   help="Tick the box first. A deleted model cannot be brought back.")
+
+
+def follow_active_model(names: list[str], active: str | None) -> None:
+    """Point the choice at the model in use whenever another one became so, or the chosen one is gone.
+
+    The choice used to be reset only when its model disappeared: after the sidebar, an upload or
+    another tab made a new model active, the page still offered to delete the previous one.
+    """
+    if st.session_state.get(CHOICE_FOR_KEY) != active or st.session_state.get(CHOICE_KEY) not in names:
+        st.session_state[CHOICE_KEY] = active if active in names else names[0]
+        st.session_state[CHOICE_FOR_KEY] = active
+        st.session_state[CONFIRM_KEY] = False
+
+
+def forget_confirmation(confirm_key: str) -> None:
+    """Untick a delete box when the choice changes: a tick was given for the model chosen before."""
+    st.session_state[confirm_key] = False
+
+
+def show_unreadable(bad: list[vae.CheckpointInfo]) -> None:
+    """Files in the folder that cannot be opened, with the reason, and a way to delete them."""
+    if not bad:
+        return
+    st.subheader("Files that cannot be opened")
+    st.caption("These files are in the models folder, but no page can use them. Delete them, or replace them with "
+               "a good copy (upload it below with the same name and tick Replace).")
+    st.dataframe(pd.DataFrame([{"File": f"{info.name}.pt", "Why it cannot be opened": info.problem,
+                                "Size (MB)": round(info.size_bytes / 1e6, 2)} for info in bad]),
+                 hide_index=True, key="models_unreadable_table")
+    names = [info.name for info in bad]
+    if st.session_state.get(BAD_CHOICE_KEY) not in names:
+        st.session_state[BAD_CHOICE_KEY] = names[0]
+    columns = st.columns(3, vertical_alignment="bottom")
+    choice = columns[0].selectbox("File", names, key=BAD_CHOICE_KEY, format_func=lambda name: f"{name}.pt",
+                                  on_change=forget_confirmation, args=(BAD_CONFIRM_KEY,))
+    confirmed = columns[1].checkbox("Yes, delete this file", key=BAD_CONFIRM_KEY)
+    columns[2].button("Delete file", key=BAD_DELETE_KEY, disabled=not confirmed, on_click=delete_model,
+                      args=(choice, BAD_CONFIRM_KEY), help="Tick the box first. A deleted file cannot be brought back.")
 
 
 def read_bytes(path: Path) -> bytes:
@@ -94,15 +143,19 @@ def use_model(name: str) -> None:
     st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{_shared.plain(name)}**.")
 
 
-def delete_model(name: str) -> None:
-    """Delete ``name`` (the box was ticked), forget caches, and pick another active model if needed."""
+def delete_model(name: str, confirm_key: str) -> None:
+    """Delete ``name`` (its box was ticked), forget caches, and pick another active model if needed."""
     try:
         vae.delete_checkpoint(_shared.checkpoint_dir(), name)
-    except (vae.VAEError, OSError) as error:
+    except vae.VAEError as error:
         st.session_state[NOTICE_KEY] = ("error", _shared.plain(f"Could not delete {name}: {error}"))
         return
+    except OSError as error:
+        st.session_state[NOTICE_KEY] = ("error", _shared.plain(f"Could not delete {name}: "
+                                                                f"{error.strerror or 'the file is locked'}."))
+        return
     _shared.clear_model_caches()
-    st.session_state[CONFIRM_KEY] = False
+    st.session_state[confirm_key] = False
     if st.session_state.get(_shared.MODEL_KEY) == name:
         del st.session_state[_shared.MODEL_KEY]
         st.query_params.pop("model", None)
@@ -136,9 +189,9 @@ def add_model(data: bytes, name: str, replace: bool) -> None:
     except vae.VAEError as error:
         st.error(_shared.plain(error))
         return
-    except OSError as error:
-        st.error(_shared.plain(f"The model could not be saved: {error}. "
-                               "Check that the checkpoints folder is writable."))
+    except OSError as error:  # the message names no server path
+        st.error(f"The model could not be saved ({_shared.plain(error.strerror or 'a file error')}). Check that the "
+                 f"models folder can be written to and that the disk has free space.")
         return
     _shared.set_active_model(saved)
     st.session_state[NOTICE_KEY] = ("success", f"Added **{_shared.plain(saved)}** and made it the model in use.")

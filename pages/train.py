@@ -91,7 +91,7 @@ def choose_dataset() -> vae.data.Dataset | None:
         upload_form()
         return None
     try:
-        dataset = _shared.load_dataset(st.session_state["train_dataset"])
+        dataset = _shared.load_dataset(st.session_state["train_dataset"], _allow_download=True)  # the user chose it
     except vae.VAEError as error:
         st.error(_shared.plain(error))
         return None

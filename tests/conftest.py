@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import base64
+import collections
+import io
 import json
 import re
+import pickle
+import struct
+import zipfile
+import zlib
 
 import numpy as np
 import pytest
@@ -77,6 +83,227 @@ BAD_CHECKPOINT_MESSAGES = {
     "wrong-architecture": "architecture",
     "newer-format": "newer version",
     "mismatched-shapes": "do not fit",
+}
+
+
+# ------------------------------------------------------------------ hostile checkpoints
+
+def _good_contents(folder):
+    """The contents (as torch.load gives them) of a small valid checkpoint for 8x8 digits, and torch."""
+    import torch
+
+    from vae.checkpoints import save_checkpoint
+
+    path = save_checkpoint(folder / "good.pt", build_model(ModelConfig(image_shape=(8, 8), hidden_sizes=(8,)), seed=0),
+                           dataset="digits", class_names=[str(i) for i in range(10)], metrics={"test_elbo": -50.0})
+    return torch.load(path, weights_only=True), torch
+
+
+def _saved_bytes(payload) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
+# Each field a checkpoint carries, with the wrong type or out of range: (change to a good file's contents,
+# words its refusal must contain). Written with torch.save, so torch.load itself reads them without complaint.
+HOSTILE_METADATA = {
+    "test-elbo-text": (lambda raw: {**raw, "metrics": {"test_elbo": "unknown"}}, "metrics"),
+    "metrics-list-of-pairs": (lambda raw: {**raw, "metrics": [["test_elbo", -50.0]]}, "metrics"),
+    "metrics-not-a-number": (lambda raw: {**raw, "metrics": {"test_elbo": None}}, "metrics"),
+    "history-number": (lambda raw: {**raw, "history": 7}, "history"),
+    "history-curve-of-text": (lambda raw: {**raw, "history": {"train_loss": ["a", "b"]}}, "history"),
+    "history-curve-number": (lambda raw: {**raw, "history": {"test_elbo": 3.0}}, "history"),
+    "history-status-number": (lambda raw: {**raw, "history": {**raw["history"], "status": 3}}, "history"),
+    "history-too-long": (lambda raw: {**raw, "history": {"seconds": [1.0] * 10_001}}, "history"),
+    "infinite-layer": (lambda raw: _config(raw, hidden_sizes=[float("inf")]), "architecture"),
+    "fractional-layer": (lambda raw: _config(raw, hidden_sizes=[8.5]), "architecture"),
+    "layer-size-text": (lambda raw: _config(raw, hidden_sizes=["8"]), "architecture"),
+    "latent-size-true": (lambda raw: _config(raw, latent_dim=True), "architecture"),
+    "image-size-text": (lambda raw: _config(raw, image_shape="88"), "architecture"),
+    "gaussian-std-nan": (lambda raw: _config(raw, gaussian_std=float("nan")), "architecture"),
+    "kind-list": (lambda raw: _config(raw, kind=["mlp"]), "architecture"),
+    "model-settings-text": (lambda raw: {**raw, "model_config": "mlp"}, "model settings"),
+    "class-names-numbers": (lambda raw: {**raw, "class_names": list(range(10))}, "class names"),
+    "class-names-one-text": (lambda raw: {**raw, "class_names": "0123456789"}, "class names"),
+    "created-number": (lambda raw: {**raw, "created": 20240101}, "creation date"),
+    "created-table": (lambda raw: {**raw, "created": {"year": 2024}}, "creation date"),
+    "dataset-list": (lambda raw: {**raw, "dataset": ["digits"]}, "dataset name"),
+    "dataset-huge-text": (lambda raw: {**raw, "dataset": "d" * 100_000}, "dataset name"),
+    "train-settings-text": (lambda raw: {**raw, "train_config": "fast"}, "training settings"),
+    "train-epochs-text": (lambda raw: {**raw, "train_config": {"epochs": "ten"}}, "training settings"),
+    "train-seed-2-to-70": (lambda raw: {**raw, "train_config": {"seed": 2**70}}, "training settings"),
+    "format-version-true": (lambda raw: {**raw, "format_version": True}, "format version"),
+    "format-version-text": (lambda raw: {**raw, "format_version": "1"}, "format version"),
+    "weights-list": (lambda raw: {**raw, "state_dict": [1, 2, 3]}, "weights"),
+    "weights-missing": (lambda raw: {key: value for key, value in raw.items() if key != "state_dict"}, "weights"),
+    "weight-key-number": (lambda raw: {**raw, "state_dict": {1: value for value in raw["state_dict"].values()}},
+                          "weights"),
+    "weights-of-integers": (lambda raw: {**raw, "state_dict": {key: value.long()
+                                                               for key, value in raw["state_dict"].items()}},
+                            "floating-point"),
+    "weight-not-a-tensor": (lambda raw: {**raw, "state_dict": {**raw["state_dict"], "fc_mu.bias": [0.0, 0.0]}},
+                            "do not fit"),
+}
+
+# Small files whose settings ask for a huge model: (settings, words of the refusal). The weights are
+# those of a tiny 8x8 model, so a loader that builds first allocates gigabytes before it notices.
+SETTINGS_BOMBS = {
+    "one-layer-of-300000": ({"hidden_sizes": [300_000]}, "architecture"),
+    "20000-layers": ({"hidden_sizes": [400] * 20_000}, "architecture"),
+    "100000-conv-channels": ({"kind": "conv", "conv_channels": [100_000]}, "architecture"),
+    "huge-latent": ({"latent_dim": 10**9}, "architecture"),
+    "many-weights-in-bounds": ({"image_shape": [256, 256], "hidden_sizes": [4096, 4096, 4096]}, "architecture"),
+    "big-model-without-its-weights": ({"image_shape": [256, 256], "hidden_sizes": [400]}, "do not fit"),
+}
+
+
+def _config(raw: dict, **changes) -> dict:
+    return {**raw, "model_config": {**raw["model_config"], **changes}}
+
+
+def make_hostile_checkpoints(folder) -> dict[str, bytes]:
+    """One torch.save'd file per entry of HOSTILE_METADATA and SETTINGS_BOMBS (each a few kB)."""
+    raw, _ = _good_contents(folder)
+    files = {kind: _saved_bytes(change(raw)) for kind, (change, _) in HOSTILE_METADATA.items()}
+    files.update({kind: _saved_bytes(_config(raw, **settings)) for kind, (settings, _) in SETTINGS_BOMBS.items()})
+    return files
+
+
+HOSTILE_MESSAGES = {kind: words for kind, (_, words) in {**HOSTILE_METADATA, **SETTINGS_BOMBS}.items()}
+
+
+# ------------------------------------------------------------------ files crafted to make torch.load allocate
+
+class _Storage:
+    """A storage as the pickle declares it: key, element count, type."""
+
+    def __init__(self, key: str, numel: int, storage_type: str = "FloatStorage") -> None:
+        self.key, self.numel, self.storage_type = key, numel, storage_type
+
+
+class _Tensor:
+    """Pickles as torch._utils._rebuild_tensor_v2(storage, 0, size, stride, False, OrderedDict())."""
+
+    def __init__(self, storage: _Storage, size: tuple[int, ...]) -> None:
+        self.storage, self.size = storage, size
+
+    def __reduce__(self):
+        import torch
+
+        stride = tuple(int(np.prod(self.size[i + 1:])) for i in range(len(self.size)))
+        return (torch._utils._rebuild_tensor_v2,
+                (self.storage, 0, self.size, stride, False, collections.OrderedDict()))
+
+
+class _CraftingPickler(pickle.Pickler):
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            import torch
+
+            return ("storage", getattr(torch, obj.storage_type), obj.key, "cpu", obj.numel)
+        return None
+
+
+def crafted_pickle(payload) -> bytes:
+    """``payload`` pickled as torch.save does (protocol 2, storages as persistent ids)."""
+    buffer = io.BytesIO()
+    _CraftingPickler(buffer, protocol=2).dump(payload)
+    return buffer.getvalue()
+
+
+def crafted_torch_zip(data_pkl: bytes, records: dict[str, bytes] | None = None, *, deflate: bool = False,
+                      extra_entries: int = 0, zero_record: tuple[str, int] | None = None) -> bytes:
+    """A .pt archive as torch.save lays it out, with any data.pkl and records; deflated entries stay small.
+
+    ``zero_record`` = (key, size) adds a record of ``size`` zero bytes, deflated by repeating one
+    compressed mebibyte (making it with zlib would take seconds per gigabyte).
+    """
+    method = zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED
+    entries = [("archive/data.pkl", data_pkl, method), ("archive/byteorder", b"little", zipfile.ZIP_STORED)]
+    entries += [(f"archive/data/{key}", payload, method) for key, payload in (records or {}).items()]
+    entries += [(f"archive/extra/{index}", b"", zipfile.ZIP_STORED) for index in range(extra_entries)]
+    entries.append(("archive/version", b"3\n", zipfile.ZIP_STORED))
+    raw_entries = [_packed_entry(name, payload, kind) for name, payload, kind in entries]
+    if zero_record is not None:
+        raw_entries.insert(2, _zero_entry(f"archive/data/{zero_record[0]}", zero_record[1]))
+    return _zip_of(raw_entries)
+
+
+def _packed_entry(name: str, payload: bytes, method: int) -> tuple[str, bytes, int, int, int]:
+    """(name, stored bytes, method, CRC-32, unpacked size) of one zip entry."""
+    packed = payload
+    if method == zipfile.ZIP_DEFLATED:
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        packed = compressor.compress(payload) + compressor.flush()
+    return name, packed, method, zlib.crc32(payload), len(payload)
+
+
+def _zero_entry(name: str, size: int) -> tuple[str, bytes, int, int, int]:
+    mebibyte = bytes(2**20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = compressor.compress(mebibyte) + compressor.flush(zlib.Z_FULL_FLUSH)  # self-contained, byte-aligned
+    crc = 0
+    for _ in range(size // len(mebibyte)):
+        crc = zlib.crc32(mebibyte, crc)
+    final_block = zlib.compressobj(1, zlib.DEFLATED, -15).flush()  # an empty last block
+    return name, block * (size // len(mebibyte)) + final_block, zipfile.ZIP_DEFLATED, crc, size
+
+
+def _zip_of(entries: list[tuple[str, bytes, int, int, int]]) -> bytes:
+    """A zip archive of already packed entries (zipfile cannot take pre-compressed data)."""
+    body, directory = io.BytesIO(), io.BytesIO()
+    for name, packed, method, crc, size in entries:
+        encoded, offset = name.encode(), body.tell()
+        body.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0, crc, len(packed), size,
+                               len(encoded), 0) + encoded + packed)
+        directory.write(struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0, crc, len(packed), size,
+                                    len(encoded), 0, 0, 0, 0, 0, offset) + encoded)
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(entries), len(entries), directory.tell(), body.tell(), 0)
+    return body.getvalue() + directory.getvalue() + end
+
+
+def make_load_bombs() -> dict[str, bytes]:
+    """Small files that make torch.load (or a plain unpickler) allocate up to gigabytes; none is larger than 2 MB."""
+    gib = 2**30
+    storage = _Storage("0", gib // 4)
+    view = _Storage("0", 2**22)  # 16 MiB, viewed 200 times: 3.4 GB if every view were copied
+    return {
+        "deflated-storage-1-gib": crafted_torch_zip(crafted_pickle({"w": _Tensor(storage, (gib // 4,))}),
+                                                    zero_record=("0", gib)),
+        "storage-declared-4-gb": crafted_torch_zip(crafted_pickle({"w": _Tensor(_Storage("0", 10**9), (3,))}),
+                                                   {"0": bytes(12)}),
+        "bytearray-2-gib": crafted_torch_zip(b"\x80\x02c__builtin__\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R."),
+        "memo-index-2-gib": crafted_torch_zip(b"\x80\x02N" + b"r" + struct.pack("<I", 2**27) + b"."),
+        "eight-million-dicts": crafted_torch_zip(b"\x80\x02](" + b"}" * (8 * 2**20) + b"e.", deflate=True),
+        "one-view-repeated": crafted_torch_zip(crafted_pickle([_Tensor(view, (2**22,)) for _ in range(200)]),
+                                               zero_record=("0", 2**24)),
+        "long-table-of-contents": crafted_torch_zip(crafted_pickle({}), extra_entries=5000),
+    }
+
+
+@pytest.fixture(scope="session")
+def hostile_files(tmp_path_factory) -> dict[str, bytes]:
+    """make_hostile_checkpoints, built once per test session."""
+    return make_hostile_checkpoints(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture(scope="session")
+def load_bombs() -> dict[str, bytes]:
+    """make_load_bombs, built once per test session."""
+    return make_load_bombs()
+
+
+LOAD_BOMB_MESSAGES = {  # words of each refusal; "corrupt" where the file is simply not a checkpoint
+    "deflated-storage-1-gib": "refused",
+    "storage-declared-4-gb": "refused",
+    "bytearray-2-gib": "refused",
+    "memo-index-2-gib": "neither a checkpoint of this app nor a PyTorch state_dict",
+    "eight-million-dicts": "refused",
+    "one-view-repeated": "refused",
+    "long-table-of-contents": "refused",
 }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import stat
+import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, latent_map, make_bad_checkpoints, map_event, shown_text
+from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, latent_map, make_bad_checkpoints, map_event, shown_text
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -484,3 +486,158 @@ def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path,
     app.switch_page("pages/explore.py").run()
     assert_clean(app)
     assert latent_map(app)["count"] > 0
+
+
+# ------------------------------------------------------------------ hostile files, the Models page, downloads (issue 11)
+
+
+@pytest.fixture
+def own_folder(model_folder, tmp_path, monkeypatch) -> Path:
+    """A copy of the two models in a folder of this test's own, which the app reads."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in model_folder.glob("*.pt"):
+        (folder / path.name).write_bytes(path.read_bytes())
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_MESSAGES))
+def test_each_hostile_upload_is_refused_and_nothing_is_saved(own_folder, hostile_files, kind):
+    from pages import _shared
+
+    with pytest.raises(vae.CheckpointError) as refused:
+        _shared.import_checkpoint(hostile_files[kind], kind)
+    message = str(refused.value)
+    assert HOSTILE_MESSAGES[kind] in message and str(own_folder.parent) not in message
+    assert sorted(p.name for p in own_folder.iterdir()) == [f"{MODEL_2D}.pt", f"{MODEL_16D}.pt"]  # no temp left
+
+
+def test_an_uploaded_checkpoint_is_an_ordinary_readable_file(own_folder):
+    from pages import _shared
+
+    previous = os.umask(0o022)
+    try:
+        for name, data in (("ours", checkpoint_bytes(own_folder, MODEL_2D)), ("classic", classic_state_dict_bytes())):
+            _shared.import_checkpoint(data, name)
+            assert stat.S_IMODE((own_folder / f"{name}.pt").stat().st_mode) == 0o644, name
+    finally:
+        os.umask(previous)
+    assert (own_folder / "ours.pt").read_bytes() == checkpoint_bytes(own_folder, MODEL_2D)  # copied byte for byte
+
+
+def unreadable_table(at: AppTest):
+    """The Models page's table of files that cannot be opened, or None."""
+    return next((frame.value for frame in at.dataframe if "Why it cannot be opened" in frame.value.columns), None)
+
+
+@pytest.mark.parametrize("kind", ["test-elbo-text", "metrics-list-of-pairs", "history-number", "infinite-layer"])
+def test_a_hostile_file_in_the_folder_breaks_no_page_and_can_be_deleted(own_folder, hostile_files, kind):
+    (own_folder / f"{kind}.pt").write_bytes(hostile_files[kind])
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert_clean(at)
+    assert not at.error and latent_map(at)["count"] > 0
+    assert at.selectbox(key="sidebar_model").options == [MODEL_2D, MODEL_16D]  # never offered as a model
+    for page in ("interpolate", "models"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert_clean(at)
+        assert not at.error, [item.value for item in at.error]
+    assert list(at.dataframe[0].value["Name"]) == [MODEL_2D, MODEL_16D]
+    table = unreadable_table(at)
+    assert list(table["File"]) == [f"{kind}.pt"] and HOSTILE_MESSAGES[kind] in table["Why it cannot be opened"][0]
+    assert at.button(key="models_unreadable_delete").disabled
+    at.checkbox(key="models_unreadable_confirm").check().run()
+    at.button(key="models_unreadable_delete").click().run()
+    assert_clean(at)
+    assert not (own_folder / f"{kind}.pt").exists() and unreadable_table(at) is None
+    assert sorted(p.name for p in own_folder.glob("*.pt")) == [f"{MODEL_2D}.pt", f"{MODEL_16D}.pt"]
+
+
+def test_the_models_page_follows_the_model_made_active_elsewhere(app):
+    """After the sidebar made another model active, the page must not offer to delete the previous one."""
+    open_page(app, "models")
+    assert app.selectbox(key="models_choice").value == MODEL_2D
+    app.checkbox(key="models_delete_confirm").check().run()
+    app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
+    assert_clean(app)
+    assert app.selectbox(key="models_choice").value == MODEL_16D
+    assert shown_text(app.checkbox(key="models_delete_confirm").label) == f"Yes, delete {MODEL_16D}"
+    assert not app.checkbox(key="models_delete_confirm").value and app.button(key="models_delete").disabled
+
+
+def test_a_delete_tick_is_not_kept_for_another_model(app):
+    open_page(app, "models")
+    app.checkbox(key="models_delete_confirm").check().run()
+    assert not app.button(key="models_delete").disabled
+    app.selectbox(key="models_choice").set_value(MODEL_16D).run()
+    assert not app.checkbox(key="models_delete_confirm").value and app.button(key="models_delete").disabled
+
+
+def test_an_imported_model_shows_its_test_elbo_as_not_measured(own_folder):
+    from pages import _shared
+
+    _shared.import_checkpoint(classic_state_dict_bytes(), "classic")
+    at = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "models")
+    elbo = dict(zip(at.dataframe[0].value["Name"], at.dataframe[0].value["Test ELBO"]))
+    assert elbo == {"classic": "not measured", MODEL_2D: "-50.0", MODEL_16D: "-50.0"}
+
+
+@pytest.fixture
+def no_downloads(monkeypatch, tmp_path) -> list[str]:
+    """Record every torchvision download attempt (each fails, as offline) in an empty data folder."""
+    import torchvision.datasets
+
+    attempts = []
+
+    def download(self) -> None:
+        attempts.append(type(self).__name__)
+        raise RuntimeError("offline")
+
+    for name in ("MNIST", "FashionMNIST", "KMNIST"):
+        monkeypatch.setattr(getattr(torchvision.datasets, name), "download", download)
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "data"))
+    return attempts
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "kmnist"])
+def test_a_model_of_a_downloadable_dataset_starts_no_download(own_folder, no_downloads, tmp_path, dataset):
+    model = build_model(ModelConfig(image_shape=(28, 28), latent_dim=2, hidden_sizes=(8,)), seed=0)
+    vae.save_checkpoint(own_folder / "uploaded.pt", model, dataset=dataset, class_names=DIGITS)
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["model_name"] = "uploaded"
+    at.run()
+    assert_clean(at)
+    for page in ("reconstructions", "interpolate", "generate"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert_clean(at)
+    assert no_downloads == [] and not (tmp_path / "data").exists()
+    at.switch_page("pages/explore.py").run()
+    assert any("not on this machine yet" in item.value and "Train page" in item.value for item in at.info)
+
+
+def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
+    from pages import _shared
+
+    with pytest.raises(vae.DataError, match="not on this machine yet"):
+        _shared.load_dataset("mnist")
+    assert no_downloads == []
+    with pytest.raises(vae.DataError):
+        _shared.load_dataset("mnist", _allow_download=True)
+    assert no_downloads == ["MNIST"]
+
+
+def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts(tmp_path, monkeypatch):
+    from pages import _shared
+    from vae.files import STALE_TEMP_AGE_S
+
+    monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path))
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    stale, fresh = uploads / ".pets.npz.k1ll3d.tmp", uploads / ".cats.npz.running.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"half an upload")
+    then = time.time() - STALE_TEMP_AGE_S - 60
+    os.utime(stale, (then, then))
+    _shared.remove_leftovers_once.clear()
+    _shared.remove_leftovers_once()
+    assert [path.name for path in uploads.iterdir()] == [fresh.name]

@@ -14,15 +14,13 @@ import pytest
 import torch
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
-from vae import catalog
+from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, LOAD_BOMB_MESSAGES, make_bad_checkpoints
+from vae import catalog, listing
 from vae.catalog import (
     FORMAT_NAME,
     FORMAT_VERSION,
     CheckpointInfo,
     TensorStandIn,
-    delete_checkpoint,
-    list_checkpoints,
     read_info,
     read_settings,
 )
@@ -31,6 +29,7 @@ from vae.codes import TestCodes as Codes  # aliased: pytest would try to collect
 from vae.codes import codes_path, write_test_codes
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
+from vae.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
 from vae.models import build_model
 from vae.training import History
 
@@ -141,20 +140,95 @@ def test_read_settings_keeps_settings_and_replaces_tensors(tmp_path, tiny_model)
     assert weights["fc_mu.weight"].shape == tuple(tiny_model.state_dict()["fc_mu.weight"].shape)
 
 
-def test_each_bad_checkpoint_is_skipped_or_listed_as_before(tmp_path, monkeypatch):
+def test_each_bad_checkpoint_is_listed_as_unreadable_with_its_reason(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     source, folder = tmp_path / "source", tmp_path / "models"
     source.mkdir()
     folder.mkdir()
     for kind, payload in make_bad_checkpoints(source).items():
         (folder / f"{kind}.pt").write_bytes(payload)
-    infos = list_checkpoints(folder)
-    # Before vae.catalog only the file whose settings are fine was listed: its weights are checked on load.
-    assert infos == _listing_read_fully(folder)
-    assert [info.name for info in infos] == ["mismatched-shapes"]
-    assert (infos[0].dataset, infos[0].latent_dim, infos[0].kind) == ("digits", 2, "mlp")
-    assert set(BAD_CHECKPOINT_MESSAGES) == {path.stem for path in folder.glob("*.pt")}
+    assert list_checkpoints(folder) == []  # mismatched weights too: their shapes are checked without torch
+    problems = {info.name: info.problem for info in scan_checkpoints(folder)}
+    assert set(problems) == set(BAD_CHECKPOINT_MESSAGES)
+    for kind, words in BAD_CHECKPOINT_MESSAGES.items():
+        assert words in problems[kind] and problems[kind].startswith(kind)
     assert not (tmp_path / "ran-code-marker").exists()
+
+
+def test_listing_keeps_every_good_model_and_marks_each_hostile_one(tmp_path, tiny_model, hostile_files,
+                                                                   load_bombs):
+    """A file with odd fields, a settings bomb or a load bomb never stops the listing (issue 11)."""
+    for name in ("a-good", "z-good"):
+        _save(tmp_path, tiny_model, f"{name}.pt", metrics={"test_elbo": -3.0})
+    expected = {**HOSTILE_MESSAGES, **LOAD_BOMB_MESSAGES}
+    for kind, payload in {**hostile_files, **load_bombs}.items():
+        (tmp_path / f"{kind}.pt").write_bytes(payload)
+    good = list_checkpoints(tmp_path)
+    assert [(info.name, info.test_elbo, info.problem) for info in good] == [("a-good", -3.0, ""), ("z-good", -3.0, "")]
+    problems = {info.name: info.problem for info in scan_checkpoints(tmp_path) if info.problem}
+    assert set(problems) == set(expected)
+    for kind, words in expected.items():
+        assert words in problems[kind], (kind, problems[kind])
+    for kind in hostile_files:
+        with pytest.raises(CheckpointError, match=HOSTILE_MESSAGES[kind]):
+            read_info(tmp_path / f"{kind}.pt")
+
+
+def test_listing_survives_any_error_in_one_file(tmp_path, tiny_model, monkeypatch):
+    _save(tmp_path, tiny_model, "good.pt")
+    _save(tmp_path, tiny_model, "odd.pt")
+    real = catalog.read_settings
+
+    def fails_on_odd(path):
+        if Path(path).stem == "odd":
+            raise ZeroDivisionError("a bug no one foresaw")
+        return real(path)
+
+    monkeypatch.setattr("vae.listing.read_settings", fails_on_odd)
+    assert [info.name for info in list_checkpoints(tmp_path)] == ["good"]
+    odd = [info for info in scan_checkpoints(tmp_path) if info.name == "odd"]
+    assert odd[0].problem == "odd.pt could not be read: the file is truncated or corrupt. Save or download it again."
+
+
+def test_the_check_reads_the_data_pkl_torch_would_read(tmp_path, tiny_model, monkeypatch):
+    """torch.load reads the folder of the archive's first entry; a harmless data.pkl elsewhere must not pass a bomb."""
+    good = zipfile.ZipFile(_save(tmp_path, tiny_model, "good.pt"))
+    entries = {info.filename: good.read(info) for info in good.infolist()}
+    bomb = b"\x80\x02c__builtin__\nbytearray\n\x8a\x05\x00\x00\x00\x80\x00\x85R."  # bytearray(2**31)
+    (tmp_path / "decoy.pt").write_bytes(_zip_with({"bomb/byteorder": b"little", **entries, "bomb/data.pkl": bomb,
+                                                   "bomb/version": b"3\n"}))
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: pytest.fail("torch.load read the bomb"))
+    for read in (read_settings, read_checkpoint):
+        with pytest.raises(CheckpointError, match="refused"):
+            read(tmp_path / "decoy.pt")
+    same_name_twice = {**entries, "ARCHIVE/data.pkl": bomb}
+    (tmp_path / "twice.pt").write_bytes(_zip_with(same_name_twice))
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        read_settings(tmp_path / "twice.pt")
+
+
+@pytest.mark.parametrize("change", ["settings-too-large", "storage-size-differs", "storage-record-missing",
+                                    "unknown-storage-type", "sparse-tensor"])
+def test_the_declared_sizes_are_checked_before_torch_reads_them(tmp_path, change):
+    from conftest import _Storage, _Tensor, crafted_pickle, crafted_torch_zip
+
+    weights = {"w": _Tensor(_Storage("0", 3), (3,))}
+    records = {"0": bytes(12)}
+    if change == "settings-too-large":
+        payload = crafted_torch_zip(crafted_pickle({"x": "y" * (3 * 2**20)}), records)
+    elif change == "storage-size-differs":
+        payload = crafted_torch_zip(crafted_pickle(weights), {"0": bytes(16)})
+    elif change == "storage-record-missing":
+        payload = crafted_torch_zip(crafted_pickle(weights))
+    elif change == "unknown-storage-type":
+        payload = crafted_torch_zip(crafted_pickle({"w": _Tensor(_Storage("0", 3, "QInt8Storage"), (3,))}), records)
+    else:
+        payload = crafted_torch_zip(b"\x80\x02ctorch._utils\n_rebuild_sparse_tensor\n)R.")
+    path = tmp_path / "crafted.pt"
+    path.write_bytes(payload)
+    with pytest.raises(CheckpointError):
+        read_settings(path)
+    assert list_checkpoints(tmp_path) == [] and scan_checkpoints(tmp_path)[0].problem
 
 
 def test_the_runs_code_file_never_runs(tmp_path, monkeypatch):
@@ -189,7 +263,8 @@ def test_the_settings_unpickler_calls_nothing(tmp_path, monkeypatch):
         read_settings(evil)
     torch_global = tmp_path / "torch-global.pt"
     torch_global.write_bytes(_zip_with({"archive/data.pkl": pickle.dumps({"x": _CallsTorch()}, 2)}))
-    assert isinstance(read_settings(torch_global)["x"], TensorStandIn)  # a stand-in, never the real function
+    with pytest.raises(CheckpointError, match="run code"):  # torch.save is no tensor builder: refused, never called
+        read_settings(torch_global)
     assert list_checkpoints(tmp_path) == []
     assert not (tmp_path / "ran-code-marker").exists()
 
@@ -237,10 +312,10 @@ def test_delete_without_codes_and_of_a_missing_model(tmp_path, tiny_model):
         delete_checkpoint(tmp_path, "plain")
 
 
-def test_checkpoints_module_still_re_exports_the_listing():
+def test_checkpoints_module_still_re_exports_the_torch_free_half():
     import vae.checkpoints as checkpoints
 
-    assert checkpoints.list_checkpoints is catalog.list_checkpoints
+    assert checkpoints.checkpoint_path is catalog.checkpoint_path
     assert checkpoints.CheckpointInfo is catalog.CheckpointInfo
     assert checkpoints.FORMAT_VERSION == catalog.FORMAT_VERSION
 
@@ -285,7 +360,7 @@ def test_dir_lists_every_export_and_each_resolves():
         assert name in listed
         assert getattr(vae, name) is not None
     assert {"catalog", "codes", "projection", "list_checkpoints", "read_test_codes", "runtime_loaded"} <= set(listed)
-    assert vae.list_checkpoints is catalog.list_checkpoints
+    assert vae.list_checkpoints is listing.list_checkpoints and vae.scan_checkpoints is listing.scan_checkpoints
     assert vae.LatentModel is vae.latent.LatentModel and vae.slerp is vae.projection.slerp
 
 

@@ -2,16 +2,21 @@
 import json
 import subprocess
 import sys
+import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import BAD_CHECKPOINT_MESSAGES, make_bad_checkpoints
+from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, make_bad_checkpoints
 from vae.__main__ import main
 from vae.checkpoints import load_model, save_checkpoint
 from vae.codes import codes_path, read_test_codes
 from vae.data import dataset_version, load_dataset
+from vae.training import History
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_train_eval_info_round_trip(tmp_path, capsys):
@@ -102,3 +107,93 @@ def test_codes_of_a_missing_file_is_one_line_exit_2(tmp_path, capsys):
     assert main(["codes", str(tmp_path / "nope.pt")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error:") and error.count("\n") == 1
+
+
+# ------------------------------------------------------------------ hostile files and bad numbers (issue 11)
+
+ESCAPES = "\x1b[31mRED\x1b]0;pwned\x07\x9b2J\u202eevil\u200b\r"
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE_MESSAGES))
+def test_each_hostile_checkpoint_gives_one_clear_line(tmp_path, capsys, hostile_files, kind):
+    path = tmp_path / f"{kind}.pt"
+    path.write_bytes(hostile_files[kind])
+    for command in ("info", "eval", "codes"):
+        assert main([command, str(path)]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error:") and HOSTILE_MESSAGES[kind] in error
+        assert error.count("\n") == 1 and "Traceback" not in error
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--dataset", "digits", "--seed", str(2**70)],
+    ["train", "--dataset", "digits", "--seed", "2**70"],
+    ["train", "--dataset", "digits", "--seed", "-1"],
+    ["train", "--dataset", "digits", "--epochs", "-3"],
+    ["train", "--dataset", "digits", "--epochs", "1e3"],
+    ["train", "--dataset", "digits", "--batch-size", str(10**9)],
+    ["train", "--dataset", "digits", "--lr", "nan"],
+    ["train", "--dataset", "digits", "--lr", "inf"],
+    ["train", "--dataset", "digits", "--beta", "-inf"],
+    ["train", "--dataset", "digits", "--latent-dim", "0"],
+    ["train", "--dataset", "digits", "--latent-dim", "99999999999999999999999"],
+    ["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16,abc"],
+    ["train", "--dataset", "digits", "--model", "mlp", "--hidden", "300000"],
+    ["train", "--dataset", "digits", "--model", "mlp", "--hidden", ",".join(["4"] * 20_000)],
+    ["train", "--dataset", "digits", "--likelihood", "poisson"],
+    ["train", "--dataset", "digits", "--model", "transformer"],
+    ["train", "--dataset", "digits"],  # no --out
+    ["train", "--dataset", "digits", "--unknown-option", "1"],
+    ["eval", "PATH", "--samples", "0"],
+    ["eval", "PATH", "--samples", str(2**70)],
+    ["fly"],
+    [],
+])
+def test_every_bad_input_gives_one_error_line_and_exit_2(tmp_path, capsys, tiny_model, argv):
+    checkpoint = save_checkpoint(tmp_path / "m.pt", tiny_model, dataset="digits", class_names=list("0123456789"))
+    if argv[:1] == ["train"] and "--unknown-option" not in argv and argv != ["train", "--dataset", "digits"]:
+        argv = [*argv, "--out", str(tmp_path / "out.pt")]
+    argv = [str(checkpoint) if part == "PATH" else part for part in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("error: ") and captured.err.count("\n") == 1, captured.err
+    assert "Traceback" not in captured.err and not (tmp_path / "out.pt").exists()
+
+
+def test_an_unwritable_output_folder_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    code = main(["train", "--dataset", "digits", "--model", "tiny-mlp", "--epochs", "1",
+                 "--out", str(blocker / "model.pt")])
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith("error: ") and error.count("\n") == 1 and "Traceback" not in error
+
+
+def _escaping_checkpoint(folder, model):
+    return save_checkpoint(folder / "escapes.pt", model, dataset=f"digits{ESCAPES}",
+                           class_names=[f"class{ESCAPES}{i}" for i in range(10)],
+                           history=History(train_loss=[1.0], test_elbo=[-2.0], message=f"done{ESCAPES}"),
+                           metrics={f"score{ESCAPES}": 1.0})
+
+
+def test_info_prints_no_control_characters(tmp_path, tiny_model):
+    """A checkpoint's strings could recolour the terminal, set its title or hide text; info prints them inert."""
+    path = _escaping_checkpoint(tmp_path, tiny_model)
+    result = subprocess.run([sys.executable, "-m", "vae", "info", str(path)], capture_output=True, text=True,
+                            cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr
+    visible = "[31mRED]0;pwned2Jevil"  # what is left of the escapes: the printable characters
+    assert f"digits{visible}" in result.stdout and f"done{visible}" in result.stdout
+    assert f"class{visible}9" in result.stdout and f"score{visible} = 1" in result.stdout
+    controls = [char for char in result.stdout if char != "\n" and unicodedata.category(char) in ("Cc", "Cf")]
+    assert controls == []
+    # file, dataset, classes, created, model, training, one epoch, the message, one metric: a "\r" or a newline
+    # inside a value never starts a line of its own
+    assert len(result.stdout.splitlines()) == 9
+
+
+def test_a_bad_number_in_a_real_process_is_one_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vae", "train", "--dataset", "digits", "--seed", str(2**70),
+                             "--out", str(tmp_path / "x.pt")], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and "seed" in result.stderr

@@ -1,8 +1,8 @@
 """VAE Latent Explorer's model side: models, data, training, checkpoints and latent tools (no UI).
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no
-torch (catalog, codes, projection, data, plots, images, config, errors) never import it, so
-the app can draw a saved map while torch is still loading.
+torch (catalog, listing, schema, files, codes, projection, data, plots, images, config, errors)
+never import it, so the app can draw a saved map while torch is still loading.
 """
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import importlib
 import sys
 
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("CheckpointInfo", "checkpoint_path", "delete_checkpoint", "list_checkpoints", "sanitize_name"),
-                    "vae.catalog"),
+    **dict.fromkeys(("CheckpointInfo", "checkpoint_path", "sanitize_name"), "vae.catalog"),
+    **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.listing"),
     **dict.fromkeys(("load_model", "read_checkpoint", "save_checkpoint"), "vae.checkpoints"),
     **dict.fromkeys(("TestCodes", "codes_path", "encode_test_codes", "read_test_codes", "save_test_codes",
                      "write_test_codes"), "vae.codes"),
@@ -26,8 +26,8 @@ _EXPORTS: dict[str, str] = {
                     "vae.projection"),
     **dict.fromkeys(("History", "TrainEvent", "fit", "train_model"), "vae.training"),
 }
-_SUBMODULES = ("catalog", "checkpoints", "codes", "config", "data", "errors", "images", "jobs", "latent", "losses",
-               "metrics", "models", "plots", "projection", "training")
+_SUBMODULES = ("catalog", "checkpoints", "codes", "config", "data", "errors", "files", "images", "jobs", "latent",
+               "listing", "losses", "metrics", "models", "plots", "projection", "schema", "training")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 

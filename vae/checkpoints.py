@@ -1,29 +1,30 @@
-"""Checkpoints: atomic save, safe load (never runs code); other programs' models open through vae.io (listing: catalog)."""
+"""Checkpoints: atomic save, safe and bounded load (never runs code); other programs' models open through vae.io."""
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from vae.catalog import (  # noqa: F401 - the torch-free listing half, re-exported here
+from vae.catalog import (  # noqa: F401 - the torch-free half, re-exported here
     FORMAT_NAME,
     FORMAT_VERSION,
     CheckpointInfo,
     checkpoint_path,
-    delete_checkpoint,
-    list_checkpoints,
+    corrupt_file,
+    read_settings,
+    runs_code,
     sanitize_name,
 )
 from vae.config import ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
+from vae.files import write_atomically
 from vae.io.foreign import read_foreign_file
 from vae.io.importers import import_state_dict
 from vae.latent import LatentModel
 from vae.models import BaseVAE, build_model
+from vae.schema import is_ours, validate_checkpoint
 from vae.training import History
 
 
@@ -37,12 +38,12 @@ def save_checkpoint(
     history: History | None = None,
     metrics: dict | None = None,
 ) -> Path:
-    """Write one .pt file atomically: a temp file in the same folder, fsync, then a rename.
+    """Write one .pt file atomically: a temp file in the same folder, fsync, then a rename (vae.files).
 
-    A failure mid-write leaves any previous file at ``path`` untouched.
+    A failure mid-write leaves any previous file at ``path`` untouched. The contents are checked
+    as a load would check them first, so a file this writes can always be opened again.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -55,100 +56,69 @@ def save_checkpoint(
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    _write_atomically(target, payload)
+    validate_checkpoint(payload, target.name)
+    write_atomically(target, lambda handle: torch.save(payload, handle))
     return target
 
 
-def _write_atomically(target: Path, payload: dict) -> None:
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # temp files are private; a checkpoint is an ordinary file
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def read_checkpoint(path: str | Path) -> dict:
-    """The checkpoint's contents as our format's dict; other models (state_dicts, Keras files) are converted.
+    """The checkpoint's contents as our format's dict, every field checked; other models (state_dicts, Keras) converted.
 
-    Loads with ``weights_only=True``, so a file that would run code is refused.
+    First, without torch, what the load would cost is checked (vae.catalog.read_settings) and,
+    for a file in our format, its settings and weight shapes (vae.schema): a file that asks for
+    too much is refused before torch reads anything. Then it loads with ``weights_only=True``,
+    so a file that would run code is refused too.
     """
     source = Path(path)
     try:
-        raw = _safe_torch_load(source)
-    except CheckpointError as error:  # not a torch file: perhaps a Keras one (vae.io says what it is)
+        settings = read_settings(source)
+    except CheckpointError as error:  # not a torch file: perhaps a Keras one, or a pickled model (vae.io says which)
         return read_foreign_file(source, error)
-    if isinstance(raw, dict) and raw.get("format") == FORMAT_NAME:
-        return _check_version(raw, source)
-    return import_state_dict(raw, source.name)
+    if is_ours(settings):
+        validate_checkpoint(settings, source.name)
+    raw = _safe_torch_load(source)
+    if is_ours(raw):
+        return validate_checkpoint(raw, source.name)
+    return validate_checkpoint(import_state_dict(raw, source.name), source.name)
 
 
 def _safe_torch_load(source: Path) -> object:
-    if not source.is_file():
-        raise CheckpointError(f"No checkpoint file at {source}.")
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         if "GLOBAL" in str(error):  # the file names a Python callable: loading it would run code
-            raise CheckpointError(
-                f"{source.name} was refused: it contains Python objects that would run code when opened. "
-                f"Only plain weights and settings are accepted."
-            ) from None
-        raise _corrupt(source) from None
-    except Exception:  # noqa: BLE001 - torch's unpickler raises many kinds on damaged bytes
-        raise _corrupt(source) from None
-
-
-def _corrupt(source: Path) -> CheckpointError:
-    return CheckpointError(f"{source.name} could not be read: the file is truncated or corrupt. Save or download it again.")
-
-
-def _check_version(raw: dict, source: Path) -> dict:
-    version = raw.get("format_version")
-    if not isinstance(version, int):
-        raise CheckpointError(f"{source.name} has no valid format version; it may be damaged.")
-    if version > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{source.name} was made by a newer version of this app (format {version}; this app reads up to "
-            f"{FORMAT_VERSION}). Update the app to open it."
-        )
-    return raw
+            raise runs_code(source.name) from None
+        raise corrupt_file(source.name) from None
+    except Exception:  # noqa: BLE001 - torch's unpickler raises many kinds on damaged bytes (never shown)
+        raise corrupt_file(source.name) from None
 
 
 def model_from_checkpoint(raw: dict, name: str = "checkpoint") -> BaseVAE:
-    """Rebuild the module; a wrong architecture or mismatched weights give a CheckpointError."""
+    """Rebuild the module; settings and weight shapes are checked before anything is built (vae.schema)."""
+    fields = validate_checkpoint(raw, name)
     try:
-        config = ModelConfig.from_dict(dict(raw["model_config"]))
-        model = build_model(config)
-        model.load_state_dict(raw["state_dict"])
+        model = build_model(ModelConfig.from_dict(fields["model_config"]))
+        model.load_state_dict(fields["state_dict"])
     except VAEError as error:
-        raise CheckpointError(f"{name}: its architecture is not one this app can build ({error})") from None
-    except (KeyError, TypeError, AttributeError):
-        raise CheckpointError(f"{name}: the model settings or weights are missing; the file may be damaged.") from None
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[1:2] or [str(error)[:200]]
-        raise CheckpointError(f"{name}: the weights do not fit the architecture ({first[0].strip()}).") from None
+        raise CheckpointError(f"{name}: its architecture is not one this app can build. {error}") from None
+    except (RuntimeError, MemoryError):  # out of memory, or weights torch cannot copy: never shown raw
+        raise CheckpointError(f"{name}: the model could not be rebuilt from its weights (the machine may be short "
+                              f"of memory, or the file is damaged).") from None
     return model.eval()
 
 
 def load_model(path: str | Path) -> LatentModel:
-    """Open a checkpoint (ours or a classic state_dict) as a ready-to-use LatentModel."""
+    """Open a checkpoint (ours, or another program's model that vae.io converts) as a ready-to-use LatentModel."""
     source = Path(path)
-    raw = read_checkpoint(source)
-    module = model_from_checkpoint(raw, source.name)
-    train_config = raw.get("train_config")
+    fields = read_checkpoint(source)
+    train_config = fields["train_config"]
     return LatentModel(
-        module=module,
-        dataset=str(raw.get("dataset") or ""),
-        class_names=tuple(str(c) for c in raw.get("class_names") or ()),
+        module=model_from_checkpoint(fields, source.name),
+        dataset=fields["dataset"],
+        class_names=tuple(fields["class_names"]),
         train_config=TrainConfig.from_dict(train_config) if train_config else None,
-        history=dict(raw.get("history") or {}),
-        metrics=dict(raw.get("metrics") or {}),
-        created=str(raw.get("created") or ""),
+        history=dict(fields["history"]),
+        metrics=dict(fields["metrics"]),
+        created=fields["created"],
         source=str(source),
     )

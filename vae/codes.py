@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from vae.data import dataset_version, require_image_size, write_npz_atomically
+from vae.data import dataset_version, require_image_size
+from vae.files import CODES_SUFFIX, codes_path, write_atomically  # noqa: F401 - both re-exported
 
-CODES_SUFFIX = ".codes.npz"
 CODES_FORMAT = 1
 LOGGER = logging.getLogger(__name__)
 # What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
@@ -44,12 +44,6 @@ class Encoder(Protocol):
     image_shape: tuple[int, int]
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
-
-
-def codes_path(checkpoint: str | Path) -> Path:
-    """Where the codes of ``checkpoint`` (``<folder>/<stem>.pt``) are kept: ``<folder>/<stem>.codes.npz``."""
-    source = Path(checkpoint)
-    return source.with_name(source.stem + CODES_SUFFIX)
 
 
 def file_digest(path: str | Path) -> str:
@@ -101,7 +95,7 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
         "means": np.asarray(codes.means, np.float32), "labels": np.asarray(codes.labels, np.int64),
         "class_names": np.array([str(name) for name in codes.class_names], dtype=str),
     }
-    write_npz_atomically(target, arrays)
+    write_atomically(target, lambda handle: np.savez_compressed(handle, **arrays))
     return target
 
 

@@ -1,7 +1,8 @@
-"""Frozen configuration dataclasses for models and training, plus named presets."""
+"""Frozen configuration dataclasses for models and training, their bounds, and named presets."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -15,6 +16,27 @@ OUTPUT_ACTIVATIONS = ("sigmoid", "none")  # what the decoder's last layer applie
 KERAS_ENCODER_CONVS = ((32, 3, 1), (64, 3, 2), (64, 3, 1), (64, 3, 1))
 KERAS_DECODER_CONVS = ((32, 3, 2), (1, 3, 1))
 _LAYER_TUPLE_KEYS = ("conv_layers", "deconv_layers")
+DEVICES = ("auto", "cpu", "cuda")
+
+# Bounds of every model setting (README: "Limits"). A checkpoint's settings are checked against
+# them before anything is built, so a small file cannot ask for a huge model.
+MAX_LATENT_DIM = 64
+MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 4, 256  # pixels
+MAX_HIDDEN_LAYERS = 8  # fully connected layers between the picture and the code
+MAX_CONV_LAYERS = 8  # each halves the picture; 8 take 256 pixels down to 1
+MAX_LAYER_SIZE = 4096  # units of a hidden layer, filters of a conv layer, units of conv_hidden
+MAX_GAUSSIAN_STD = 100.0
+MAX_PARAMETERS = 2**26  # 67,108,864 weights, 256 MiB as float32 (classic-mlp on 256x256 images has 52.6M)
+CONV_KERNEL = 3  # every conv and transposed conv of kind "conv" is 3x3, stride 2, padding 1
+MAX_KERNEL, MAX_STRIDE = 7, 4  # keras-conv layers (an imported model's own kernels and strides)
+MAX_INPUT_SCALE = 1e6  # |scale| and |shift| of an imported model's input normalisation
+
+# Bounds of every training setting.
+MAX_EPOCHS = 10_000
+MAX_BATCH_SIZE = 65_536
+MAX_LEARNING_RATE = 100.0
+MAX_BETA = 1000.0
+MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy accept 0..2**63-1 alike
 
 
 @dataclass(frozen=True)
@@ -41,12 +63,19 @@ class ModelConfig:
     output_activation: str = "sigmoid"  # "sigmoid" (images in [0, 1]) or "none" (a linear last layer)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
-        object.__setattr__(self, "hidden_sizes", tuple(int(s) for s in self.hidden_sizes))
-        object.__setattr__(self, "conv_channels", tuple(int(s) for s in self.conv_channels))
+        object.__setattr__(self, "kind", _text(self.kind, "The model type"))
+        object.__setattr__(self, "likelihood", _text(self.likelihood, "The likelihood"))
+        object.__setattr__(self, "image_shape", _whole_numbers(self.image_shape, "The image size", 2, 2))
+        object.__setattr__(self, "latent_dim", _whole(self.latent_dim, "The latent size"))
+        object.__setattr__(self, "hidden_sizes", _whole_numbers(self.hidden_sizes, "The hidden layer sizes",
+                                                                0, MAX_HIDDEN_LAYERS))
+        object.__setattr__(self, "conv_channels", _whole_numbers(self.conv_channels, "The conv layer sizes",
+                                                                 0, MAX_CONV_LAYERS))
+        object.__setattr__(self, "conv_hidden", _whole(self.conv_hidden, "The conv hidden size"))
+        object.__setattr__(self, "gaussian_std", _real(self.gaussian_std, "The Gaussian standard deviation"))
         _normalise_layer_settings(self)
-        validate_model_config(self)
         validate_layer_settings(self)
+        validate_model_config(self)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so checkpoints load with ``weights_only=True``."""
@@ -77,6 +106,11 @@ class TrainConfig:
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
 
     def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "seed"):
+            object.__setattr__(self, name, _whole(getattr(self, name), f"The {name.replace('_', ' ')}"))
+        for name in ("learning_rate", "beta"):
+            object.__setattr__(self, name, _real(getattr(self, name), f"The {name.replace('_', ' ')}"))
+        object.__setattr__(self, "device", _text(self.device, "The device"))
         validate_train_config(self)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,69 +124,210 @@ class TrainConfig:
 
 
 def validate_model_config(cfg: ModelConfig) -> None:
-    """Raise TrainingError with a readable message for settings no model can have."""
+    """Raise TrainingError with a readable message for settings no model can have, or that are too large."""
     if cfg.kind not in MODEL_KINDS:
-        raise TrainingError(f"Unknown model type {cfg.kind!r}; use one of {MODEL_KINDS}.")
+        raise TrainingError(f"Unknown model type {_short(cfg.kind)}; use one of {MODEL_KINDS}.")
     if cfg.likelihood not in LIKELIHOODS:
-        raise TrainingError(f"Unknown likelihood {cfg.likelihood!r}; use one of {LIKELIHOODS}.")
-    if not 1 <= cfg.latent_dim <= 64:
-        raise TrainingError(f"Latent size must be between 1 and 64, got {cfg.latent_dim}.")
-    if len(cfg.image_shape) != 2 or min(cfg.image_shape) < 4 or max(cfg.image_shape) > 256:
-        raise TrainingError(f"Images must be between 4x4 and 256x256 pixels, got {cfg.image_shape}.")
-    if cfg.kind == "mlp" and (not cfg.hidden_sizes or min(cfg.hidden_sizes) < 1):
-        raise TrainingError("A fully connected model needs at least one hidden layer of size 1 or more.")
-    if cfg.kind == "conv" and (not cfg.conv_channels or min(cfg.conv_channels) < 1 or cfg.conv_hidden < 1):
-        raise TrainingError("A convolutional model needs at least one conv layer and a hidden size of 1 or more.")
-    if not cfg.gaussian_std > 0:
-        raise TrainingError("The Gaussian likelihood needs a positive standard deviation.")
+        raise TrainingError(f"Unknown likelihood {_short(cfg.likelihood)}; use one of {LIKELIHOODS}.")
+    if not 1 <= cfg.latent_dim <= MAX_LATENT_DIM:
+        raise TrainingError(f"Latent size must be between 1 and {MAX_LATENT_DIM}, got {cfg.latent_dim}.")
+    if min(cfg.image_shape) < MIN_IMAGE_SIDE or max(cfg.image_shape) > MAX_IMAGE_SIDE:
+        raise TrainingError(f"Images must be between {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} and "
+                            f"{MAX_IMAGE_SIDE}x{MAX_IMAGE_SIDE} pixels, got {cfg.image_shape}.")
+    if cfg.kind == "mlp" and not cfg.hidden_sizes:
+        raise TrainingError("A fully connected model needs at least one hidden layer.")
+    if cfg.kind == "conv" and not cfg.conv_channels:
+        raise TrainingError("A convolutional model needs at least one conv layer.")
+    for size in (*cfg.hidden_sizes, *cfg.conv_channels, cfg.conv_hidden):
+        if not 1 <= size <= MAX_LAYER_SIZE:
+            raise TrainingError(f"Every layer needs between 1 and {MAX_LAYER_SIZE} units or filters, got {size}.")
+    if not 0 < cfg.gaussian_std <= MAX_GAUSSIAN_STD:
+        raise TrainingError(f"The Gaussian likelihood needs a standard deviation above 0 and at most "
+                            f"{MAX_GAUSSIAN_STD:g}, got {cfg.gaussian_std}.")
+    count = parameter_count(cfg)
+    if count > MAX_PARAMETERS:
+        raise TrainingError(f"This model would have {count:,} weights; this app builds models of at most "
+                            f"{MAX_PARAMETERS:,}. Use fewer or smaller layers.")
 
 
 def _normalise_layer_settings(cfg: ModelConfig) -> None:
-    """Lists from a checkpoint become tuples, so configs compare and hash alike."""
-    try:
-        if cfg.decoder_hidden_sizes is not None:
-            object.__setattr__(cfg, "decoder_hidden_sizes", tuple(int(s) for s in cfg.decoder_hidden_sizes))
-        for key in _LAYER_TUPLE_KEYS:
-            object.__setattr__(cfg, key, tuple(tuple(int(v) for v in layer) for layer in getattr(cfg, key)))
-        object.__setattr__(cfg, "map_channels", int(cfg.map_channels))
-        object.__setattr__(cfg, "input_scale", float(cfg.input_scale))
-        object.__setattr__(cfg, "input_shift", float(cfg.input_shift))
-    except (TypeError, ValueError):
-        raise TrainingError("The model's layer settings are not lists of whole numbers.") from None
+    """Lists from a checkpoint become tuples of whole numbers (bounded in count), so configs compare and hash alike."""
+    if cfg.decoder_hidden_sizes is not None:
+        object.__setattr__(cfg, "decoder_hidden_sizes", _whole_numbers(
+            cfg.decoder_hidden_sizes, "The decoder layer sizes", 0, MAX_HIDDEN_LAYERS))
+    for key in _LAYER_TUPLE_KEYS:
+        layers = getattr(cfg, key)
+        if not isinstance(layers, (list, tuple)) or len(layers) > MAX_CONV_LAYERS:
+            raise TrainingError(f"The {key.replace('_', ' ')} must be a list of at most {MAX_CONV_LAYERS} layers.")
+        object.__setattr__(cfg, key, tuple(_whole_numbers(layer, "A conv layer (channels, kernel, stride)", 3, 3)
+                                           for layer in layers))
+    object.__setattr__(cfg, "map_channels", _whole(cfg.map_channels, "The map channels"))
+    object.__setattr__(cfg, "input_scale", _real(cfg.input_scale, "The input scale"))
+    object.__setattr__(cfg, "input_shift", _real(cfg.input_shift, "The input shift"))
+    object.__setattr__(cfg, "output_activation", _text(cfg.output_activation, "The output"))
 
 
 def validate_layer_settings(cfg: ModelConfig) -> None:
     """Raise TrainingError for the settings imported models use (decoder layers, keras-conv layers, scaling)."""
     if cfg.output_activation not in OUTPUT_ACTIVATIONS:
-        raise TrainingError(f"Unknown output {cfg.output_activation!r}; use one of {OUTPUT_ACTIVATIONS}.")
-    if not (math.isfinite(cfg.input_scale) and cfg.input_scale != 0 and math.isfinite(cfg.input_shift)):
-        raise TrainingError("The input scaling must be a finite, non-zero scale and a finite shift.")
-    if cfg.decoder_hidden_sizes is not None and any(size < 1 for size in cfg.decoder_hidden_sizes):
-        raise TrainingError("Decoder layers must have size 1 or more.")
+        raise TrainingError(f"Unknown output {_short(cfg.output_activation)}; use one of {OUTPUT_ACTIVATIONS}.")
+    scaling = (cfg.input_scale, cfg.input_shift)
+    if not all(math.isfinite(v) and abs(v) <= MAX_INPUT_SCALE for v in scaling) or cfg.input_scale == 0:
+        raise TrainingError(f"The input scaling must be a non-zero scale and a shift of at most {MAX_INPUT_SCALE:g}.")
+    for size in (*(cfg.decoder_hidden_sizes or ()), cfg.map_channels):
+        if not 1 <= size <= MAX_LAYER_SIZE:
+            raise TrainingError(f"Every layer needs between 1 and {MAX_LAYER_SIZE} units or filters, got {size}.")
     if cfg.kind != "keras-conv":
         return
-    layers = (*cfg.conv_layers, *cfg.deconv_layers)
-    if not cfg.conv_layers or not cfg.deconv_layers or any(len(layer) != 3 or min(layer) < 1 for layer in layers):
-        raise TrainingError("A keras-conv model needs conv and transposed-conv layers of (channels, kernel, stride), "
-                            "each 1 or more.")
+    if not cfg.conv_layers or not cfg.deconv_layers or not cfg.hidden_sizes:
+        raise TrainingError("A keras-conv model needs conv layers, dense layers and transposed-conv layers.")
+    for channels, kernel, stride in (*cfg.conv_layers, *cfg.deconv_layers):
+        if not (1 <= channels <= MAX_LAYER_SIZE and 1 <= kernel <= MAX_KERNEL and 1 <= stride <= MAX_STRIDE):
+            raise TrainingError(f"Each conv layer needs 1 to {MAX_LAYER_SIZE} channels, a kernel of 1 to {MAX_KERNEL} "
+                                f"and a stride of 1 to {MAX_STRIDE}.")
     if cfg.deconv_layers[-1][0] != 1:
         raise TrainingError("The last transposed conv of a keras-conv model must give 1 channel (a grey image).")
-    if cfg.map_channels < 1 or any(size < 1 for size in cfg.hidden_sizes):
-        raise TrainingError("A keras-conv model's dense layers and map need size 1 or more.")
 
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Raise TrainingError for settings training cannot run with."""
-    if not 1 <= cfg.epochs <= 10_000:
-        raise TrainingError(f"Epochs must be between 1 and 10000, got {cfg.epochs}.")
-    if not 1 <= cfg.batch_size <= 65_536:
-        raise TrainingError(f"Batch size must be between 1 and 65536, got {cfg.batch_size}.")
-    if not 0 < cfg.learning_rate <= 100:
-        raise TrainingError(f"Learning rate must be above 0 (and at most 100), got {cfg.learning_rate}.")
-    if not 0 <= cfg.beta <= 1000:
-        raise TrainingError(f"Beta (KL weight) must be between 0 and 1000, got {cfg.beta}.")
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise TrainingError(f"Device must be 'auto', 'cpu' or 'cuda', got {cfg.device!r}.")
+    if not 1 <= cfg.epochs <= MAX_EPOCHS:
+        raise TrainingError(f"Epochs must be between 1 and {MAX_EPOCHS}, got {cfg.epochs}.")
+    if not 1 <= cfg.batch_size <= MAX_BATCH_SIZE:
+        raise TrainingError(f"Batch size must be between 1 and {MAX_BATCH_SIZE}, got {cfg.batch_size}.")
+    if not 0 < cfg.learning_rate <= MAX_LEARNING_RATE:
+        raise TrainingError(f"Learning rate must be above 0 (and at most {MAX_LEARNING_RATE:g}), "
+                            f"got {cfg.learning_rate}.")
+    if not 0 <= cfg.beta <= MAX_BETA:
+        raise TrainingError(f"Beta (KL weight) must be between 0 and {MAX_BETA:g}, got {cfg.beta}.")
+    if not 0 <= cfg.seed <= MAX_SEED:
+        raise TrainingError(f"The seed must be a whole number from 0 to {MAX_SEED}, got {_short(cfg.seed)}.")
+    if cfg.device not in DEVICES:
+        raise TrainingError(f"Device must be 'auto', 'cpu' or 'cuda', got {_short(cfg.device)}.")
+
+
+def weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name and shape of every weight of the model ``cfg`` describes (its state_dict), without building it."""
+    builders = {"mlp": _mlp_weight_shapes, "conv": _conv_weight_shapes, "keras-conv": _keras_conv_weight_shapes}
+    return builders[cfg.kind](cfg)
+
+
+def parameter_count(cfg: ModelConfig) -> int:
+    """Number of weights the model ``cfg`` describes, computed from the settings alone."""
+    return sum(math.prod(shape) for shape in weight_shapes(cfg).values())
+
+
+def conv_feature_shape(cfg: ModelConfig) -> tuple[int, int, int]:
+    """(C, h, w) of a conv model's last feature map: each k=3, s=2, p=1 conv maps a side n to ceil(n / 2)."""
+    steps = len(cfg.conv_channels)
+    height, width = cfg.image_shape
+    return cfg.conv_channels[-1], _halve(height, steps), _halve(width, steps)
+
+
+def _mlp_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    pixels = cfg.image_shape[0] * cfg.image_shape[1]
+    sizes = [pixels, *cfg.hidden_sizes]
+    decoder = reversed(cfg.hidden_sizes) if cfg.decoder_hidden_sizes is None else cfg.decoder_hidden_sizes
+    back = [cfg.latent_dim, *decoder, pixels]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.update(_linear(f"encoder.{2 * index}", size_in, size_out))  # Linear, ReLU, Linear, ...
+    shapes.update(_linear("fc_mu", sizes[-1], cfg.latent_dim))
+    shapes.update(_linear("fc_logvar", sizes[-1], cfg.latent_dim))
+    for index, (size_in, size_out) in enumerate(zip(back[:-1], back[1:])):
+        shapes.update(_linear(f"decoder.{2 * index}", size_in, size_out))
+    return shapes
+
+
+def _conv_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    channels = [1, *cfg.conv_channels]
+    features = math.prod(conv_feature_shape(cfg))
+    shapes: dict[str, tuple[int, ...]] = {}
+    for index, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):  # Conv, ReLU, Conv, ...
+        shapes[f"encoder.{2 * index}.weight"] = (c_out, c_in, CONV_KERNEL, CONV_KERNEL)
+        shapes[f"encoder.{2 * index}.bias"] = (c_out,)
+    shapes.update(_linear(f"encoder.{2 * len(cfg.conv_channels) + 1}", features, cfg.conv_hidden))  # after Flatten
+    shapes.update(_linear("fc_mu", cfg.conv_hidden, cfg.latent_dim))
+    shapes.update(_linear("fc_logvar", cfg.conv_hidden, cfg.latent_dim))
+    shapes.update(_linear("decoder_dense.0", cfg.latent_dim, cfg.conv_hidden))
+    shapes.update(_linear("decoder_dense.2", cfg.conv_hidden, features))
+    back = list(reversed(channels))
+    for index, (c_in, c_out) in enumerate(zip(back[:-1], back[1:])):  # ConvTranspose, ReLU, ..., ConvTranspose
+        shapes[f"decoder_convs.{2 * index}.weight"] = (c_in, c_out, CONV_KERNEL, CONV_KERNEL)
+        shapes[f"decoder_convs.{2 * index}.bias"] = (c_out,)
+    return shapes
+
+
+def _keras_conv_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """KerasConvVAE's weights: 'same' convs, dense layers, then dense to the map and 'same' transposed convs."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    height, width = cfg.image_shape
+    c_in = 1
+    for index, (c_out, kernel, stride) in enumerate(cfg.conv_layers):  # SameConv2d, ReLU, ...
+        shapes[f"encoder_convs.{2 * index}.weight"] = (c_out, c_in, kernel, kernel)
+        shapes[f"encoder_convs.{2 * index}.bias"] = (c_out,)
+        c_in, height, width = c_out, -(-height // stride), -(-width // stride)
+    sizes = [c_in * height * width, *cfg.hidden_sizes]
+    for index, (size_in, size_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.update(_linear(f"encoder_dense.{2 * index}", size_in, size_out))
+    shapes.update(_linear("fc_mu", sizes[-1], cfg.latent_dim))
+    shapes.update(_linear("fc_logvar", sizes[-1], cfg.latent_dim))
+    upscale = math.prod(layer[2] for layer in cfg.deconv_layers)
+    map_size = -(-cfg.image_shape[0] // upscale) * -(-cfg.image_shape[1] // upscale) * cfg.map_channels
+    back = [cfg.latent_dim, *(cfg.decoder_hidden_sizes or ())]
+    for index, (size_in, size_out) in enumerate(zip(back[:-1], back[1:])):
+        shapes.update(_linear(f"decoder_dense.{2 * index}", size_in, size_out))
+    shapes.update(_linear(f"decoder_dense.{2 * (len(back) - 1)}", back[-1], map_size))
+    c_in = cfg.map_channels
+    for index, (c_out, kernel, _stride) in enumerate(cfg.deconv_layers):  # SameConvTranspose2d, ReLU, ...
+        shapes[f"decoder_convs.{2 * index}.weight"] = (c_in, c_out, kernel, kernel)
+        shapes[f"decoder_convs.{2 * index}.bias"] = (c_out,)
+        c_in = c_out
+    return shapes
+
+
+def _linear(name: str, size_in: int, size_out: int) -> dict[str, tuple[int, ...]]:
+    return {f"{name}.weight": (size_out, size_in), f"{name}.bias": (size_out,)}
+
+
+def _halve(size: int, times: int) -> int:
+    for _ in range(times):
+        size = (size + 1) // 2
+    return size
+
+
+def _whole(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TrainingError(f"{what} must be a whole number, got {_short(value)}.")
+    return int(value)
+
+
+def _real(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TrainingError(f"{what} must be a number, got {_short(value)}.")
+    return float(value)
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise TrainingError(f"{what} must be a word, got {_short(value)}.")
+    return value
+
+
+def _whole_numbers(values: object, what: str, least: int, most: int) -> tuple[int, ...]:
+    if not isinstance(values, (list, tuple)) or not least <= len(values) <= most:
+        count = f"{most}" if least == most else f"at most {most}" if least == 0 else f"{least} to {most}"
+        raise TrainingError(f"{what} must be a list of {count} whole numbers, got {_short(values)}.")
+    return tuple(_whole(value, what) for value in values)
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A value for a message, cut short: a file's settings may hold anything."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # deeply nested lists; ints too long to print
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # Summed squared error + KL, as the Fashion-MNIST tutorial's loss: a Gaussian decoder with variance 1/2

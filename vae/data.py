@@ -6,7 +6,6 @@ import gzip
 import io
 import os
 import shutil
-import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -19,6 +18,7 @@ from PIL import Image
 
 from vae.catalog import sanitize_name
 from vae.errors import CheckpointError, DataError
+from vae.files import write_atomically
 
 
 @dataclass(frozen=True, eq=False)
@@ -891,18 +891,8 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def write_npz_atomically(target: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write a compressed .npz to a temp file next to ``target``, fsync, then rename over it."""
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            np.savez_compressed(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # temp files are private; a stored upload is an ordinary file
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    """Write a compressed .npz to ``target`` with the one atomic writer (vae.files)."""
+    write_atomically(target, lambda handle: np.savez_compressed(handle, **arrays))
 
 
 def load_stored_upload(stem: str, root: str | Path | None = None) -> Dataset:

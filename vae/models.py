@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from vae.config import ModelConfig
+from vae.config import CONV_KERNEL, ModelConfig, conv_feature_shape
 
 
 LINEAR_OUTPUT_EPS = 1e-6  # how far inside (0, 1) a linear-output model's pixels are clipped for the losses
@@ -99,11 +99,8 @@ class ConvVAE(BaseVAE):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        height, width = config.image_shape
         channels = [1, *config.conv_channels]
-        steps = len(config.conv_channels)
-        # Each k=3, s=2, p=1 conv maps a side n to ceil(n / 2).
-        self.feature_shape = (channels[-1], _halve(height, steps), _halve(width, steps))
+        self.feature_shape = conv_feature_shape(config)  # (C, h, w) after the strided convs
         features = math.prod(self.feature_shape)
         self.encoder = nn.Sequential(*_convs(channels), nn.Flatten(), nn.Linear(features, config.conv_hidden), nn.ReLU())
         self.fc_mu = nn.Linear(config.conv_hidden, config.latent_dim)
@@ -229,7 +226,7 @@ def _mlp(sizes: list[int]) -> nn.Sequential:
 def _convs(channels: list[int]) -> list[nn.Module]:
     layers: list[nn.Module] = []
     for c_in, c_out in zip(channels[:-1], channels[1:]):
-        layers += [nn.Conv2d(c_in, c_out, kernel_size=3, stride=2, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(c_in, c_out, kernel_size=CONV_KERNEL, stride=2, padding=1), nn.ReLU()]
     return layers
 
 
@@ -237,7 +234,8 @@ def _transposed_convs(channels: list[int]) -> nn.Sequential:
     layers: list[nn.Module] = []
     pairs = list(zip(channels[:-1], channels[1:]))
     for index, (c_in, c_out) in enumerate(pairs):
-        layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size=3, stride=2, padding=1, output_padding=1))
+        layers.append(nn.ConvTranspose2d(c_in, c_out, kernel_size=CONV_KERNEL, stride=2, padding=1,
+                                         output_padding=1))
         if index < len(pairs) - 1:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
@@ -252,8 +250,3 @@ def _same_transposed_convs(in_channels: int, layers: tuple[tuple[int, int, int],
         in_channels = c_out
     return nn.Sequential(*modules)
 
-
-def _halve(size: int, times: int) -> int:
-    for _ in range(times):
-        size = (size + 1) // 2
-    return size

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from vae.catalog import FORMAT_NAME
+from vae.catalog import FORMAT_NAME, read_settings
 from vae.errors import CheckpointError
 from vae.io.importers import SAVE_WEIGHTS_LINE, Detected, ImportChoices, convert, detect
 from vae.io.keras import is_keras_file
@@ -56,8 +56,11 @@ def detect_file(source: Path, choices: ImportChoices | None = None) -> Detected:
 
 def load_weights(source: Path) -> object:
     """torch.load with weights_only=True (never runs code); a pickled whole model gets the one line to fix it."""
-    if not source.is_file():
-        raise CheckpointError(f"No model file at {source.name}.")
+    try:
+        read_settings(source)  # what torch.load would cost, checked first without torch (a small file can ask for GBs)
+    except CheckpointError:
+        refuse_pickled_model(source)
+        raise
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - torch's unpickler raises many kinds on damaged or code-running files
