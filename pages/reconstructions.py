@@ -5,8 +5,10 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _shared, _training
+from pages.common import _shared, _training, shell
 from vae import images as vae_images
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 PAIRS_PER_ROW = 4
 ALL_CLASSES = -1

@@ -8,10 +8,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import vae
-from pages import _shared, _training
+from pages.common import _shared, _training, shell
 from vae import images as vae_images
 from vae import jobs
 from vae import plots
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
 CURVE_NAMES = {"loss": "Training loss", "recon": "Reconstruction error", "kl": "KL divergence"}

@@ -4,7 +4,7 @@ A Streamlit server in its own process group, headless Debian Chromium through Pl
 the few page actions the tests need: wait for a rerun to end, find empty spots and isolated dots
 on a latent map and click it at data coordinates, read the decoded image, time a click or a
 slider move inside the page. The map helpers work on both kinds of map: the Latent space page's
-canvas component (pages/latent_map.js, read through its ``describe()``) and the Interpolate
+canvas component (pages/common/latent_map.js, read through its ``describe()``) and the Interpolate
 page's plotly chart; they tell them apart by whether ``.st-key-<key> .latent-map`` exists.
 Verified patterns: shared/STREAMLIT_NOTES.md. Not collected by pytest (no ``test_`` prefix).
 """
@@ -195,13 +195,13 @@ def open_page_from_menu(page: Page, title: str, timeout_ms: int = PAGE_TIMEOUT_M
 def title_heading(menu_title: str) -> str:
     """The ``st.title`` each menu entry leads to."""
     return {"Latent space": "Latent space", "Interpolate": "Interpolate", "Train": "Train a model",
-            "Models": "Models", "Start": "VAE Latent Explorer", "Generate": "Generate",
+            "Models": "Models", "Start": "VAE Latent Explorer", "Generate": "Generate new pictures",
             "Reconstructions": "Reconstructions"}.get(menu_title, menu_title)
 
 
 # ---------------------------------------------------------------- the latent plane
 
-# Two kinds of map: the Latent space page draws its own canvas (pages/latent_map.js, a custom
+# Two kinds of map: the Latent space page draws its own canvas (pages/common/latent_map.js, a custom
 # component), the Interpolate page a plotly chart. Every helper below reads either through one
 # small page-side adapter, ``plotOf(withDots)``, which gives null until the map is drawn, else
 #   kind: "canvas" | "plotly";  left, top, width, height: the plot area in page (client) pixels;
@@ -212,7 +212,7 @@ def title_heading(menu_title: str) -> str:
 #   (cross, path, ends). The canvas is read through its ``describe()`` (hidden classes left out,
 #   no grid: a click reports the nearest dot within HIT_PIXELS, else the exact plane point);
 #   plotly through ``_fullLayout`` / ``_fullData`` (plain arrays; ``gd.data`` holds base64).
-CANVAS_HIT_PIXELS = 6  # pages/latent_map.js HIT_PIXELS: a click this close to a dot picks that test image
+CANVAS_HIT_PIXELS = 6  # pages/common/latent_map.js HIT_PIXELS: a click this close to a dot picks that test image
 
 _PLOT_JS = """(key, withDots) => {
     const container = document.querySelector(`.st-key-${key}`);

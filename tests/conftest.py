@@ -90,16 +90,24 @@ def decode_map(data: dict) -> dict:
     return {**data, "points": np.stack([x, y], axis=1), "label_array": labels.astype(np.int64)}
 
 
+MAP_COMPONENT = "vae_explorer.latent_map"  # pages/common/_latent_map.py COMPONENT_NAME
+
+
+def map_elements(at) -> list:
+    """The Latent space maps on the page (other components.v2 elements, such as the app's history helper, left out)."""
+    return [element for element in at.get("bidi_component") if element.proto.component_name == MAP_COMPONENT]
+
+
 def latent_map(at, index: int = 0) -> dict:
     """What the Latent space map (a components.v2 element) was sent in the last run, decoded."""
-    return decode_map(json.loads(at.get("bidi_component")[index].proto.json))
+    return decode_map(json.loads(map_elements(at)[index].proto.json))
 
 
 def map_event(at, event: str, value, index: int = 0):
     """Simulate the map's ``event`` ("click" or "legend") as the browser sends it: a trigger value, then a rerun."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
-    element = at.get("bidi_component")[index]
+    element = map_elements(at)[index]
     trigger_id = f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events"  # components.v2's trigger aggregator
     states = WidgetStates()
     states.widgets.extend(state for state in at._tree.get_widget_states().widgets if state.id != trigger_id)

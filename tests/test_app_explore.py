@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 from streamlit.proto.WidgetStates_pb2 import WidgetStates
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
@@ -36,23 +35,6 @@ def model_folder(tmp_path_factory) -> Path:
         vae.save_checkpoint(folder / f"{name}.pt", build_model(config, seed=0), dataset="digits",
                             class_names=DIGITS, metrics={"test_elbo": -50.0})
     return folder
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch) -> None:
-    """Run app.py on every rerun, as the live server does once app.py's st.navigation has run.
-
-    A folder called pages/ next to app.py makes AppTest (which resets the flag before each
-    run) use the old pages-folder mode, where switch_page runs the page file alone and
-    app.py's sidebar never appears.
-    """
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 @pytest.fixture

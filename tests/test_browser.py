@@ -25,7 +25,7 @@ import browser_harness as h
 pytestmark = pytest.mark.e2e
 
 BUNDLED = h.ROOT / "checkpoints"
-DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/_shared.py DEFAULT_MODEL: the model a new user sees
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/_shared.py DEFAULT_MODEL: the model a new user sees
 STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
 STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine

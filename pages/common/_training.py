@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _shared
+from pages.common import _shared
 from vae import data as vae_data
 from vae import images as vae_images
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
