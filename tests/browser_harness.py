@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # playwright may be missing: test_browser.py then skips (or f
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SLOW_START = Path(__file__).resolve().parent / "slow_start"  # its sitecustomize.py slows a server's first `import vae`
 CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -84,13 +85,18 @@ class StreamlitServer:
 
 
 def start_server(checkpoint_dir: Path, log_path: Path, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> StreamlitServer:
+                 extra_env: dict[str, str] | None = None, slow_first_import_s: float = 0.0) -> StreamlitServer:
     """Spawn ``streamlit run app.py`` in a new process group, models read from ``checkpoint_dir``.
 
+    With ``slow_first_import_s`` the server's first ``import vae`` (in the app's first run) takes that
+    much longer (tests/slow_start/sitecustomize.py): the first seconds after a start on a busy machine.
     Returns at once; call :func:`wait_healthy` before opening a page.
     """
     port = port or free_port()
     env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    if slow_first_import_s > 0:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SLOW_START), env.get("PYTHONPATH")]))
+        env["VAE_SLOW_IMPORT_S"] = str(slow_first_import_s)
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -190,6 +196,35 @@ def open_page_from_menu(page: Page, title: str, timeout_ms: int = PAGE_TIMEOUT_M
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text=title).first.click()
     page.get_by_role("heading", name=title_heading(title), exact=True).first.wait_for(timeout=timeout_ms)
     wait_idle(page, timeout_ms)
+
+
+# Notes every set of labels the sidebar's page menu shows, in order (run it with page.add_init_script).
+RECORD_MENUS_JS = """
+window.__menusSeen = [];
+const noteMenu = () => {
+  const labels = [...document.querySelectorAll('[data-testid="stSidebarNav"] a')]
+    .map(link => link.innerText.split('\\n').pop().trim());
+  const seen = window.__menusSeen, last = seen[seen.length - 1];
+  if (labels.length && JSON.stringify(labels) !== JSON.stringify(last)) seen.push(labels);
+};
+new MutationObserver(noteMenu).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def menus_seen(page: Page) -> list[list[str]]:
+    """Every set of sidebar menu labels shown since the page opened (needs RECORD_MENUS_JS)."""
+    return page.evaluate("window.__menusSeen || []")
+
+
+def menu_labels(page: Page) -> list[str]:
+    """The labels of the sidebar's page menu now (the icon's name left out)."""
+    return [text.split("\n")[-1].strip() for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+
+
+def menu_link(page: Page, url_path: str, timeout_ms: int = PAGE_TIMEOUT_MS) -> Locator:
+    """The sidebar's link to ``/url_path``, as soon as the menu shows any link (whatever the run is doing)."""
+    page.locator('[data-testid="stSidebarNav"] a').first.wait_for(timeout=timeout_ms)
+    return page.locator(f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]').first
 
 
 def title_heading(menu_title: str) -> str:

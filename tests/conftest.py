@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,4 +115,75 @@ def map_event(at, event: str, value, index: int = 0):
     injected = states.widgets.add()
     injected.id = trigger_id
     injected.json_trigger_value = json.dumps([{"event": event, "value": value}])
+    return at._run(states)
+
+
+# ------------------------------------------------------------------ the app in AppTest
+
+MODEL_2D, MODEL_16D = "digits-conv-2d", "digits-mlp-16d"
+DIGITS = [str(digit) for digit in range(10)]
+TIMEOUT = 120
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    """Two untrained seeded models for the offline 8x8 digits: a conv 2-D and an MLP 16-D."""
+    import vae
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    configs = {
+        MODEL_2D: ModelConfig(kind="conv", image_shape=(8, 8), latent_dim=2, conv_channels=(8, 16), conv_hidden=16),
+        MODEL_16D: ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=16, hidden_sizes=(32,)),
+    }
+    for name, config in configs.items():
+        vae.save_checkpoint(folder / f"{name}.pt", build_model(config, seed=0), dataset="digits",
+                            class_names=DIGITS, metrics={"test_elbo": -50.0})
+    return folder
+
+
+@pytest.fixture
+def app(model_folder, monkeypatch):
+    """The app (an AppTest, not yet run), reading its models from the temporary folder."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def app_model_path(at) -> Path:
+    """The checkpoint file of the model the app shows."""
+    import os
+
+    return Path(os.environ["VAE_CHECKPOINT_DIR"]) / f"{at.session_state['model_name']}.pt"
+
+
+def assert_clean(at) -> None:
+    """No exception on the page."""
+    assert not at.exception, [item.value for item in at.exception]
+
+
+def page_text(at) -> str:
+    """All markdown and captions on the page, joined."""
+    return "\n".join([item.value for item in at.markdown] + [item.value for item in at.caption])
+
+
+def map_click(at, x: float, y: float, index: int | None = None):
+    """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
+    return map_event(at, "click", {"x": x, "y": y, "index": index})
+
+
+def click(at, point: dict, chart_index: int = 0):
+    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    chart = at.get("plotly_chart")[chart_index]
+    states = WidgetStates()
+    for state in at._tree.get_widget_states().widgets:
+        if state.id != chart.proto.id:
+            states.widgets.append(state)
+    selection = {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}
+    injected = states.widgets.add()
+    injected.id = chart.proto.id
+    injected.string_value = json.dumps({"selection": selection})
     return at._run(states)

@@ -4,83 +4,23 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from streamlit.proto.WidgetStates_pb2 import WidgetStates
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, latent_map, make_bad_checkpoints, map_event
-from vae.config import ModelConfig
-from vae.models import build_model
-
-MODEL_2D, MODEL_16D = "digits-conv-2d", "digits-mlp-16d"
-DIGITS = [str(digit) for digit in range(10)]
-TIMEOUT = 120
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    """Two untrained seeded models for the offline 8x8 digits: a conv 2-D and an MLP 16-D."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    configs = {
-        MODEL_2D: ModelConfig(kind="conv", image_shape=(8, 8), latent_dim=2, conv_channels=(8, 16), conv_hidden=16),
-        MODEL_16D: ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=16, hidden_sizes=(32,)),
-    }
-    for name, config in configs.items():
-        vae.save_checkpoint(folder / f"{name}.pt", build_model(config, seed=0), dataset="digits",
-                            class_names=DIGITS, metrics={"test_elbo": -50.0})
-    return folder
-
-
-@pytest.fixture
-def app(model_folder, monkeypatch) -> AppTest:
-    """The app (not yet run), reading its models from the temporary folder."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
-    return AppTest.from_file(APP, default_timeout=TIMEOUT)
-
-
-def assert_clean(at: AppTest) -> None:
-    """No exception on the page."""
-    assert not at.exception, [item.value for item in at.exception]
-
-
-def page_text(at: AppTest) -> str:
-    """All markdown and captions on the page, joined."""
-    return "\n".join([item.value for item in at.markdown] + [item.value for item in at.caption])
-
-
-def map_click(at: AppTest, x: float, y: float, index: int | None = None) -> AppTest:
-    """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
-    return map_event(at, "click", {"x": x, "y": y, "index": index})
-
-
-def click(at: AppTest, point: dict, chart_index: int = 0) -> AppTest:
-    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
-    chart = at.get("plotly_chart")[chart_index]
-    states = WidgetStates()
-    for state in at._tree.get_widget_states().widgets:
-        if state.id != chart.proto.id:
-            states.widgets.append(state)
-    selection = {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}
-    injected = states.widgets.add()
-    injected.id = chart.proto.id
-    injected.string_value = json.dumps({"selection": selection})
-    return at._run(states)
+from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path,
+                      assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event, page_text)
+from pages.common import _latent_map, _shared
 
 
 def figure_spec(at: AppTest, chart_index: int = 0) -> dict:
     """The plotly figure JSON sent to the browser."""
     return json.loads(at.get("plotly_chart")[chart_index].proto.spec)
-
-
-def app_model_path(at: AppTest) -> Path:
-    """The checkpoint file of the model the app shows."""
-    return Path(os.environ["VAE_CHECKPOINT_DIR"]) / f"{at.session_state['model_name']}.pt"
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
@@ -233,6 +173,16 @@ def test_a_malformed_legend_click_changes_nothing(app, value):
     assert latent_map(app)["hidden"] == []
 
 
+def test_a_legend_click_after_hiding_every_class_shows_only_that_class(app):
+    app.run()
+    app.pills(key="explore_classes").set_value([]).run()
+    assert latent_map(app)["hidden"] == list(range(10))
+    map_event(app, "legend", 4)
+    assert_clean(app)
+    assert latent_map(app)["hidden"] == [c for c in range(10) if c != 4]
+    assert app.pills(key="explore_classes").value == [4]
+
+
 def test_download_decoded_png(app):
     app.run()
     button = app.get("download_button")[0]
@@ -346,6 +296,78 @@ def test_interpolate_link_and_bad_link(app):
     assert_clean(bad)
     warnings = " ".join(item.value for item in bad.warning)
     assert "(a=99999)" in warnings and "(zb=x)" in warnings
+
+
+# ------------------------------------------------------------------ callbacks after a delete in another tab
+
+
+@pytest.fixture
+def own_folder(model_folder, tmp_path, monkeypatch) -> Path:
+    """A copy of both models in a folder of this test's own (it may delete one), read by the app."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in model_folder.glob("*.pt"):
+        shutil.copy2(path, folder / path.name)
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
+def assert_error_without_traceback(at: AppTest, words: str) -> None:
+    """An st.error (main area or sidebar) saying ``words``, shown once, and no exception."""
+    assert_clean(at)
+    messages = [item.value for item in at.error]
+    assert sum(words in message for message in messages) == 1, messages
+
+
+def test_a_map_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert at.selectbox(key="sidebar_model").value == MODEL_2D
+    (own_folder / f"{MODEL_2D}.pt").unlink()  # the Models page of another tab deleted it
+    map_click(at, 0.5, 0.5)
+    assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
+    assert at.selectbox(key="sidebar_model").value == MODEL_16D  # the app goes on with the model that is left
+    map_click(at, 0.25, 0.25)
+    assert_clean(at)
+    assert not at.error and "PCA 1 = 0.250" in page_text(at)
+
+
+@pytest.mark.parametrize("event", ["click", "legend"])
+def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
+    app.run()
+
+    def fail(key: str, name: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(_latent_map, "event", fail)
+    map_event(app, event, 3 if event == "legend" else {"x": 0.5, "y": 0.5})
+    assert_error_without_traceback(app, "Something went wrong")
+    assert latent_map(app)["count"] > 0  # the map is still there
+
+
+def test_a_failing_slider_callback_shows_a_message(app):
+    app.run()
+    app.session_state["explore_point"] = {"model": MODEL_2D, "z": "not numbers", "chosen": True}
+    app.slider(key="explore_z_0").set_value(1.0).run()
+    assert_error_without_traceback(app, "Something went wrong")
+
+
+def test_an_interpolate_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    open_page(at, "interpolate")
+    (own_folder / f"{MODEL_2D}.pt").unlink()
+    click(at, {"x": 1.0, "y": 1.0, "curve_number": 0, "point_index": 0})
+    assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
+
+
+def test_a_failing_sidebar_choice_shows_a_message(app, monkeypatch):
+    app.run()
+
+    def fail(name: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(_shared, "set_active_model", fail)
+    app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
+    assert_error_without_traceback(app, "Something went wrong")
 
 
 # ------------------------------------------------------------------ models
