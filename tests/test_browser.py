@@ -1,7 +1,7 @@
 """The app in a real browser: `streamlit run app.py` driven through headless Chromium, as a new user would.
 
 One Streamlit server for the whole module, on a free port, reading a copy of the bundled checkpoints
-(checkpoints/ is never touched). Every test opens its own browser context, i.e. its own Streamlit
+(checkpoints/ is never touched); the tests of the first seconds after a start get a fresh, slowed server each. Every test opens its own browser context, i.e. its own Streamlit
 session. Screenshots of every step go to tests/artifacts/; the timings the tests see go to
 tests/artifacts/e2e_timings.json (benchmarks/app_speed.py measures them properly; never asserted).
 Locally these tests skip without Chromium or playwright; in CI (CI=true) they fail instead.
