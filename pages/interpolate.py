@@ -189,8 +189,8 @@ def pick_random(labels: np.ndarray) -> None:
 
 def read_path_link() -> None:
     """The link's number of steps (``steps=``) and path (``path=spherical``), into the widgets."""
-    readers = {"steps": (STEPS_KEY, lambda text: links.parse_whole(text, MIN_STEPS, MAX_STEPS)),
-               "path": (METHOD_KEY, lambda text: links.parse_choice(text, list(METHODS)))}
+    readers = {"steps": (STEPS_KEY, partial(links.parse_whole, low=MIN_STEPS, high=MAX_STEPS)),
+               "path": (METHOD_KEY, partial(links.parse_choice, choices=list(METHODS)))}
     for param, (key, parse) in readers.items():
         text = st.query_params.get(param)
         if text is None:
