@@ -8,7 +8,7 @@ Everything runs against a fresh `streamlit run app.py` reading a temporary copy 
 checkpoints and their saved test-image codes (checkpoints/ is never touched). The cold start is
 measured on 3 fresh servers (the median is reported), each also without the codes files, i.e.
 for models the app has never shown. "First map" is the Latent space page's map (a canvas
-component, pages/latent_map.js) drawn and sized in the browser. Latencies are measured inside
+component, pages/common/latent_map.js) drawn and sized in the browser. Latencies are measured inside
 the page: from the mousedown / keydown to the moment the new decoded image has loaded
 (tests/browser_harness.py, whose map helpers read the canvas map through its ``describe()``).
 
@@ -179,7 +179,7 @@ def measure_single_user(browser, server, args, results: dict) -> None:
     """Warm load, clicks, dot clicks and slider moves on the default model; then the big map."""
     page = h.new_page(browser)
     results["warm_first_chart_s"] = round(first_chart(page, server.url), 3)
-    results["explore_map_kind"] = h.map_kind(page)  # "canvas" (pages/latent_map.js) or "plotly"
+    results["explore_map_kind"] = h.map_kind(page)  # "canvas" (pages/common/latent_map.js) or "plotly"
     h.wait_idle(page)
     h.wait_decoded_shown(page)
     raw = results.setdefault("raw_ms", {})

@@ -6,16 +6,19 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages import _latent_map, _pictures, _shared
+from pages.common import _latent_map, _pictures, _shared, links, shell
 from vae import plots
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
 PICKED_KEY = "explore_picked"  # {"model": name, "index": int}: the test image clicked last, if any
-CHART_KEY = "explore_scatter"  # the map (pages/_latent_map.py)
+CHART_KEY = "explore_scatter"  # the map (pages/common/_latent_map.py)
 PLANE_KEY = "explore_plane"  # "pca" or "dims" (latent above 2-D only)
 DIM_X_KEY, DIM_Y_KEY = "explore_dim_x", "explore_dim_y"
 BACKGROUND_KEY = "explore_background"
 CLASSES_KEY = "explore_classes"  # class indices shown on the map
+LINK_READ_KEY = "explore_link_read"  # the model whose link this session has read (once per model)
 DOWNLOAD_KEY = "explore_download"
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
@@ -43,10 +46,17 @@ def show_page() -> None:
 @st.fragment
 def show_explorer(name: str) -> None:
     """Everything that changes on a click; a click reruns only this part of the page."""
-    with _shared.friendly_errors():
+    with _shared.friendly_errors(already_shown=_shared.show_callback_error()):
         ready = _shared.models_ready()
-        method, dims = choose_plane(_shared.latent_size(name))
+        latent_dim = _shared.latent_size(name)
+        from_link = st.session_state.get(LINK_READ_KEY) != name
+        if from_link:  # before the widgets below, which then show what the link asks for
+            read_plane_link(latent_dim)
+        method, dims = choose_plane(latent_dim)
         plane = _shared.latent_plane(name, method, dims)
+        if from_link:
+            read_view_link(name, plane)
+            st.session_state[LINK_READ_KEY] = name
         if plane.note:
             st.info(f"{_shared.plain(plane.note)} Clicking the plane still shows what the model draws.")
         z = current_point(name, plane)
@@ -61,7 +71,7 @@ def show_explorer(name: str) -> None:
             with right:
                 _shared.wait_for_models(name)
         draw_sliders(name, plane)
-        update_link(name)
+        update_link(name, plane, method, dims)
 
 
 def choose_plane(latent_dim: int) -> tuple[str, tuple[int, int]]:
@@ -87,20 +97,76 @@ def choose_plane(latent_dim: int) -> tuple[str, tuple[int, int]]:
 
 
 def current_point(name: str, plane: _shared.Plane) -> np.ndarray:
-    """The chosen point (D,): from session state, else from the link's ``z=``, else the centre."""
+    """The chosen point (D,): from session state, else the centre."""
     latent_dim = len(plane.dim_ranges)
     state = st.session_state.get(POINT_KEY)
-    if state and state.get("model") == name and len(state.get("z", ())) == latent_dim:
+    if state and state.get("model") == name and len(state.get("z", ())) == latent_dim \
+            and np.isfinite(state["z"]).all():
         return np.asarray(state["z"], np.float32)
-    z, chosen = np.zeros(latent_dim, np.float32), False
+    z = np.zeros(latent_dim, np.float32)
+    store_point(name, z, chosen=False)
+    return z
+
+
+def read_plane_link(latent_dim: int) -> None:
+    """The link's plane (``plane=pca`` or ``plane=z3,z5``) and background switch (``bg=1``), into the widgets."""
+    text = st.query_params.get("plane")
+    if text is not None:
+        try:
+            if latent_dim <= 2:
+                raise ValueError("this model's codes have two numbers, and the map always shows both")
+            method, dims = links.parse_plane(text, latent_dim)
+        except ValueError as error:
+            _shared.warn_bad_link("plane", str(error))
+        else:
+            st.session_state[PLANE_KEY] = method
+            if method == "dims":
+                st.session_state[DIM_X_KEY], st.session_state[DIM_Y_KEY] = dims
+    text = st.query_params.get("bg")
+    if text is not None:
+        try:
+            st.session_state[BACKGROUND_KEY] = links.parse_switch(text)
+        except ValueError as error:
+            _shared.warn_bad_link("bg", str(error))
+
+
+def read_view_link(name: str, plane: _shared.Plane) -> None:
+    """The link's hidden classes (``hide=``), clicked test image (``img=``) and point (``z=``)."""
+    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
+    text = st.query_params.get("hide")
+    if text is not None:
+        try:
+            hidden = links.parse_classes(text, len(classes))
+        except ValueError as error:
+            _shared.warn_bad_link("hide", str(error))
+        else:
+            st.session_state[CLASSES_KEY] = [c for c in classes if c not in hidden]
+    state = st.session_state.get(POINT_KEY)
+    if not (state and state.get("model") == name):  # this session's own point wins
+        read_point_link(name, plane)
+
+
+def read_point_link(name: str, plane: _shared.Plane) -> None:
+    """The point from ``z=`` and the clicked test image from ``img=`` (its code when there is no ``z=``)."""
+    picked, z = None, None
+    text = st.query_params.get("img")
+    if text is not None:
+        try:
+            if not len(plane.labels):
+                raise ValueError("this model's test images are not available")
+            picked = _shared.parse_index(text, len(plane.labels))
+        except ValueError as error:
+            _shared.warn_bad_link("img", str(error))
     text = st.query_params.get("z")
     if text:
         try:
-            z, chosen = clip_to_sliders(_shared.parse_latent(text, latent_dim), plane), True
+            z = clip_to_sliders(_shared.parse_latent(text, len(plane.dim_ranges)), plane)
         except ValueError as error:
             _shared.warn_bad_link("z", str(error))
-    store_point(name, z, chosen=chosen)
-    return z
+    if z is None and picked is not None:
+        z = clip_to_sliders(_shared.encode_test_set(name).means[picked], plane)
+    if z is not None:
+        store_point(name, z, picked=picked)
 
 
 def clip_to_sliders(z: np.ndarray, plane: _shared.Plane) -> np.ndarray:
@@ -122,6 +188,7 @@ def sync_sliders(plane: _shared.Plane, z: np.ndarray) -> None:
             st.session_state[slider_key(dim)] = value
 
 
+@_shared.guarded
 def on_plane_click(name: str, method: str, dims: tuple[int, int]) -> None:
     """A click on the plane: a test image jumps to its code; empty space decodes through the plane."""
     click = _latent_map.event(CHART_KEY, "click")
@@ -150,12 +217,14 @@ def clicked_image(click: dict, count: int) -> int | None:
     return int(index)
 
 
+@_shared.guarded
 def on_legend(classes: list[int]) -> None:
     """A class clicked in the map's legend: hide it, or show it again (the chips below follow)."""
     label = _latent_map.event(CHART_KEY, "legend")
     if isinstance(label, bool) or not isinstance(label, int) or label not in classes:
         return
-    shown = list(st.session_state.get(CLASSES_KEY) or classes)
+    shown = st.session_state.get(CLASSES_KEY)
+    shown = list(classes if shown is None else shown)  # an empty list: every class is hidden
     shown = [c for c in shown if c != label] if label in shown else sorted([*shown, label])
     st.session_state[CLASSES_KEY] = shown
 
@@ -258,6 +327,7 @@ def draw_slider(name: str, plane: _shared.Plane, dim: int, label: str) -> None:
               on_change=on_slider, args=(name, dim))
 
 
+@_shared.guarded
 def on_slider(name: str, dim: int) -> None:
     """A slider moved: change that one number of the point; the clicked test image is forgotten."""
     state = st.session_state.get(POINT_KEY) or {}
@@ -268,13 +338,20 @@ def on_slider(name: str, dim: int) -> None:
     store_point(name, z)
 
 
-def update_link(name: str) -> None:
-    """Put the chosen point in the shareable link (only once the user chose one)."""
+def update_link(name: str, plane: _shared.Plane, method: str, dims: tuple[int, int]) -> None:
+    """Put the view in the shareable link: the point (once chosen), clicked image, plane, hidden classes, background."""
     state = st.session_state.get(POINT_KEY) or {}
-    if state.get("model") == name and state.get("chosen"):
-        text = _shared.format_latent(state["z"])
-        if st.query_params.get("z") != text:
-            st.query_params["z"] = text
+    picked = st.session_state.get(PICKED_KEY)
+    shown = st.session_state.get(CLASSES_KEY)
+    classes = range(plots.class_count(plane.labels, plane.class_names))
+    hidden = [c for c in classes if shown is not None and c not in shown] if len(plane.labels) else []
+    links.write_link({
+        "z": links.latent_text(state["z"]) if state.get("model") == name and state.get("chosen") else None,
+        "img": str(int(picked["index"])) if picked and picked.get("model") == name else None,
+        "plane": links.plane_text(method, dims) if len(plane.dim_ranges) > 2 and method != links.PCA else None,
+        "hide": links.classes_text(hidden),
+        "bg": "1" if st.session_state.get(BACKGROUND_KEY) else None,
+    })
 
 
 with _shared.friendly_errors():

@@ -5,8 +5,10 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _pictures, _shared
+from pages.common import _pictures, _shared, shell
 from vae import images as vae_images
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 MANIFOLD_SIZE = 20  # pictures per side of the map
 MAX_TRAVERSAL_ROWS = 16

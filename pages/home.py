@@ -1,7 +1,9 @@
 """Start page: what a VAE's latent space is, and what each page does."""
 import streamlit as st
 
-from pages import _shared
+from pages.common import _shared, shell
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 HARDEST_PARAM, HARDEST_VALUE = "order", "hardest"  # pages/reconstructions.py: ?order=hardest shows the hardest first
 

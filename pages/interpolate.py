@@ -6,9 +6,11 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages import _pictures, _shared
+from pages.common import _pictures, _shared, links, shell
 from vae import images as vae_images
 from vae import plots
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 ENDS_KEY = "interp_ends"  # {"model": name, "a": end, "b": end, "next": "a"|"b"}; end = {"index": i} or {"z": [...]}
 MODE_KEY = "interp_mode"
@@ -17,12 +19,15 @@ CLASS_KEYS = {"a": "interp_class_a", "b": "interp_class_b"}
 SEED_KEY = "interp_seed"
 RANDOM_KEY = "interp_random"
 STEPS_KEY = "interp_steps"
+DEFAULT_STEPS, MIN_STEPS, MAX_STEPS = 10, 2, 32
+LINK_READ_KEY = "interp_link_read"  # the model whose link this session has read (once per model)
 METHOD_KEY = "interp_method"
 CHART_KEY = "interp_scatter"
 SWAP_KEY = "interp_swap"
 PNG_KEY, GIF_KEY = "interp_download_png", "interp_download_gif"
 MODES = {"click": "Click two points on the map", "index": "Image numbers", "classes": "Random images of two classes"}
 METHODS = {"linear": "Straight line", "spherical": "Along a sphere (spherical)"}
+DEFAULT_METHOD = "linear"  # the radio's first choice
 CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
 STRIP_HEIGHT = 112  # most on-screen pixels of one image in the strip
 STRIP_WIDTH = 880  # most on-screen pixels of the whole strip (whole-pixel scaling may take fewer)
@@ -44,11 +49,14 @@ def show_page() -> None:
 @st.fragment
 def show_interpolation(name: str) -> None:
     """Controls, the map with the path, and the strip; a click reruns only this part."""
-    with _shared.friendly_errors():
+    with _shared.friendly_errors(already_shown=_shared.show_callback_error()):
         model = _shared.load_model(name)
         plane = _shared.latent_plane(name, "pca")
         if plane.note:
             st.info(f"{_shared.plain(plane.note)} You can still click two points on the map.")
+        if st.session_state.get(LINK_READ_KEY) != name:  # before the widgets, which then show the link's choice
+            read_path_link()
+            st.session_state[LINK_READ_KEY] = name
         ends = current_ends(name, plane)
         choose_ends(name, plane, ends)
         steps, method = choose_path()
@@ -61,7 +69,7 @@ def show_interpolation(name: str) -> None:
         with right:
             describe_ends(plane, ends)
         show_strip(name, images, method)
-        update_link(ends)
+        update_link(ends, steps, method)
 
 
 def default_ends(plane: _shared.Plane) -> dict:
@@ -146,6 +154,7 @@ def choose_by_index(plane: _shared.Plane, ends: dict) -> None:
                             step=1, key=key, on_change=on_index, args=(end,))
 
 
+@_shared.guarded
 def on_index(end: str) -> None:
     """A number input changed: that end becomes the test image with that number."""
     value = st.session_state.get(INDEX_KEYS[end])
@@ -171,6 +180,7 @@ def choose_by_classes(plane: _shared.Plane) -> None:
     columns[3].button("Pick random images", key=RANDOM_KEY, type="primary", on_click=pick_random, args=(plane.labels,))
 
 
+@_shared.guarded
 def pick_random(labels: np.ndarray) -> None:
     """One random test image of each chosen class (seeded); an empty class leaves its end alone."""
     rng = np.random.default_rng(int(st.session_state.get(SEED_KEY) or 0))
@@ -180,11 +190,25 @@ def pick_random(labels: np.ndarray) -> None:
             set_end(end, {"index": int(rng.choice(members))})
 
 
+def read_path_link() -> None:
+    """The link's number of steps (``steps=``) and path (``path=spherical``), into the widgets."""
+    readers = {"steps": (STEPS_KEY, partial(links.parse_whole, low=MIN_STEPS, high=MAX_STEPS)),
+               "path": (METHOD_KEY, partial(links.parse_choice, choices=list(METHODS)))}
+    for param, (key, parse) in readers.items():
+        text = st.query_params.get(param)
+        if text is None:
+            continue
+        try:
+            st.session_state[key] = parse(text)
+        except ValueError as error:
+            _shared.warn_bad_link(param, str(error))
+
+
 def choose_path() -> tuple[int, str]:
     """Number of steps (2..32) and straight or spherical path."""
     columns = st.columns([3, 2, 1], vertical_alignment="bottom")
-    st.session_state.setdefault(STEPS_KEY, 10)
-    steps = columns[0].slider("Steps", min_value=2, max_value=32, key=STEPS_KEY)
+    st.session_state.setdefault(STEPS_KEY, DEFAULT_STEPS)
+    steps = columns[0].slider("Steps", min_value=MIN_STEPS, max_value=MAX_STEPS, key=STEPS_KEY)
     method = columns[1].radio("Path", list(METHODS), format_func=METHODS.get, key=METHOD_KEY, horizontal=True,
                               help="Spherical keeps the in-between codes as 'typical' as the ends, "
                               "which often gives crisper middle pictures in large latent spaces.")
@@ -192,6 +216,7 @@ def choose_path() -> tuple[int, str]:
     return int(steps), str(method)
 
 
+@_shared.guarded
 def swap_ends() -> None:
     """Exchange A and B."""
     ends = st.session_state[ENDS_KEY]
@@ -207,6 +232,7 @@ def draw_plane(name: str, plane: _shared.Plane, path: np.ndarray) -> None:
                     config=CHART_CONFIG)
 
 
+@_shared.guarded
 def on_plane_click(name: str) -> None:
     """A click sets the next end: a dot gives that test image, empty space a point on the plane.
 
@@ -309,28 +335,18 @@ def show_strip(name: str, images: np.ndarray, method: str) -> None:
                            frame_ms=GIF_FRAME_MS, place=columns[1])
 
 
-def update_link(ends: dict) -> None:
-    """Put both ends in the shareable link: ``a=``/``b=`` for test images, ``za=``/``zb=`` for points."""
+def update_link(ends: dict, steps: int, method: str) -> None:
+    """Put the view in the shareable link: ``a=``/``b=`` for test images, ``za=``/``zb=`` for points, steps, path."""
+    values: dict[str, str | None] = {
+        "steps": None if steps == DEFAULT_STEPS else str(steps),
+        "path": None if method == DEFAULT_METHOD else method,
+    }
     for end in ("a", "b"):
-        param, text = link_param(end, ends[end])
-        for other in (end, f"z{end}"):
-            if other != param:
-                st.query_params.pop(other, None)
-        if param is not None and st.query_params.get(param) != text:
-            st.query_params[param] = text
-
-
-def link_param(end: str, value: dict) -> tuple[str | None, str]:
-    """The link's parameter and text for one end: ("a", "12") for a test image, ("za", "0.1000,2.0000") for a point.
-
-    A point that is not all finite numbers gives (None, ""): NaN and infinity never enter the link.
-    """
-    if "index" in value:
-        return end, str(int(value["index"]))
-    z = np.asarray(value["z"], np.float64)
-    if not np.isfinite(z).all():
-        return None, ""
-    return f"z{end}", _shared.format_latent(z)
+        value = ends[end]
+        by_index = "index" in value
+        values[end] = str(int(value["index"])) if by_index else None
+        values[f"z{end}"] = None if by_index else links.latent_text(value["z"])  # never NaN or inf
+    links.write_link(values)
 
 
 with _shared.friendly_errors():

@@ -7,7 +7,9 @@ import pandas as pd
 import streamlit as st
 
 import vae
-from pages import _shared
+from pages.common import _shared, shell
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 CHOICE_KEY = "models_choice"  # the model the buttons below the table act on
 CHOICE_FOR_KEY = "models_choice_for"  # the model in use when the choice was last set; when another is, it follows

@@ -5,9 +5,11 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages import _pictures, _shared, _training
+from pages.common import _pictures, _shared, _training, shell
 from vae import images as vae_images
 from vae import plots
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 PAIRS_PER_ROW = 4
 PAIR_WIDTH = 140  # most on-screen pixels of one picture-and-redrawn pair (whole-pixel scaling may take fewer)

@@ -7,10 +7,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import vae
-from pages import _pictures, _shared, _training
+from pages.common import _pictures, _shared, _training, shell
 from vae import images as vae_images
 from vae import jobs
 from vae import plots
+
+shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
 # The link names the session's run (?job=<id>), so a reload, a new session, finds it again; the id is a random

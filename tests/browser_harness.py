@@ -4,7 +4,7 @@ A Streamlit server in its own process group, headless Debian Chromium through Pl
 the few page actions the tests need: wait for a rerun to end, find empty spots and isolated dots
 on a latent map and click it at data coordinates, read the decoded image, time a click or a
 slider move inside the page. The map helpers work on both kinds of map: the Latent space page's
-canvas component (pages/latent_map.js, read through its ``describe()``) and the Interpolate
+canvas component (pages/common/latent_map.js, read through its ``describe()``) and the Interpolate
 page's plotly chart; they tell them apart by whether ``.st-key-<key> .latent-map`` exists.
 Verified patterns: shared/STREAMLIT_NOTES.md. Not collected by pytest (no ``test_`` prefix).
 """
@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # playwright may be missing: test_browser.py then skips (or f
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+SLOW_START = Path(__file__).resolve().parent / "slow_start"  # its sitecustomize.py slows a server's first `import vae`
 CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -84,13 +85,18 @@ class StreamlitServer:
 
 
 def start_server(checkpoint_dir: Path, log_path: Path, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> StreamlitServer:
+                 extra_env: dict[str, str] | None = None, slow_first_import_s: float = 0.0) -> StreamlitServer:
     """Spawn ``streamlit run app.py`` in a new process group, models read from ``checkpoint_dir``.
 
+    With ``slow_first_import_s`` the server's first ``import vae`` (in the app's first run) takes that
+    much longer (tests/slow_start/sitecustomize.py): the first seconds after a start on a busy machine.
     Returns at once; call :func:`wait_healthy` before opening a page.
     """
     port = port or free_port()
     env = {**os.environ, "VAE_CHECKPOINT_DIR": str(checkpoint_dir), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    if slow_first_import_s > 0:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SLOW_START), env.get("PYTHONPATH")]))
+        env["VAE_SLOW_IMPORT_S"] = str(slow_first_import_s)
     command = [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1",
                "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -192,16 +198,45 @@ def open_page_from_menu(page: Page, title: str, timeout_ms: int = PAGE_TIMEOUT_M
     wait_idle(page, timeout_ms)
 
 
+# Notes every set of labels the sidebar's page menu shows, in order (run it with page.add_init_script).
+RECORD_MENUS_JS = """
+window.__menusSeen = [];
+const noteMenu = () => {
+  const labels = [...document.querySelectorAll('[data-testid="stSidebarNav"] a')]
+    .map(link => link.innerText.split('\\n').pop().trim());
+  const seen = window.__menusSeen, last = seen[seen.length - 1];
+  if (labels.length && JSON.stringify(labels) !== JSON.stringify(last)) seen.push(labels);
+};
+new MutationObserver(noteMenu).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def menus_seen(page: Page) -> list[list[str]]:
+    """Every set of sidebar menu labels shown since the page opened (needs RECORD_MENUS_JS)."""
+    return page.evaluate("window.__menusSeen || []")
+
+
+def menu_labels(page: Page) -> list[str]:
+    """The labels of the sidebar's page menu now (the icon's name left out)."""
+    return [text.split("\n")[-1].strip() for text in page.locator('[data-testid="stSidebarNav"] a').all_inner_texts()]
+
+
+def menu_link(page: Page, url_path: str, timeout_ms: int = PAGE_TIMEOUT_MS) -> Locator:
+    """The sidebar's link to ``/url_path``, as soon as the menu shows any link (whatever the run is doing)."""
+    page.locator('[data-testid="stSidebarNav"] a').first.wait_for(timeout=timeout_ms)
+    return page.locator(f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]').first
+
+
 def title_heading(menu_title: str) -> str:
     """The ``st.title`` each menu entry leads to."""
     return {"Latent space": "Latent space", "Interpolate": "Interpolate", "Train": "Train a model",
-            "Models": "Models", "Start": "VAE Latent Explorer", "Generate": "Generate",
+            "Models": "Models", "Start": "VAE Latent Explorer", "Generate": "Generate new pictures",
             "Reconstructions": "Reconstructions"}.get(menu_title, menu_title)
 
 
 # ---------------------------------------------------------------- the latent plane
 
-# Two kinds of map: the Latent space page draws its own canvas (pages/latent_map.js, a custom
+# Two kinds of map: the Latent space page draws its own canvas (pages/common/latent_map.js, a custom
 # component), the Interpolate page a plotly chart. Every helper below reads either through one
 # small page-side adapter, ``plotOf(withDots)``, which gives null until the map is drawn, else
 #   kind: "canvas" | "plotly";  left, top, width, height: the plot area in page (client) pixels;
@@ -212,7 +247,7 @@ def title_heading(menu_title: str) -> str:
 #   (cross, path, ends). The canvas is read through its ``describe()`` (hidden classes left out,
 #   no grid: a click reports the nearest dot within HIT_PIXELS, else the exact plane point);
 #   plotly through ``_fullLayout`` / ``_fullData`` (plain arrays; ``gd.data`` holds base64).
-CANVAS_HIT_PIXELS = 6  # pages/latent_map.js HIT_PIXELS: a click this close to a dot picks that test image
+CANVAS_HIT_PIXELS = 6  # pages/common/latent_map.js HIT_PIXELS: a click this close to a dot picks that test image
 
 _PLOT_JS = """(key, withDots) => {
     const container = document.querySelector(`.st-key-${key}`);

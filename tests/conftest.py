@@ -10,6 +10,7 @@ import pickle
 import struct
 import zipfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -318,16 +319,24 @@ def decode_map(data: dict) -> dict:
     return {**data, "points": np.stack([x, y], axis=1), "label_array": labels.astype(np.int64)}
 
 
+MAP_COMPONENT = "vae_explorer.latent_map"  # pages/common/_latent_map.py COMPONENT_NAME
+
+
+def map_elements(at) -> list:
+    """The Latent space maps on the page (other components.v2 elements, such as the app's history helper, left out)."""
+    return [element for element in at.get("bidi_component") if element.proto.component_name == MAP_COMPONENT]
+
+
 def latent_map(at, index: int = 0) -> dict:
     """What the Latent space map (a components.v2 element) was sent in the last run, decoded."""
-    return decode_map(json.loads(at.get("bidi_component")[index].proto.json))
+    return decode_map(json.loads(map_elements(at)[index].proto.json))
 
 
 def map_event(at, event: str, value, index: int = 0):
     """Simulate the map's ``event`` ("click" or "legend") as the browser sends it: a trigger value, then a rerun."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
-    element = at.get("bidi_component")[index]
+    element = map_elements(at)[index]
     trigger_id = f"$$STREAMLIT_INTERNAL_KEY_{element.proto.id}__events"  # components.v2's trigger aggregator
     states = WidgetStates()
     states.widgets.extend(state for state in at._tree.get_widget_states().widgets if state.id != trigger_id)
@@ -417,26 +426,6 @@ def media(monkeypatch) -> Media:
     monkeypatch.setattr(MediaFileManager, "add_deferred", add_deferred)
     monkeypatch.setattr(image_utils, "image_to_url", image_to_url)
     return recorded
-# ------------------------------------------------------------------ AppTest through app.py
-
-
-@pytest.fixture
-def through_app_py(monkeypatch) -> None:
-    """Make AppTest run app.py (its sidebar and st.navigation) on every run, as the live server does.
-
-    A folder called pages/ next to app.py makes AppTest (which resets the flag before each run) use the
-    old pages-folder mode, where switch_page runs the page file alone. (tests/test_app_explore.py has
-    its own autouse copy of this.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
 
 
 # ------------------------------------------------------------------ text as the user reads it
@@ -468,3 +457,91 @@ def assert_shown_as_text(body: str, raw: str) -> None:
     assert not MARKDOWN_SYNTAX & set(live), (body, sorted(MARKDOWN_SYNTAX & set(live)))
     assert "](" not in live and "![" not in live, body
     assert not GFM_BARE_LINK.search(_ESCAPED_MARK.sub(r"\1", body)), body
+
+
+# ------------------------------------------------------------------ the app in AppTest
+
+MODEL_2D, MODEL_16D = "digits-conv-2d", "digits-mlp-16d"
+DIGITS = [str(digit) for digit in range(10)]
+TIMEOUT = 120
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    """Two untrained seeded models for the offline 8x8 digits: a conv 2-D and an MLP 16-D."""
+    import vae
+
+    folder = tmp_path_factory.mktemp("checkpoints")
+    configs = {
+        MODEL_2D: ModelConfig(kind="conv", image_shape=(8, 8), latent_dim=2, conv_channels=(8, 16), conv_hidden=16),
+        MODEL_16D: ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=16, hidden_sizes=(32,)),
+    }
+    for name, config in configs.items():
+        model = spread_codes(build_model(config, seed=0), vae.load_dataset("digits").test_images)
+        vae.save_checkpoint(folder / f"{name}.pt", model, dataset="digits",
+                            class_names=DIGITS, metrics={"test_elbo": -50.0})
+    return folder
+
+
+def spread_codes(model, images: np.ndarray, spread: float = 1.5):
+    """Centre and stretch an untrained encoder's means so the test codes spread like a trained model's.
+
+    The map and the sliders are framed on the codes (vae.plots.axis_range); an untrained model's codes
+    are a tiny blob, which would leave the points these tests click (within about +-2) off the plane.
+    """
+    import torch
+
+    with torch.no_grad():
+        means = model.encode(torch.as_tensor(images, dtype=torch.float32))[0]
+        scale = spread / means.std(dim=0)  # (D,)
+        model.fc_mu.weight.mul_(scale[:, None])
+        model.fc_mu.bias.sub_(means.mean(dim=0)).mul_(scale)
+    return model
+
+
+@pytest.fixture
+def app(model_folder, monkeypatch):
+    """The app (an AppTest, not yet run), reading its models from the temporary folder."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+def app_model_path(at) -> Path:
+    """The checkpoint file of the model the app shows."""
+    import os
+
+    return Path(os.environ["VAE_CHECKPOINT_DIR"]) / f"{at.session_state['model_name']}.pt"
+
+
+def assert_clean(at) -> None:
+    """No exception on the page."""
+    assert not at.exception, [item.value for item in at.exception]
+
+
+def page_text(at) -> str:
+    """All markdown and captions on the page, joined."""
+    return "\n".join([item.value for item in at.markdown] + [item.value for item in at.caption])
+
+
+def map_click(at, x: float, y: float, index: int | None = None):
+    """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
+    return map_event(at, "click", {"x": x, "y": y, "index": index})
+
+
+def click(at, point: dict, chart_index: int = 0):
+    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
+    from streamlit.proto.WidgetStates_pb2 import WidgetStates
+
+    chart = at.get("plotly_chart")[chart_index]
+    states = WidgetStates()
+    for state in at._tree.get_widget_states().widgets:
+        if state.id != chart.proto.id:
+            states.widgets.append(state)
+    selection = {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}
+    injected = states.widgets.add()
+    injected.id = chart.proto.id
+    injected.string_value = json.dumps({"selection": selection})
+    return at._run(states)

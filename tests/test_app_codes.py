@@ -109,12 +109,13 @@ def init(self, *args, **kwargs):
 PagesManager.__init__ = init
 
 at = AppTest.from_file(sys.argv[1], default_timeout=120).run()
+maps = [item for item in at.get("bidi_component") if item.proto.component_name == "vae_explorer.latent_map"]
 print(json.dumps({
     "torch_imported": "torch" in sys.modules,
     "exceptions": [item.value for item in at.exception],
     "errors": [item.value for item in at.error],
-    "maps": len(at.get("bidi_component")),
-    "map": at.get("bidi_component")[0].proto.json if at.get("bidi_component") else None,
+    "maps": len(maps),
+    "map": maps[0].proto.json if maps else None,
     "captions": [item.value for item in at.caption],
     "images": len(at.get("image")),
 }))

@@ -6,116 +6,25 @@ import json
 import os
 import stat
 import time
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from streamlit.proto.WidgetStates_pb2 import WidgetStates
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, latent_map, make_bad_checkpoints, map_event, shown_text
+from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, HOSTILE_MESSAGES, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path,
+                      assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event, page_text, shown_text)
+from pages.common import _latent_map, _shared
 from vae.config import ModelConfig
 from vae.models import build_model
-
-MODEL_2D, MODEL_16D = "digits-conv-2d", "digits-mlp-16d"
-DIGITS = [str(digit) for digit in range(10)]
-TIMEOUT = 120
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    """Two untrained seeded models for the offline 8x8 digits: a conv 2-D and an MLP 16-D."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    configs = {
-        MODEL_2D: ModelConfig(kind="conv", image_shape=(8, 8), latent_dim=2, conv_channels=(8, 16), conv_hidden=16),
-        MODEL_16D: ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=16, hidden_sizes=(32,)),
-    }
-    for name, config in configs.items():
-        model = spread_codes(build_model(config, seed=0), vae.load_dataset("digits").test_images)
-        vae.save_checkpoint(folder / f"{name}.pt", model, dataset="digits",
-                            class_names=DIGITS, metrics={"test_elbo": -50.0})
-    return folder
-
-
-def spread_codes(model: torch.nn.Module, images: np.ndarray, spread: float = 1.5) -> torch.nn.Module:
-    """Centre and stretch an untrained encoder's means so the test codes spread like a trained model's.
-
-    The map and the sliders are framed on the codes (vae.plots.axis_range); an untrained model's codes
-    are a tiny blob, which would leave the points these tests click (within about +-2) off the plane.
-    """
-    with torch.no_grad():
-        means = model.encode(torch.as_tensor(images, dtype=torch.float32))[0]
-        scale = spread / means.std(dim=0)  # (D,)
-        model.fc_mu.weight.mul_(scale[:, None])
-        model.fc_mu.bias.sub_(means.mean(dim=0)).mul_(scale)
-    return model
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch) -> None:
-    """Run app.py on every rerun, as the live server does once app.py's st.navigation has run.
-
-    A folder called pages/ next to app.py makes AppTest (which resets the flag before each
-    run) use the old pages-folder mode, where switch_page runs the page file alone and
-    app.py's sidebar never appears.
-    """
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-@pytest.fixture
-def app(model_folder, monkeypatch) -> AppTest:
-    """The app (not yet run), reading its models from the temporary folder."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
-    return AppTest.from_file(APP, default_timeout=TIMEOUT)
-
-
-def assert_clean(at: AppTest) -> None:
-    """No exception on the page."""
-    assert not at.exception, [item.value for item in at.exception]
-
-
-def page_text(at: AppTest) -> str:
-    """All markdown and captions on the page, joined."""
-    return "\n".join([item.value for item in at.markdown] + [item.value for item in at.caption])
-
-
-def map_click(at: AppTest, x: float, y: float, index: int | None = None) -> AppTest:
-    """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
-    return map_event(at, "click", {"x": x, "y": y, "index": index})
-
-
-def click(at: AppTest, point: dict, chart_index: int = 0) -> AppTest:
-    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
-    chart = at.get("plotly_chart")[chart_index]
-    states = WidgetStates()
-    for state in at._tree.get_widget_states().widgets:
-        if state.id != chart.proto.id:
-            states.widgets.append(state)
-    selection = {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}
-    injected = states.widgets.add()
-    injected.id = chart.proto.id
-    injected.string_value = json.dumps({"selection": selection})
-    return at._run(states)
 
 
 def figure_spec(at: AppTest, chart_index: int = 0) -> dict:
     """The plotly figure JSON sent to the browser."""
     return json.loads(at.get("plotly_chart")[chart_index].proto.spec)
-
-
-def app_model_path(at: AppTest) -> Path:
-    """The checkpoint file of the model the app shows."""
-    return Path(os.environ["VAE_CHECKPOINT_DIR"]) / f"{at.session_state['model_name']}.pt"
 
 
 def open_page(at: AppTest, page: str) -> AppTest:
@@ -268,6 +177,16 @@ def test_a_malformed_legend_click_changes_nothing(app, value):
     assert latent_map(app)["hidden"] == []
 
 
+def test_a_legend_click_after_hiding_every_class_shows_only_that_class(app):
+    app.run()
+    app.pills(key="explore_classes").set_value([]).run()
+    assert latent_map(app)["hidden"] == list(range(10))
+    map_event(app, "legend", 4)
+    assert_clean(app)
+    assert latent_map(app)["hidden"] == [c for c in range(10) if c != 4]
+    assert app.pills(key="explore_classes").value == [4]
+
+
 def test_download_decoded_png(app):
     app.run()
     button = app.get("download_button")[0]
@@ -383,6 +302,78 @@ def test_interpolate_link_and_bad_link(app):
     assert "(a=99999)" in warnings and "(zb=x)" in warnings
 
 
+# ------------------------------------------------------------------ callbacks after a delete in another tab
+
+
+@pytest.fixture
+def own_folder(model_folder, tmp_path, monkeypatch) -> Path:
+    """A copy of both models in a folder of this test's own (it may delete one), read by the app."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for path in model_folder.glob("*.pt"):
+        shutil.copy2(path, folder / path.name)
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
+    return folder
+
+
+def assert_error_without_traceback(at: AppTest, words: str) -> None:
+    """An st.error (main area or sidebar) saying ``words``, shown once, and no exception."""
+    assert_clean(at)
+    messages = [shown_text(item.value) for item in at.error]
+    assert sum(words in message for message in messages) == 1, messages
+
+
+def test_a_map_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert at.selectbox(key="sidebar_model").value == MODEL_2D
+    (own_folder / f"{MODEL_2D}.pt").unlink()  # the Models page of another tab deleted it
+    map_click(at, 0.5, 0.5)
+    assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
+    assert at.selectbox(key="sidebar_model").value == MODEL_16D  # the app goes on with the model that is left
+    map_click(at, 0.25, 0.25)
+    assert_clean(at)
+    assert not at.error and "PCA 1 = 0.250" in page_text(at)
+
+
+@pytest.mark.parametrize("event", ["click", "legend"])
+def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
+    app.run()
+
+    def fail(key: str, name: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(_latent_map, "event", fail)
+    map_event(app, event, 3 if event == "legend" else {"x": 0.5, "y": 0.5})
+    assert_error_without_traceback(app, "Something went wrong")
+    assert latent_map(app)["count"] > 0  # the map is still there
+
+
+def test_a_failing_slider_callback_shows_a_message(app):
+    app.run()
+    app.session_state["explore_point"] = {"model": MODEL_2D, "z": "not numbers", "chosen": True}
+    app.slider(key="explore_z_0").set_value(1.0).run()
+    assert_error_without_traceback(app, "Something went wrong")
+
+
+def test_an_interpolate_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    open_page(at, "interpolate")
+    (own_folder / f"{MODEL_2D}.pt").unlink()
+    click(at, {"x": 1.0, "y": 1.0, "curve_number": 0, "point_index": 0})
+    assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
+
+
+def test_a_failing_sidebar_choice_shows_a_message(app, monkeypatch):
+    app.run()
+
+    def fail(name: str) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(_shared, "set_active_model", fail)
+    app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
+    assert_error_without_traceback(app, "Something went wrong")
+
+
 # ------------------------------------------------------------------ models
 
 
@@ -491,20 +482,9 @@ def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path,
 # ------------------------------------------------------------------ hostile files, the Models page, downloads (issue 11)
 
 
-@pytest.fixture
-def own_folder(model_folder, tmp_path, monkeypatch) -> Path:
-    """A copy of the two models in a folder of this test's own, which the app reads."""
-    folder = tmp_path / "models"
-    folder.mkdir()
-    for path in model_folder.glob("*.pt"):
-        (folder / path.name).write_bytes(path.read_bytes())
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
-    return folder
-
-
 @pytest.mark.parametrize("kind", sorted(HOSTILE_MESSAGES))
 def test_each_hostile_upload_is_refused_and_nothing_is_saved(own_folder, hostile_files, kind):
-    from pages import _shared
+    from pages.common import _shared
 
     with pytest.raises(vae.CheckpointError) as refused:
         _shared.import_checkpoint(hostile_files[kind], kind)
@@ -514,7 +494,7 @@ def test_each_hostile_upload_is_refused_and_nothing_is_saved(own_folder, hostile
 
 
 def test_an_uploaded_checkpoint_is_an_ordinary_readable_file(own_folder):
-    from pages import _shared
+    from pages.common import _shared
 
     previous = os.umask(0o022)
     try:
@@ -574,7 +554,7 @@ def test_a_delete_tick_is_not_kept_for_another_model(app):
 
 
 def test_an_imported_model_shows_its_test_elbo_as_not_measured(own_folder):
-    from pages import _shared
+    from pages.common import _shared
 
     _shared.import_checkpoint(classic_state_dict_bytes(), "classic")
     at = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "models")
@@ -616,7 +596,7 @@ def test_a_model_of_a_downloadable_dataset_starts_no_download(own_folder, no_dow
 
 
 def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
-    from pages import _shared
+    from pages.common import _shared
 
     with pytest.raises(vae.DataError, match="not on this machine yet"):
         _shared.load_dataset("mnist")
@@ -627,7 +607,7 @@ def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
 
 
 def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts(tmp_path, monkeypatch):
-    from pages import _shared
+    from pages.common import _shared
     from vae.files import STALE_TEMP_AGE_S
 
     monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path))

@@ -16,7 +16,6 @@ from conftest import assert_shown_as_text, latent_map, map_event, shown_text
 from vae.config import ModelConfig
 from vae.models import build_model
 
-pytestmark = pytest.mark.usefixtures("through_app_py")  # the sidebar is drawn by app.py
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TIMEOUT = 60
 CLASSES_MODEL = "hostile-classes"  # digits, ten hostile class names
@@ -162,7 +161,7 @@ def test_the_models_page_shows_model_names_as_text(model_folder, monkeypatch):
 
 
 def test_the_map_component_writes_names_as_text_never_as_html():
-    script = (Path(__file__).resolve().parent.parent / "pages" / "latent_map.js").read_text()
+    script = (Path(__file__).resolve().parent.parent / "pages" / "common" / "latent_map.js").read_text()
     assignments = re.findall(r"innerHTML\s*=\s*`([^`]*)`", script)
     assert len(assignments) == script.count("innerHTML"), "innerHTML set from something other than a fixed template"
     assert all("${" not in template for template in assignments)  # the one template is fixed markup

@@ -288,7 +288,7 @@ def bomb_bytes() -> bytes:
     return buffer.getvalue()
 
 
-UPLOAD_CHOICE = "upload-new"  # value of the "Upload your own images…" entry (pages/_training.py)
+UPLOAD_CHOICE = "upload-new"  # value of the "Upload your own images…" entry (pages/common/_training.py)
 EIGHT = np.zeros((4, 8, 8), dtype=np.float32)
 # id: (file name, bytes maker, words the error must contain besides the file name)
 BAD_UPLOADS = {

@@ -1,7 +1,7 @@
 """The app in a real browser: `streamlit run app.py` driven through headless Chromium, as a new user would.
 
 One Streamlit server for the whole module, on a free port, reading a copy of the bundled checkpoints
-(checkpoints/ is never touched). Every test opens its own browser context, i.e. its own Streamlit
+(checkpoints/ is never touched); the tests of the first seconds after a start get a fresh, slowed server each. Every test opens its own browser context, i.e. its own Streamlit
 session. Screenshots of every step go to tests/artifacts/; the timings the tests see go to
 tests/artifacts/e2e_timings.json (benchmarks/app_speed.py measures them properly; never asserted).
 Locally these tests skip without Chromium or playwright; in CI (CI=true) they fail instead.
@@ -26,11 +26,17 @@ import browser_harness as h
 pytestmark = pytest.mark.e2e
 
 BUNDLED = h.ROOT / "checkpoints"
-DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/_shared.py DEFAULT_MODEL: the model a new user sees
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/_shared.py DEFAULT_MODEL: the model a new user sees
 DOWNLOAD_LONG_SIDE = 1024  # vae/images.py: a downloaded picture is at least this long, enlarged by a whole factor
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/_shared.py DEFAULT_MODEL: the model a new user sees
+STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
 STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
 SUGGESTED_DIGITS_NAME = re.compile(r"^digits-classic-mlp(-\d+)?$")  # the Train page's suggestion for digits
+SLOW_FIRST_IMPORT_S = 6.0  # a fresh server's first run waits this long in `import vae`: a busy machine's first seconds
+APP_MENU = ["Start", "Latent space", "Interpolate", "Generate", "Reconstructions", "Train", "Models"]
+# How Streamlit's pages-folder mode would title the helper modules of pages/ (and pages/common/) if it listed them.
+HELPER_TITLES = {"shared", "latent map", "training", "common", "shell", "links", "history", "init"}
 
 
 def running_in_ci() -> bool:
@@ -213,6 +219,8 @@ requestAnimationFrame(note);
 
 def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifacts, timings):
     page.add_init_script(RECORD_FIRST_DRAWS_JS)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
     started = time.perf_counter()
     page.goto(server.url, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
     h.wait_for_scatter(page)
@@ -242,6 +250,11 @@ def test_opening_the_app_shows_the_bundled_models_scatter(page, server, artifact
     assert state["marker"] == pytest.approx([0.0, 0.0], abs=1e-6)  # the cross at the starting point, the centre
     assert_no_error(page)
     page.screenshot(path=str(artifacts / "e2e-1-scatter.png"))
+
+    # Offline: nothing was fetched from outside this server, and the tab icon is the app's own (inline).
+    assert [url for url in requested if not url.startswith((server.url, "data:", "blob:"))] == []
+    favicon = page.evaluate("() => document.querySelector(\"link[rel='shortcut icon']\").href")
+    assert favicon.startswith("data:image/svg+xml"), favicon[:80]
 
 
 def test_clicking_empty_space_then_a_dot_decodes_each(page, server, artifacts, timings):
@@ -549,6 +562,111 @@ def test_a_reload_during_training_keeps_the_run_in_view(page, server, artifacts)
         page.screenshot(path=str(artifacts / "e2e-8b-stopped-after-reload.png"))
     finally:
         stop_training(page)
+# ---------------------------------------------------------------- the first seconds after a start, Back and Forward
+
+
+@pytest.fixture
+def slow_server(browser_ready, checkpoint_copy, artifacts, tmp_path, request):
+    """A fresh `streamlit run app.py` (for this test alone) whose first script run is slowed down.
+
+    Pages-folder mode lasts only until a run of the process reaches app.py's navigation, so each
+    test of the first seconds needs a server of its own. The log goes to tests/artifacts/.
+    """
+    log = tmp_path / "streamlit.log"
+    running = h.start_server(checkpoint_copy, log, slow_first_import_s=SLOW_FIRST_IMPORT_S)
+    try:
+        h.wait_healthy(running)
+        yield running
+    finally:
+        h.stop_server(running)
+        shutil.copy2(log, artifacts / f"e2e-{request.node.name}.log")
+
+
+def open_while_starting(browser, server, path: str):
+    """A new user opens ``path`` on a server whose first run is still going; every menu shown is recorded."""
+    page = h.new_page(browser)
+    page.add_init_script(h.RECORD_MENUS_JS)
+    page.goto(server.url + path, wait_until="domcontentloaded", timeout=h.PAGE_TIMEOUT_MS)
+    return page
+
+
+def click_menu_at_once_and_expect(page, url_path: str, heading: str) -> None:
+    """Click the menu's link to ``/url_path`` as soon as the menu shows, then wait for the page or a traceback."""
+    h.menu_link(page, url_path).click()
+    outcome = page.locator(f'[data-testid="stException"], [data-testid="stMain"] h1:has-text("{heading}")')
+    outcome.first.wait_for(timeout=h.PAGE_TIMEOUT_MS)
+    h.wait_idle(page, h.PAGE_TIMEOUT_MS)
+    assert_no_exception(page)
+    expect_heading(page, heading)
+    assert page.url.split("?")[0].endswith(f"/{url_path}"), page.url
+
+
+def assert_only_pages_were_listed(page) -> None:
+    """No menu shown since the page opened named a helper module; the menu now is the app's own."""
+    seen = h.menus_seen(page)
+    assert seen, "no sidebar menu was seen"
+    assert not {label.lower() for menu in seen for label in menu} & HELPER_TITLES, seen
+    assert h.menu_labels(page) == APP_MENU
+    assert h.keyed(page, h.SIDEBAR_MODEL).count() == 1  # app.py's model sidebar: the app ran the page
+
+
+def test_a_menu_click_while_the_first_run_is_slow_opens_the_page(browser, slow_server, artifacts):
+    page = open_while_starting(browser, slow_server, "")
+    try:
+        click_menu_at_once_and_expect(page, "interpolate", "Interpolate")
+        h.wait_for_scatter(page, h.INTERPOLATE_CHART)
+        assert_only_pages_were_listed(page)
+        assert_no_error(page)
+    finally:
+        page.screenshot(path=str(artifacts / "e2e-8a-first-click.png"))
+        page.context.close()
+
+
+def test_a_link_to_a_page_as_the_first_visit_then_a_menu_click_at_once(browser, slow_server, artifacts):
+    page = open_while_starting(browser, slow_server, "interpolate")
+    try:
+        click_menu_at_once_and_expect(page, "generate", "Generate new pictures")
+        assert_only_pages_were_listed(page)
+        h.open_app(page, slow_server.url + "interpolate")  # the same link again, now that the app is up
+        expect_heading(page, "Interpolate")
+        assert h.menu_labels(page) == APP_MENU
+        assert_no_exception(page)
+    finally:
+        page.screenshot(path=str(artifacts / "e2e-8b-first-link.png"))
+        page.context.close()
+
+
+def test_back_and_forward_move_between_pages_on_the_first_press(page, server, artifacts):
+    h.open_app(page, server.url)
+    h.wait_for_scatter(page)
+    h.open_page_from_menu(page, "Interpolate")
+    h.wait_for_scatter(page, h.INTERPOLATE_CHART)
+    press(page, "back", "Latent space")
+    h.wait_for_scatter(page)
+    press(page, "forward", "Interpolate")
+    h.open_page_from_menu(page, "Generate")
+    h.open_page_from_menu(page, "Interpolate")
+    for button, heading in (("back", "Generate new pictures"), ("back", "Interpolate"), ("back", "Latent space"),
+                            ("forward", "Interpolate"), ("forward", "Generate new pictures")):
+        press(page, button, heading)  # history: Latent space, Interpolate, Generate, Interpolate
+    assert_no_error(page)
+    page.screenshot(path=str(artifacts / "e2e-9-back-forward.png"))
+
+
+def press(page, button: str, heading: str) -> None:
+    """Press the browser's Back or Forward button once; the page called ``heading`` must come and stay."""
+    h.wait_idle(page)
+    (page.go_back if button == "back" else page.go_forward)(wait_until="commit")
+    expect_heading(page, heading)
+    h.wait_idle(page)
+    expect_heading(page, heading)  # still there once the rerun that Back started has finished
+
+
+def expect_heading(page, heading: str) -> None:
+    """Wait until the main area's title is ``heading``."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-testid="stMain"] h1').first).to_have_text(heading, timeout=h.ACTION_TIMEOUT_MS)
 
 
 # ---------------------------------------------------------------- small helpers

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import urllib.parse
-from pathlib import Path
 
 import pytest
 

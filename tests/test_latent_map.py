@@ -1,4 +1,4 @@
-"""The Latent space map's data (pages/_latent_map.py): what the canvas component is sent, as plain JSON."""
+"""The Latent space map's data (pages/common/_latent_map.py): what the canvas component is sent, as plain JSON."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import decode_map
-from pages import _latent_map
+from pages.common import _latent_map
 from vae import plots
 
 

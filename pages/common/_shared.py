@@ -8,8 +8,9 @@ import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import wraps
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, ParamSpec
 
 import numpy as np
 import streamlit as st
@@ -20,7 +21,7 @@ from vae import files as vae_files
 from vae import images as vae_images
 from vae import plots
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the project folder (this file is pages/common/_shared.py)
 # The bundled checkpoints/ folder, or $VAE_CHECKPOINT_DIR when set at start-up.
 # Read the folder through checkpoint_dir(): it also sees a VAE_CHECKPOINT_DIR set later (tests do).
 CHECKPOINT_DIR = Path(os.environ.get("VAE_CHECKPOINT_DIR", ROOT / "checkpoints"))
@@ -36,27 +37,12 @@ WARM_UP_TRIED_KEY = "warm_up_tried"  # this session has loaded (or failed to loa
 WARM_UP_DELAY_S = 0.5  # the browser fires the loader this long after drawing it, at its first idle moment
 # Datasets torchvision downloads; only the Train page may start that (see load_dataset).
 DOWNLOADABLE_DATASETS = tuple(name for name in vae_data.DATASETS if name not in vae_data.OFFLINE_DATASETS)
+CALLBACK_ERROR_KEY = "callback_error"  # what a failed widget callback has to say; the next run shows it
 # Query parameters that belong to one model's view; dropped when the model changes.
-VIEW_PARAMS = ("z", "a", "b", "za", "zb")
-
-
-def leave_pages_folder_mode() -> None:
-    """Make sure app.py's st.navigation runs, even when the very first visit opens a sub-page link.
-
-    Streamlit treats an app with a folder called ``pages/`` as an old-style multipage app until
-    some run reaches ``st.navigation``. Until then a link such as ``/interpolate`` runs the page
-    file alone: no sidebar, no page title, and every file in pages/ listed as a page. Switching
-    that mode off and rerunning once fixes it. (Renaming pages/ would make this unnecessary.)
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-    from streamlit.runtime.scriptrunner import get_script_run_ctx
-
-    if PagesManager.uses_pages_directory and get_script_run_ctx() is not None:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-leave_pages_folder_mode()
+VIEW_PARAMS = ("z", "img", "plane", "hide", "bg", "a", "b", "za", "zb", "steps", "path")
+UNEXPECTED_ERROR = ("Something went wrong while drawing this part of the page. Try another choice or reload the page; "
+                    "if it keeps happening, pick another model on the Models page.")
+Params = ParamSpec("Params")
 
 
 def checkpoint_dir() -> Path:
@@ -267,20 +253,49 @@ def plain(text: object) -> str:
 
 
 @contextmanager
-def friendly_errors() -> Iterator[None]:
+def friendly_errors(already_shown: str | None = None) -> Iterator[None]:
     """Show any error inside the block as a plain message, never a traceback.
 
     A ``vae.VAEError`` already says what to do; anything else is logged for the developers.
-    Streamlit's own rerun/stop signals are BaseExceptions and pass through untouched.
+    Streamlit's own rerun/stop signals are BaseExceptions and pass through untouched. A message
+    equal to ``already_shown`` (a failed callback's, shown just before) is not shown twice.
     """
     try:
         yield
     except vae.VAEError as error:
-        st.error(plain(error))
+        if str(error) != already_shown:
+            st.error(plain(error))
     except Exception:  # noqa: BLE001 - the page must survive any bad input
         LOGGER.exception("Unexpected error on a page")
-        st.error("Something went wrong while drawing this part of the page. Try another choice or reload the page; "
-                 "if it keeps happening, pick another model on the Models page.")
+        if already_shown != UNEXPECTED_ERROR:
+            st.error(UNEXPECTED_ERROR)
+
+
+def guarded(callback: Callable[Params, None]) -> Callable[Params, None]:
+    """``callback`` made safe for a widget's on_change/on_click: an error becomes a plain message, never a traceback.
+
+    Callbacks run before the page, outside its ``friendly_errors``; the message waits in session
+    state until :func:`show_callback_error` shows it (e.g. the model was deleted in another tab).
+    """
+    @wraps(callback)
+    def run(*args: Params.args, **kwargs: Params.kwargs) -> None:
+        try:
+            callback(*args, **kwargs)
+        except vae.VAEError as error:
+            st.session_state[CALLBACK_ERROR_KEY] = str(error)
+        except Exception:  # noqa: BLE001 - a click must never show a traceback
+            LOGGER.exception("Unexpected error in a widget callback")
+            st.session_state[CALLBACK_ERROR_KEY] = UNEXPECTED_ERROR
+
+    return run
+
+
+def show_callback_error() -> str | None:
+    """Show the message of a callback that failed just before this run (once); returns it, or None."""
+    message = st.session_state.pop(CALLBACK_ERROR_KEY, None)
+    if message:
+        st.error(plain(message))
+    return message
 
 
 # ---------------------------------------------------------------- sidebar
@@ -288,7 +303,7 @@ def friendly_errors() -> Iterator[None]:
 
 def show_model_sidebar() -> None:
     """The sidebar on every page: the active model's facts and a selectbox to switch model."""
-    with st.sidebar, friendly_errors():
+    with st.sidebar, friendly_errors(already_shown=show_callback_error()):
         names = model_names()
         wanted = st.query_params.get("model")
         active = active_model_name()
@@ -310,6 +325,7 @@ def show_model_sidebar() -> None:
         show_model_facts(active)
 
 
+@guarded
 def _on_sidebar_model() -> None:
     set_active_model(st.session_state[SIDEBAR_MODEL_KEY])
 

@@ -1,4 +1,4 @@
-"""The Latent space page's map: a small canvas component (pages/latent_map.js) instead of a plotly chart.
+"""The Latent space page's map: a small canvas component (pages/common/latent_map.js) instead of a plotly chart.
 
 Plotly cost about 2 s of the browser's first view on a 2-core machine; this draws the same dots
 on a <canvas> in a few milliseconds. It reports each click's exact plane position (no invisible

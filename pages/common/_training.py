@@ -7,7 +7,7 @@ from pathlib import Path, PurePosixPath
 import streamlit as st
 
 import vae
-from pages import _shared
+from pages.common import _shared
 from vae import data as vae_data
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
 from vae.names import next_free_name
