@@ -10,7 +10,7 @@ import torch
 from vae import scores
 from vae.config import ModelConfig
 from vae.diagnostics import off_the_data
-from vae.errors import VAEError
+from vae.errors import DataError, VAEError
 from vae.latent import LatentModel
 from vae.likelihoods import bernoulli_entropy_floor
 from vae.metrics import importance_sampled_nll as metrics_nll
@@ -113,6 +113,11 @@ def test_nll_with_5000_samples_matches_exact_integration_over_the_2d_latent(tiny
         exact.append(-(top + math.log(np.exp(log_joint - top).sum() * cell)))
     estimate = scores.importance_sampled_nll(tiny_model, images, samples=5000, seed=0)
     assert np.allclose(estimate, exact, atol=0.03)  # k=1 misses by up to 0.7 nats here
+
+
+def test_images_of_another_size_are_refused_in_words(tiny_model):
+    with pytest.raises(DataError, match="model reads"):
+        scores.score_images(tiny_model, np.zeros((2, 28, 28), np.float32))
 
 
 @pytest.mark.parametrize("samples", [0, 5001])

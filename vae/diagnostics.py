@@ -1,4 +1,4 @@
-"""What a latent space hides, numpy only (no torch): densities, holes, per-dim KL, honest planes, t-SNE, neighbours.
+"""What a latent space hides, numpy only (no torch): densities, holes, per-dim KL, honest planes, t-SNE.
 
 Every function takes the test images' posteriors as numpy arrays: ``means`` (N, D) and ``logvars`` (N, D)
 of q(z|x_i) = N(mu_i, diag(exp(logvar_i))). A plane is a :class:`vae.projection.Projection`: plane point
@@ -53,7 +53,7 @@ def aggregate_log_density(
     """
     centres, variances = np.asarray(means, np.float64), np.exp(np.asarray(logvars, np.float64))
     if projection is None:
-        return _log_mixture_diagonal(np.asarray(points, np.float64), centres, variances)
+        return _log_mixture_diagonal(np.atleast_2d(np.asarray(points, np.float64)), centres, variances)
     axes = _plane_axes(projection)
     plane_centres = (centres - projection.mean) @ axes.T  # (N, 2)
     covariances = np.einsum("ad,nd,bd->nab", axes, variances, axes)  # (N, 2, 2)
@@ -66,7 +66,7 @@ def prior_log_density(points: np.ndarray, projection: Projection | None = None) 
     In plain words: where the model expects codes to be before it has seen any image. On a plane this is
     the prior's exact marginal, N(-A m, I) for orthonormal axes A and plane origin m.
     """
-    data = np.asarray(points, np.float64)
+    data = np.atleast_2d(np.asarray(points, np.float64))
     if projection is not None:
         axes = _plane_axes(projection)
         data = data.reshape(-1, 2) + projection.mean @ axes.T  # plane coordinates -> centred on the prior
@@ -77,7 +77,8 @@ def _plane_axes(projection: Projection) -> np.ndarray:
     """The (2, D) axes, checked orthonormal: a 1-D latent has no plane to hold a 2-D density."""
     axes = np.asarray(projection.axes, np.float64)
     if axes.shape[0] != 2 or not np.allclose(axes @ axes.T, np.eye(2), atol=1e-6):
-        raise VAEError("Densities on the map need a model with 2 or more latent dims; this model has 1.")
+        raise VAEError("Densities on the map need a plane with two different directions: pick two different "
+                       "dims, or use a model with 2 or more latent dims.")
     return axes
 
 
@@ -179,8 +180,8 @@ def off_the_data(
     In plain words: a picture decoded here comes from a place no training image taught the model about.
     """
     data = np.asarray(points, np.float64)
-    data = data.reshape(-1, 2) if projection is not None else data.reshape(len(data), -1)
-    dims = 2 if projection is not None else data.shape[1]
+    data = data.reshape(-1, 2) if projection is not None else np.atleast_2d(data)
+    dims = data.shape[1]
     return hole_mask(prior_log_density(data, projection), aggregate_log_density(data, means, logvars, projection), dims)
 
 
@@ -249,7 +250,10 @@ def plane_knn_accuracy(
 
 def knn_accuracy(train_points: np.ndarray, train_labels: np.ndarray, test_points: np.ndarray,
                  test_labels: np.ndarray, k: int = 5) -> float:
-    """Fraction (0..1) of test points (M, d) whose k nearest train points (N, d) vote for their label."""
+    """Fraction (0..1) of test points (M, d) whose k nearest train points (N, d) vote for their label.
+
+    In plain words: how often a picture's closest neighbours share its class.
+    """
     predicted = knn_predict(train_points, train_labels, test_points, k)
     return float(np.mean(predicted == np.asarray(test_labels))) if len(predicted) else 0.0
 
@@ -260,6 +264,8 @@ def knn_predict(train_points: np.ndarray, train_labels: np.ndarray, test_points:
     test = np.asarray(test_points, np.float64).reshape(len(test_points), -1)
     labels = np.asarray(train_labels, np.int64)
     k = min(k, len(train))
+    if k < 1:
+        return np.full(len(test), -1, np.int64)  # no train point to vote: no label is predicted
     weights = 1.0 + 1e-3 * np.arange(k, 0, -1)  # nearest first weighs a little more: breaks ties its way
     predicted = []
     for chunk in _chunks(len(test), len(train)):
@@ -295,6 +301,7 @@ def tsne_plane(means: np.ndarray, seed: int = 0, perplexity: float = TSNE_PERPLE
 
     In plain words: a map that keeps each image near its most similar images; distances between
     far-apart groups mean little, and the map has no formula to turn a point back into a code.
+    It starts from the PCA plane, so the layout hardly depends on ``seed``; the seed fixes the rest.
     """
     from sklearn.manifold import TSNE  # loaded only when asked: about 2 s
 

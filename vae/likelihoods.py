@@ -1,5 +1,6 @@
-"""Honest likelihood arithmetic, numpy only (no torch): the Bernoulli entropy floor, a fixed binarized test set,
-the continuous Bernoulli's normaliser, and per-pixel error maps.
+"""Honest likelihood arithmetic, numpy only (no torch): entropy floor, fixed binarization, continuous Bernoulli.
+
+Also the per-pixel error maps the Reconstructions page draws.
 
 The built-in sets are grey levels in [0, 1], not binary. A Bernoulli likelihood then cannot reach
 -log p(x|z) = 0: its best is the entropy sum_ij H(x_ij), about 46 nats per image on mnist-5k, and every

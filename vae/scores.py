@@ -1,7 +1,8 @@
-"""What a model says about single images and codes, numpy in and out: per-image ELBO and -log p(x|z),
-per-pixel error maps, stochastic reconstructions, importance-sampled NLL up to 5,000 samples, and
-statistics along an interpolation path. Torch runs only here; the arithmetic lives in vae.diagnostics
-and vae.likelihoods.
+"""What a model says about single images and codes, numpy in and out (torch runs here).
+
+Per-image ELBO and -log p(x|z), per-pixel error maps, stochastic reconstructions, importance-sampled
+NLL up to 5,000 samples, and statistics along an interpolation path. The arithmetic that needs no
+model lives in vae.diagnostics and vae.likelihoods.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vae.data import require_image_size
 from vae.diagnostics import nearest_codes, off_the_data
 from vae.errors import VAEError
 from vae.latent import LatentModel
@@ -32,8 +34,10 @@ def _module(model: LatentModel | BaseVAE) -> BaseVAE:
 
 
 def _as_tensor(module: BaseVAE, images: np.ndarray) -> torch.Tensor:
-    device = next(module.parameters()).device
-    return torch.as_tensor(np.asarray(images, np.float32).reshape(-1, *module.config.image_shape), device=device)
+    """(N, H, W) images as a float32 tensor on the model's device; a DataError when they are not its size."""
+    data = np.asarray(images, np.float32)
+    require_image_size(data, module.config.image_shape, "selected")
+    return torch.as_tensor(data, device=next(module.parameters()).device)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,9 @@ def score_images(model: LatentModel | BaseVAE, images: np.ndarray, seed: int = 0
     In plain words: how well the model explains each picture (ELBO), how likely it finds the picture
     given its own code (-log p(x|z), lower is better), and how far the redrawn picture is from it.
     The ELBO draws one z per image exactly as vae.metrics.test_elbo does, so their means agree.
+
+    Raises:
+        DataError: the images are not the size the model reads (so do the other functions here).
     """
     module = _module(model)
     data = _as_tensor(module, images)
@@ -144,6 +151,7 @@ def importance_sampled_nll(
     """
     if not 1 <= samples <= MAX_NLL_SAMPLES:
         raise VAEError(f"The number of importance samples must be between 1 and {MAX_NLL_SAMPLES:,}; got {samples}.")
+    samples = int(samples)
     module = _module(model)
     data = _as_tensor(module, images)
     batch_size = batch_size or max(1, NOISE_BUDGET // (samples * module.config.latent_dim))
