@@ -52,6 +52,7 @@ def map_points(at: AppTest) -> np.ndarray:
     return latent_map(at)["points"]
 
 
+@pytest.mark.slow
 def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
     app.run()
     assert not app.exception
@@ -65,6 +66,7 @@ def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
     assert len(map_points(app)) == len(digits.test_labels)
 
 
+@pytest.mark.slow
 def test_the_map_is_drawn_from_the_saved_codes(app, folder):
     checkpoint = folder / f"{MODEL}.pt"
     digits = vae.load_dataset("digits")
@@ -77,6 +79,7 @@ def test_the_map_is_drawn_from_the_saved_codes(app, folder):
     np.testing.assert_allclose(map_points(app), moved)
 
 
+@pytest.mark.slow
 def test_stale_codes_are_made_again(app, folder):
     checkpoint = folder / f"{MODEL}.pt"
     digits = vae.load_dataset("digits")
@@ -122,6 +125,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_a_first_view_draws_the_map_without_torch(folder, tmp_path):
     """With torch impossible to import, the first view still shows the map from saved codes and says the model loads."""
     checkpoint = folder / f"{MODEL}.pt"

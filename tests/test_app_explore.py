@@ -36,6 +36,7 @@ def open_page(at: AppTest, page: str) -> AppTest:
 # ------------------------------------------------------------------ app and sidebar
 
 
+@pytest.mark.slow
 def test_app_starts_on_latent_space_with_models_from_temp_folder(app):
     app.run()
     assert_clean(app)
@@ -55,6 +56,7 @@ def test_every_page_loads(app, page):
     assert app.selectbox(key="sidebar_model").value == MODEL_2D  # the sidebar is on every page
 
 
+@pytest.mark.slow
 def test_sidebar_switches_model(app):
     app.run()
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
@@ -66,6 +68,7 @@ def test_sidebar_switches_model(app):
 # ------------------------------------------------------------------ latent space
 
 
+@pytest.mark.slow
 def test_map_shows_every_test_image_with_its_class(app):
     app.run()
     data = latent_map(app)
@@ -78,6 +81,7 @@ def test_map_shows_every_test_image_with_its_class(app):
     assert data["marker"] == [0.0, 0.0] and data["axis_titles"] == ["z1", "z2"] and data["background"] is None
 
 
+@pytest.mark.slow
 def test_click_on_empty_space_decodes_that_point(app):
     app.run()
     map_click(app, 1.25, -0.5)
@@ -90,6 +94,7 @@ def test_click_on_empty_space_decodes_that_point(app):
     assert latent_map(app)["marker"] == pytest.approx([1.25, -0.5])  # the cross moved there
 
 
+@pytest.mark.slow
 def test_click_beyond_the_edge_stops_at_the_slider_ends(app):
     app.run()
     x_low, x_high = latent_map(app)["x_range"]
@@ -99,6 +104,7 @@ def test_click_beyond_the_edge_stops_at_the_slider_ends(app):
     assert slider.value == pytest.approx(slider.min) and slider.min == pytest.approx(x_low)
 
 
+@pytest.mark.slow
 def test_click_on_test_image_shows_original_and_reconstruction(app):
     app.run()
     digits = vae.load_dataset("digits")
@@ -113,6 +119,7 @@ def test_click_on_test_image_shows_original_and_reconstruction(app):
     assert "Original" in captions and "Reconstruction" in captions
 
 
+@pytest.mark.slow
 def test_session_state_point_decodes(app):
     app.run()
     app.session_state["explore_point"] = {"model": MODEL_2D, "z": [-2.0, 1.5], "chosen": True}
@@ -120,6 +127,7 @@ def test_session_state_point_decodes(app):
     assert "z1 = -2.000, z2 = 1.500" in page_text(app)
 
 
+@pytest.mark.slow
 def test_slider_moves_the_point(app):
     app.run()
     app.slider(key="explore_z_1").set_value(2.0).run()
@@ -128,6 +136,7 @@ def test_slider_moves_the_point(app):
     assert app.query_params["z"] == "0.0000,2.0000"
 
 
+@pytest.mark.slow
 def test_background_images_behind_points(app):
     app.run()
     app.checkbox(key="explore_background").check().run()
@@ -135,6 +144,7 @@ def test_background_images_behind_points(app):
     assert latent_map(app)["background"].startswith("data:image/png;base64,")
 
 
+@pytest.mark.slow
 def test_class_chips_keep_classes_hidden(app):
     app.run()
     app.pills(key="explore_classes").set_value([0, 1, 2]).run()
@@ -144,6 +154,7 @@ def test_class_chips_keep_classes_hidden(app):
     assert latent_map(app)["hidden"] == list(range(3, 10))  # still hidden
 
 
+@pytest.mark.slow
 def test_legend_click_hides_a_class_and_shows_it_again(app):
     app.run()
     map_event(app, "legend", 4)
@@ -156,6 +167,7 @@ def test_legend_click_hides_a_class_and_shows_it_again(app):
     assert latent_map(app)["hidden"] == [] and app.pills(key="explore_classes").value == list(range(10))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [{"x": "left", "y": 0}, {"x": None, "y": 1.0}, {"y": 2.0}, "nonsense",
                                    {"x": 0.5, "y": 0.5, "index": 10 ** 9}, {"x": 0.5, "y": 0.5, "index": True}])
 def test_a_malformed_click_changes_nothing_or_only_decodes(app, value):
@@ -169,6 +181,7 @@ def test_a_malformed_click_changes_nothing_or_only_decodes(app, value):
     assert "Test image #" not in page_text(app)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [99, -1, "3", None])
 def test_a_malformed_legend_click_changes_nothing(app, value):
     app.run()
@@ -177,6 +190,7 @@ def test_a_malformed_legend_click_changes_nothing(app, value):
     assert latent_map(app)["hidden"] == []
 
 
+@pytest.mark.slow
 def test_a_legend_click_after_hiding_every_class_shows_only_that_class(app):
     app.run()
     app.pills(key="explore_classes").set_value([]).run()
@@ -187,12 +201,14 @@ def test_a_legend_click_after_hiding_every_class_shows_only_that_class(app):
     assert app.pills(key="explore_classes").value == [4]
 
 
+@pytest.mark.slow
 def test_download_decoded_png(app):
     app.run()
     button = app.get("download_button")[0]
     assert button.proto.label.startswith("Download this image")
 
 
+@pytest.mark.slow
 def test_16d_plane_click_keeps_other_dims(app):
     app.run()
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
@@ -213,6 +229,7 @@ def test_16d_plane_click_keeps_other_dims(app):
     assert app.slider(key="explore_z_5").value == pytest.approx(-1.5)
 
 
+@pytest.mark.slow
 def test_link_restores_point(app):
     app.query_params["model"] = MODEL_2D
     app.query_params["z"] = "0.5,-1.25"
@@ -222,6 +239,7 @@ def test_link_restores_point(app):
     assert not app.warning
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", ["abc,def", "1,2,3", "nan,1", "1e9,0", ""])
 def test_bad_link_point_warns_gently(app, bad):
     app.query_params["z"] = bad
@@ -240,6 +258,7 @@ def test_link_to_missing_model_warns(app):
     assert app.query_params["model"] == MODEL_2D
 
 
+@pytest.mark.slow
 def test_no_models_shows_a_message(tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(tmp_path))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
@@ -250,6 +269,7 @@ def test_no_models_shows_a_message(tmp_path, monkeypatch):
 # ------------------------------------------------------------------ interpolate
 
 
+@pytest.mark.slow
 def test_interpolate_by_index_draws_strip_and_path(app):
     open_page(app, "interpolate")
     app.radio(key="interp_mode").set_value("index").run()
@@ -265,6 +285,7 @@ def test_interpolate_by_index_draws_strip_and_path(app):
     assert any("PNG" in label for label in labels) and any("GIF" in label for label in labels)
 
 
+@pytest.mark.slow
 def test_interpolate_clicks_alternate_a_and_b(app):
     open_page(app, "interpolate")
     click(app, {"x": 1.0, "y": 1.0, "curve_number": 0, "point_index": 0})
@@ -276,6 +297,7 @@ def test_interpolate_clicks_alternate_a_and_b(app):
     assert "Next click on the map sets **A**" in page_text(app)
 
 
+@pytest.mark.slow
 def test_interpolate_random_from_classes(app):
     open_page(app, "interpolate")
     app.radio(key="interp_mode").set_value("classes").run()
@@ -288,6 +310,7 @@ def test_interpolate_random_from_classes(app):
     assert "(class 3)" in text and "(class 8)" in text
 
 
+@pytest.mark.slow
 def test_interpolate_link_and_bad_link(app):
     app.query_params["a"] = "5"
     app.query_params["zb"] = "1.5,-1.5"
@@ -323,6 +346,7 @@ def assert_error_without_traceback(at: AppTest, words: str) -> None:
     assert sum(words in message for message in messages) == 1, messages
 
 
+@pytest.mark.slow
 def test_a_map_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert at.selectbox(key="sidebar_model").value == MODEL_2D
@@ -335,6 +359,7 @@ def test_a_map_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_f
     assert not at.error and "PCA 1 = 0.250" in page_text(at)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("event", ["click", "legend"])
 def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
     app.run()
@@ -348,6 +373,7 @@ def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
     assert latent_map(app)["count"] > 0  # the map is still there
 
 
+@pytest.mark.slow
 def test_a_failing_slider_callback_shows_a_message(app):
     app.run()
     app.session_state["explore_point"] = {"model": MODEL_2D, "z": "not numbers", "chosen": True}
@@ -355,6 +381,7 @@ def test_a_failing_slider_callback_shows_a_message(app):
     assert_error_without_traceback(app, "Something went wrong")
 
 
+@pytest.mark.slow
 def test_an_interpolate_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_folder):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     open_page(at, "interpolate")
@@ -363,6 +390,7 @@ def test_an_interpolate_click_after_the_model_was_deleted_elsewhere_shows_a_mess
     assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
 
 
+@pytest.mark.slow
 def test_a_failing_sidebar_choice_shows_a_message(app, monkeypatch):
     app.run()
 
@@ -395,6 +423,7 @@ def classic_state_dict_bytes() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_models_table_lists_models(app):
     open_page(app, "models")
     table = app.dataframe[0].value
@@ -402,6 +431,7 @@ def test_models_table_lists_models(app):
     assert {"Dataset", "Latent size", "Test ELBO", "Date"} <= set(table.columns)
 
 
+@pytest.mark.slow
 def test_corrupt_upload_shows_error_and_app_keeps_working(app, model_folder):
     open_page(app, "models")
     broken = ("broken.pt", b"this is not a checkpoint", "application/octet-stream")
@@ -415,6 +445,7 @@ def test_corrupt_upload_shows_error_and_app_keeps_working(app, model_folder):
     assert_clean(app)
 
 
+@pytest.mark.slow
 def test_upload_classic_state_dict_then_delete(app, model_folder):
     open_page(app, "models")
     classic = ("classic vae.pt", classic_state_dict_bytes(), "application/octet-stream")
@@ -440,6 +471,7 @@ def test_upload_classic_state_dict_then_delete(app, model_folder):
     assert list(app.dataframe[0].value["Name"]) == [MODEL_2D, MODEL_16D]
 
 
+@pytest.mark.slow
 def test_upload_needs_replace_for_an_existing_name(app, model_folder):
     open_page(app, "models")
     data = checkpoint_bytes(model_folder, MODEL_2D)
@@ -450,6 +482,7 @@ def test_upload_needs_replace_for_an_existing_name(app, model_folder):
     assert checkpoint_bytes(model_folder, MODEL_16D) != data
 
 
+@pytest.mark.slow
 def test_use_and_download_a_model(app, model_folder):
     open_page(app, "models")
     app.selectbox(key="models_choice").set_value(MODEL_16D).run()
@@ -461,6 +494,7 @@ def test_use_and_download_a_model(app, model_folder):
     assert download.proto.label == "Download"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", sorted(BAD_CHECKPOINT_MESSAGES))
 def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path, monkeypatch, kind):
     monkeypatch.chdir(tmp_path)
@@ -511,6 +545,7 @@ def unreadable_table(at: AppTest):
     return next((frame.value for frame in at.dataframe if "Why it cannot be opened" in frame.value.columns), None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["test-elbo-text", "metrics-list-of-pairs", "history-number", "infinite-layer"])
 def test_a_hostile_file_in_the_folder_breaks_no_page_and_can_be_deleted(own_folder, hostile_files, kind):
     (own_folder / f"{kind}.pt").write_bytes(hostile_files[kind])
@@ -533,6 +568,7 @@ def test_a_hostile_file_in_the_folder_breaks_no_page_and_can_be_deleted(own_fold
     assert sorted(p.name for p in own_folder.glob("*.pt")) == [f"{MODEL_2D}.pt", f"{MODEL_16D}.pt"]
 
 
+@pytest.mark.slow
 def test_the_models_page_follows_the_model_made_active_elsewhere(app):
     """After the sidebar made another model active, the page must not offer to delete the previous one."""
     open_page(app, "models")
@@ -545,6 +581,7 @@ def test_the_models_page_follows_the_model_made_active_elsewhere(app):
     assert not app.checkbox(key="models_delete_confirm").value and app.button(key="models_delete").disabled
 
 
+@pytest.mark.slow
 def test_a_delete_tick_is_not_kept_for_another_model(app):
     open_page(app, "models")
     app.checkbox(key="models_delete_confirm").check().run()
@@ -553,6 +590,7 @@ def test_a_delete_tick_is_not_kept_for_another_model(app):
     assert not app.checkbox(key="models_delete_confirm").value and app.button(key="models_delete").disabled
 
 
+@pytest.mark.slow
 def test_an_imported_model_shows_its_test_elbo_as_not_measured(own_folder):
     from pages.common import _shared
 
@@ -579,6 +617,7 @@ def no_downloads(monkeypatch, tmp_path) -> list[str]:
     return attempts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist", "kmnist"])
 def test_a_model_of_a_downloadable_dataset_starts_no_download(own_folder, no_downloads, tmp_path, dataset):
     model = build_model(ModelConfig(image_shape=(28, 28), latent_dim=2, hidden_sizes=(8,)), seed=0)

@@ -36,6 +36,7 @@ def link_values(at: AppTest) -> list[str]:
 # ------------------------------------------------------------------ Latent space
 
 
+@pytest.mark.slow
 def test_the_latent_space_view_survives_a_link(app):
     app.run()
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
@@ -68,6 +69,7 @@ def test_the_latent_space_view_survives_a_link(app):
     assert {key: opened.query_params[key] for key in link} == dict(link.items())  # the link stays as it came
 
 
+@pytest.mark.slow
 def test_a_link_with_only_a_test_image_shows_that_image_at_its_code(app):
     app.query_params["img"] = "17"
     app.run()
@@ -78,6 +80,7 @@ def test_a_link_with_only_a_test_image_shows_that_image_at_its_code(app):
     assert "Test image #17" in page_text(app)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("param", "bad"), [
     ("plane", "z1,z1"), ("plane", "z0,z2"), ("plane", "z17,z1"), ("plane", "sideways"), ("plane", "z1"),
     ("bg", "yes"), ("hide", "x"), ("hide", "3,10"), ("hide", "-1"), ("img", "abc"), ("img", "99999"),
@@ -96,6 +99,7 @@ def test_a_bad_view_value_in_the_link_is_ignored_with_a_note(app, param, bad):
     assert "Test image #" not in page_text(app)
 
 
+@pytest.mark.slow
 def test_a_plane_in_the_link_of_a_2d_model_is_ignored_with_a_note(app):
     app.query_params["plane"] = "z1,z2"
     app.run()
@@ -103,6 +107,7 @@ def test_a_plane_in_the_link_of_a_2d_model_is_ignored_with_a_note(app):
     assert "was ignored (plane=" in warnings(app)
 
 
+@pytest.mark.slow
 def test_an_infinite_point_never_enters_the_link(app):
     app.run()
     app.session_state["explore_point"] = {"model": MODEL_2D, "z": [math.inf, 0.0], "chosen": True}
@@ -111,6 +116,7 @@ def test_an_infinite_point_never_enters_the_link(app):
     assert not any(word in value.lower() for value in link_values(app) for word in ("inf", "nan"))
 
 
+@pytest.mark.slow
 def test_changing_model_drops_the_view_of_the_old_one(app):
     app.query_params.update({"model": MODEL_16D, "plane": "z2,z1", "hide": "3", "img": "5", "z": "0.5," * 15 + "0.5"})
     app.run()
@@ -134,6 +140,7 @@ def open_interpolate(at: AppTest) -> AppTest:
     return at.switch_page("pages/interpolate.py").run()
 
 
+@pytest.mark.slow
 def test_the_interpolation_view_survives_a_link(app):
     open_interpolate(app)
     app.slider(key="interp_steps").set_value(6).run()
@@ -152,12 +159,14 @@ def test_the_interpolation_view_survives_a_link(app):
     assert "a point on the map (1.00, -0.50)" in page_text(opened) and "test image #1 " in page_text(opened)
 
 
+@pytest.mark.slow
 def test_default_steps_and_path_stay_out_of_the_link(app):
     open_interpolate(app)
     assert_clean(app)
     assert "steps" not in app.query_params and "path" not in app.query_params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("param", "bad"), [("steps", "1"), ("steps", "33"), ("steps", "2.5"), ("steps", "nan"),
                                             ("steps", "many"), ("path", "curvy")])
 def test_a_bad_path_value_in_the_link_is_ignored_with_a_note(app, param, bad):
@@ -169,6 +178,7 @@ def test_a_bad_path_value_in_the_link_is_ignored_with_a_note(app, param, bad):
     assert param not in app.query_params
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")  # an infinite end makes NaN pictures, shown as such
 def test_an_infinite_end_never_enters_the_link(app):
     open_interpolate(app)

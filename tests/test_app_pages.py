@@ -95,6 +95,7 @@ def visit_with_pictures(at: AppTest, page: str) -> AppTest:
 # ------------------------------------------------------------------ pictures for slides and screens
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", PAGES)
 def test_every_picture_download_is_a_png_or_gif_of_at_least_1024_px(app, media, page):
     visit_with_pictures(app, page)
@@ -122,6 +123,7 @@ def blocks_of(grey: np.ndarray) -> int:
     return 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["explore", "interpolate", "generate", "reconstructions"])
 def test_pictures_on_screen_are_png_shown_at_their_own_width(app, media, page):
     visit_with_pictures(app, page)
@@ -155,6 +157,7 @@ def shown_indices(at: AppTest) -> list[int]:
     return [int(img.caption.split(":")[0].split()[-1]) for element in at.get("image") for img in element.proto.imgs]
 
 
+@pytest.mark.slow
 def test_hardest_first_orders_by_each_images_error(app, model_folder):
     expected = np.argsort(-errors_one_by_one(model_folder), kind="stable")
     app.query_params["order"] = "hardest"
@@ -169,6 +172,7 @@ def test_hardest_first_orders_by_each_images_error(app, model_folder):
     assert shown_indices(app) == [int(i) for i in expected if labels[i] == 7][:20]
 
 
+@pytest.mark.slow
 def test_random_pick_is_the_default_and_leaves_the_link(app):
     open_page(app, "reconstructions")
     assert app.radio(key="recon_order").value == "random"
@@ -180,6 +184,7 @@ def test_random_pick_is_the_default_and_leaves_the_link(app):
     assert "order" not in app.query_params and shown_indices(app) == random_pick
 
 
+@pytest.mark.slow
 def test_start_page_links_to_the_hardest_reconstructions(app, model_folder):
     open_page(app, "home")
     links = [link.proto for link in app.get("page_link") if "reconstructions" in link.proto.page.lower()]
@@ -255,6 +260,7 @@ def assert_clean_link(at: AppTest) -> None:
     assert "nan" not in text and "inf" not in text, text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(BAD_EVENTS))
 def test_a_bad_map_event_on_interpolate_changes_nothing(app, name):
     ends, link = open_interpolate(app)
@@ -266,6 +272,7 @@ def test_a_bad_map_event_on_interpolate_changes_nothing(app, name):
     assert_clean_link(app)
 
 
+@pytest.mark.slow
 def test_good_map_events_on_interpolate_still_set_the_ends(app):
     """The counterpart of the test above: real clicks, at the map's corners too, do set A and then B."""
     ends, _ = open_interpolate(app)
@@ -284,6 +291,7 @@ def test_good_map_events_on_interpolate_still_set_the_ends(app):
     assert_clean_link(app)
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the page draws the NaN point as it can
 def test_a_point_that_is_not_finite_never_enters_the_link(app):
     ends, _ = open_interpolate(app)

@@ -37,6 +37,7 @@ def test_only_the_pages_are_pages_or_urls():
         page_icon_and_name(path)[1] for path in served_by_pages_folder_mode() | navigation}
 
 
+@pytest.mark.slow
 def test_a_helper_module_is_no_page_of_the_navigation(app):
     app.run()
     for helper in sorted(helper_modules()):
@@ -44,6 +45,7 @@ def test_a_helper_module_is_no_page_of_the_navigation(app):
             app.switch_page(str(helper.relative_to(ROOT)))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", shell.PAGES, ids=lambda spec: Path(spec.path).stem)
 def test_a_link_to_a_page_as_the_very_first_run_shows_it_inside_the_app(app, spec):
     app.switch_page(spec.path).run()  # before any run: Streamlit's pages-folder mode runs the file on its own
@@ -52,6 +54,7 @@ def test_a_link_to_a_page_as_the_very_first_run_shows_it_inside_the_app(app, spe
     assert app.sidebar.selectbox(key="sidebar_model").value  # app.py's sidebar is there: the app ran the page
 
 
+@pytest.mark.slow
 def test_the_tab_icon_is_a_local_file(app, monkeypatch):
     configs = []
     set_page_config = st.set_page_config

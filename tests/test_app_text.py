@@ -76,17 +76,20 @@ def body_with(elements, words: str) -> str:
 # ------------------------------------------------------------------ names shown as text
 
 
+@pytest.mark.slow
 def test_the_sidebar_and_the_plane_note_show_a_hostile_dataset_name_as_text(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, DATASET_MODEL)
     assert_shown_as_text(body_with(app.sidebar.markdown, "Data:"), HOSTILE_DATASET)
     assert_shown_as_text(body_with(app.info, "Clicking the plane"), HOSTILE_DATASET)
 
 
+@pytest.mark.slow
 def test_interpolate_shows_a_hostile_dataset_name_as_text(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, DATASET_MODEL, "pages/interpolate.py")
     assert_shown_as_text(body_with(app.info, "You can still click"), HOSTILE_DATASET)
 
 
+@pytest.mark.slow
 def test_the_latent_space_page_shows_hostile_class_names_as_text(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, CLASSES_MODEL)
     shown = latent_map(app)
@@ -103,6 +106,7 @@ def test_the_latent_space_page_shows_hostile_class_names_as_text(model_folder, m
         assert_shown_as_text(body_with(app.markdown, f"Test image #{index}"), raw)
 
 
+@pytest.mark.slow
 def test_interpolate_shows_hostile_class_names_as_text_in_its_lines_and_its_legend(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "pages/interpolate.py")
     ends = body_with(app.markdown, "(orange)")
@@ -135,6 +139,7 @@ def plotly_array(value) -> list:
     return list(value or [])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("param, value", [("model", "![x](http://x.test/y.png)"), ("z", "[x](http://x.test)"),
                                           ("model", "<img src=http://x.test/p.png>")])
 def test_link_values_are_shown_as_text(model_folder, monkeypatch, param, value):
@@ -142,6 +147,7 @@ def test_link_values_are_shown_as_text(model_folder, monkeypatch, param, value):
     assert_shown_as_text(" ".join(bodies(app.warning)), value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", ["pages/home.py", "pages/generate.py", "pages/explore.py"])
 def test_a_hostile_model_file_name_is_shown_as_text(model_folder, monkeypatch, page):
     app = open_app(model_folder, monkeypatch, FILE_MODEL, page)
@@ -152,6 +158,7 @@ def test_a_hostile_model_file_name_is_shown_as_text(model_folder, monkeypatch, p
         assert_shown_as_text(body, FILE_MODEL)
 
 
+@pytest.mark.slow
 def test_the_models_page_shows_model_names_as_text(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "pages/models.py")
     app.selectbox(key="models_choice").set_value(FILE_MODEL).run()
@@ -171,6 +178,7 @@ def test_the_map_component_writes_names_as_text_never_as_html():
 # ------------------------------------------------------------------ labels: pages stay small
 
 
+@pytest.mark.slow
 def test_a_checkpoint_with_thousands_of_class_names_draws_only_the_classes_present(model_folder, monkeypatch):
     app = open_app(model_folder, monkeypatch, MANY_NAMES_MODEL)
     shown = latent_map(app)

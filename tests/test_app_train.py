@@ -65,6 +65,7 @@ def images(app: AppTest) -> list:
 # --------------------------------------------------------------------------- Train
 
 
+@pytest.mark.slow
 def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, tmp_path):
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
     app.selectbox(key="train_dataset").select("digits").run()
@@ -95,6 +96,7 @@ def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, 
     assert app.session_state["model_name"] == "My-digits"
 
 
+@pytest.mark.slow
 def test_train_page_stop_button_stops_the_run(monkeypatch, tmp_path):
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
     app.selectbox(key="train_dataset").select("digits").run()
@@ -110,6 +112,7 @@ def test_train_page_stop_button_stops_the_run(monkeypatch, tmp_path):
     assert "stopped" in texts(app.warning) + texts(app.error)
 
 
+@pytest.mark.slow
 def test_train_page_explains_bad_settings(monkeypatch, tmp_path):
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
     app.selectbox(key="train_model").select("Custom").run()
@@ -127,6 +130,7 @@ def test_train_page_explains_bad_settings(monkeypatch, tmp_path):
     assert app.button(key="train_start").disabled
 
 
+@pytest.mark.slow
 def test_train_page_suggests_a_free_name(monkeypatch, tmp_path):
     (tmp_path / "mnist-5k-classic-mlp.pt").write_bytes(b"taken")
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
@@ -134,6 +138,7 @@ def test_train_page_suggests_a_free_name(monkeypatch, tmp_path):
     assert not app.warning
 
 
+@pytest.mark.slow
 def test_train_page_asks_before_replacing_a_model(monkeypatch, model_folder):
     app = open_page(monkeypatch, model_folder, "pages/train.py")
     app.text_input(key="train_name").input("flat").run()
@@ -141,6 +146,7 @@ def test_train_page_asks_before_replacing_a_model(monkeypatch, model_folder):
     assert app.checkbox(key="train_overwrite").value is False
 
 
+@pytest.mark.slow
 def test_train_page_shows_the_offline_message_for_download_sets(monkeypatch, tmp_path):
     real = vae.data.load_torchvision
     monkeypatch.setattr(vae.data, "load_torchvision", lambda name, root, download: real(name, root, False))
@@ -167,6 +173,7 @@ def chart_colors(app: AppTest) -> list[dict[str, str]]:
     return [{trace["name"]: trace["line"]["color"] for trace in spec["data"]} for spec in specs]
 
 
+@pytest.mark.slow
 def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_model(monkeypatch, tmp_path):
     (tmp_path / "digits-classic-mlp.pt").write_bytes(b"taken")
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
@@ -204,6 +211,7 @@ def test_a_model_that_learned_gets_a_success_and_no_warning(monkeypatch, tmp_pat
     assert "Training finished after 20 epochs" in texts(app.success) and not app.warning and not app.error
 
 
+@pytest.mark.slow
 def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkeypatch, tmp_path):
     app = open_page(monkeypatch, tmp_path, "pages/train.py")
     app.selectbox(key="train_dataset").select("digits").run()
@@ -235,6 +243,7 @@ def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkey
     assert not reloaded.button(key="train_start").disabled
 
 
+@pytest.mark.slow
 def test_the_page_says_when_the_server_trains_as_many_models_as_it_may(monkeypatch, tmp_path):
     dataset = load_dataset("digits")
     small = ModelConfig(kind="mlp", latent_dim=2, hidden_sizes=(8,))
@@ -351,6 +360,7 @@ def upload(app: AppTest, file_name: str, content: bytes, name: str | None = None
     return app
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", list(BAD_UPLOADS))
 def test_train_page_refuses_bad_uploads_and_writes_nothing(monkeypatch, tmp_path, case):
     file_name, make_bytes, words = BAD_UPLOADS[case]
@@ -369,6 +379,7 @@ def test_train_page_refuses_bad_uploads_and_writes_nothing(monkeypatch, tmp_path
     assert app.button(key="train_start").disabled
 
 
+@pytest.mark.slow
 def test_train_page_refuses_a_nameless_upload(monkeypatch, tmp_path):
     app = open_upload_form(monkeypatch, tmp_path)
     before = files_under(tmp_path)
@@ -386,6 +397,7 @@ def pets_zip_bytes() -> bytes:
     return zip_bytes(entries)
 
 
+@pytest.mark.slow
 def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkeypatch, tmp_path):
     app = open_upload_form(monkeypatch, tmp_path)
     upload(app, "pets.zip", pets_zip_bytes())
@@ -418,6 +430,7 @@ def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkey
     assert shown["class_names"] == ["cats", "dogs"] and shown["count"] == 4  # the 4 test images of the upload
 
 
+@pytest.mark.slow
 def test_train_page_renumbers_sparse_labels_into_few_classes(monkeypatch, tmp_path):
     # One label of 70,000 once made 70,001 classes (the Latent space page then took 86 s).
     app = open_upload_form(monkeypatch, tmp_path)
@@ -430,6 +443,7 @@ def test_train_page_renumbers_sparse_labels_into_few_classes(monkeypatch, tmp_pa
         assert archive["labels"].tolist() == [0, 1] * 5 and archive["class_names"].tolist() == ["0", "70000"]
 
 
+@pytest.mark.slow
 def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch, tmp_path):
     app = open_upload_form(monkeypatch, tmp_path)
     upload(app, "pets.zip", pets_zip_bytes(), name="my pets")
@@ -446,6 +460,7 @@ def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch,
 # --------------------------------------------------------------------------- Generate
 
 
+@pytest.mark.slow
 def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
     app = open_page(monkeypatch, model_folder, "pages/generate.py", model="flat")
     assert len(images(app)) == 3 and len(download_buttons(app)) == 3
@@ -458,6 +473,7 @@ def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
     assert len(images(app)) == 3
 
 
+@pytest.mark.slow
 def test_generate_page_for_a_20d_model_explains_the_slice(monkeypatch, model_folder):
     app = open_page(monkeypatch, model_folder, "pages/generate.py", model="wide")
     assert "20 numbers" in texts(app.caption)
@@ -477,6 +493,7 @@ def test_generate_page_for_a_1d_model_without_dataset(monkeypatch, model_folder)
 # --------------------------------------------------------------------------- Reconstructions
 
 
+@pytest.mark.slow
 def test_reconstructions_page_shows_pairs_and_metrics(monkeypatch, model_folder):
     app = open_page(monkeypatch, model_folder, "pages/reconstructions.py", model="flat")
     assert len(images(app)) == 12
@@ -494,6 +511,7 @@ def test_reconstructions_page_shows_pairs_and_metrics(monkeypatch, model_folder)
     assert len(app.metric) == 4
 
 
+@pytest.mark.slow
 def test_reconstructions_page_explains_a_model_without_dataset(monkeypatch, model_folder):
     app = open_page(monkeypatch, model_folder, "pages/reconstructions.py", model="line")
     assert "does not say which images" in texts(app.error)

@@ -155,6 +155,7 @@ def test_each_bad_checkpoint_is_listed_as_unreadable_with_its_reason(tmp_path, m
     assert not (tmp_path / "ran-code-marker").exists()
 
 
+@pytest.mark.slow
 def test_listing_keeps_every_good_model_and_marks_each_hostile_one(tmp_path, tiny_model, hostile_files,
                                                                    load_bombs):
     """A file with odd fields, a settings bomb or a load bomb never stops the listing (issue 11)."""
@@ -341,6 +342,7 @@ print(json.dumps(result))
 """
 
 
+@pytest.mark.slow
 def test_import_vae_and_its_numpy_parts_do_not_import_torch(tmp_path, tiny_model):
     path = _save(tmp_path, tiny_model, "tiny.pt")
     write_test_codes(path, Codes(np.ones((4, 2), np.float32), np.arange(4), ("a", "b", "c", "d"), "digits"),

@@ -399,6 +399,7 @@ def _bad_files(tmp_path, hostile_files, load_bombs) -> dict[str, Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_messages_name_no_server_folder(tmp_path, monkeypatch, hostile_files, load_bombs):
     """No error message of the loader or the listing shows where the app keeps its files."""
     monkeypatch.chdir(tmp_path)

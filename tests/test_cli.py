@@ -19,6 +19,7 @@ from vae.training import History
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_train_eval_info_round_trip(tmp_path, capsys):
     out = tmp_path / "digits.pt"
     code = main(["train", "--dataset", "digits", "--model", "tiny-mlp", "--latent-dim", "3", "--epochs", "1", "--out", str(out)])
@@ -35,6 +36,7 @@ def test_train_eval_info_round_trip(tmp_path, capsys):
     assert "digits" in info and '"latent_dim": 3' in info and "epoch    1" in info
 
 
+@pytest.mark.slow
 def test_custom_hidden_sizes(tmp_path, capsys):
     out = tmp_path / "m.pt"
     assert main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "32,16", "--epochs", "1", "--out", str(out)]) == 0
@@ -53,6 +55,7 @@ def test_user_errors_print_one_line_and_exit_2(tmp_path, capsys):
     assert main(["train", "--dataset", "digits", "--latent-dim", "99", "--epochs", "1", "--out", str(tmp_path / "y.pt")]) == 2
 
 
+@pytest.mark.slow
 def test_module_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "vae", "--help"], capture_output=True, text=True, check=True)
     assert "train" in result.stdout and "eval" in result.stdout and "info" in result.stdout
@@ -94,6 +97,7 @@ def test_codes_of_a_checkpoint_without_a_dataset_is_one_line_exit_2(tmp_path, ti
     assert not codes_path(path).exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["codes", "eval"])
 def test_a_model_for_other_image_sizes_is_one_line_exit_2(tmp_path, tiny_model, capsys, command):
     path = save_checkpoint(tmp_path / "small.pt", tiny_model, dataset="mnist-5k", class_names=[str(i) for i in range(10)])
@@ -176,6 +180,7 @@ def _escaping_checkpoint(folder, model):
                            metrics={f"score{ESCAPES}": 1.0})
 
 
+@pytest.mark.slow
 def test_info_prints_no_control_characters(tmp_path, tiny_model):
     """A checkpoint's strings could recolour the terminal, set its title or hide text; info prints them inert."""
     path = _escaping_checkpoint(tmp_path, tiny_model)
@@ -192,6 +197,7 @@ def test_info_prints_no_control_characters(tmp_path, tiny_model):
     assert len(result.stdout.splitlines()) == 9
 
 
+@pytest.mark.slow
 def test_a_bad_number_in_a_real_process_is_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vae", "train", "--dataset", "digits", "--seed", str(2**70),
                              "--out", str(tmp_path / "x.pt")], capture_output=True, text=True, cwd=REPO_ROOT)

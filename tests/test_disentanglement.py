@@ -126,6 +126,7 @@ def dci_fixture() -> tuple[np.ndarray, np.ndarray]:
     return disentangled_codes(factors, seed=3), factors
 
 
+@pytest.mark.slow
 def test_dci_is_near_one_for_disentangled_codes(dci_fixture):
     codes, factors = dci_fixture
     scores = dci(codes, factors, seed=0)
@@ -135,6 +136,7 @@ def test_dci_is_near_one_for_disentangled_codes(dci_fixture):
     assert np.array_equal(scores["importance"].argmax(axis=0), [0, 1])
 
 
+@pytest.mark.slow
 def test_dci_is_low_for_codes_that_mix_every_factor(dci_fixture):
     """A 45-degree turn: each latent is (f0 + f1) or (f0 - f1); no latent alone tells either factor.
 
@@ -148,6 +150,7 @@ def test_dci_is_low_for_codes_that_mix_every_factor(dci_fixture):
     assert scores["informativeness"] > 0.6  # the information is still there, only spread out
 
 
+@pytest.mark.slow
 def test_dci_is_about_zero_for_noise(dci_fixture):
     _, factors = dci_fixture
     noise = np.random.default_rng(5).standard_normal((len(factors), 2))

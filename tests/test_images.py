@@ -40,6 +40,7 @@ def assert_whole_pixel_enlargement(enlarged: np.ndarray, picture: np.ndarray) ->
     return scale
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_download_png_is_at_least_1024_on_its_long_side_with_square_pixels(shape):
     picture = random_picture(shape)
@@ -86,6 +87,7 @@ def test_pictures_with_nan_or_out_of_range_values_still_encode():
     np.testing.assert_array_equal(decoded[::512, ::512], [[0, 0], [255, 128]])
 
 
+@pytest.mark.slow
 def test_download_gif_frames_are_at_least_1024_with_square_pixels():
     frames = random_picture((4, 28, 20))
     gif = decode(images.gif_for_download(frames, frame_ms=100))

@@ -145,6 +145,7 @@ def test_an_asymmetric_decoder_keeps_its_own_layers():
     assert config.hidden_sizes == (256, 128) and config.decoder_hidden_sizes == (512,)
 
 
+@pytest.mark.slow
 def test_a_log_std_spread_named_sigma_is_asked_for_then_doubled(tmp_path):
     reference = _reference(SigmaVAE)
     path = tmp_path / "sigma.pt"
@@ -159,6 +160,7 @@ def test_a_log_std_spread_named_sigma_is_asked_for_then_doubled(tmp_path):
     _assert_matches(LatentModel(model_from_checkpoint(raw)), reference, latent=2)
 
 
+@pytest.mark.slow
 def test_log_var_chosen_for_sigma_reads_it_unchanged(tmp_path):
     reference = _reference(SigmaVAE)
     raw = convert(reference.state_dict(), ImportChoices(spread="log-var"))
@@ -183,6 +185,7 @@ def test_training_checkpoints_and_wrappers_are_unwrapped(tmp_path, wrap):
     _assert_matches(load_model(path), reference, latent=20)
 
 
+@pytest.mark.slow
 def test_inputs_normalised_to_minus_one_one_are_scaled_when_encoding(tmp_path):
     reference = _reference(ClassicVAE)
     source = tmp_path / "normalised.pt"

@@ -275,6 +275,7 @@ def test_torchs_padding_one_output_padding_one_is_shifted_from_tensorflows():
     assert not np.allclose(out, _conv2d_transpose(x, kernel, 0.0, 2), atol=1e-3)
 
 
+@pytest.mark.slow
 def test_keras_archive_of_the_conv_vae_asks_for_the_spread_then_matches(tmp_path):
     weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER)
     path = tmp_path / "vae.keras"
@@ -290,6 +291,7 @@ def test_keras_archive_of_the_conv_vae_asks_for_the_spread_then_matches(tmp_path
     _assert_matches(_latent(raw), weights, _classic_encode, _classic_decode)
 
 
+@pytest.mark.slow
 def test_keras3_weights_file_of_the_conv_vae_matches(tmp_path):
     weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=1)
     path = tmp_path / "vae.weights.h5"
@@ -306,6 +308,7 @@ def test_keras3_weights_file_of_the_conv_vae_matches(tmp_path):
                     _classic_decode)
 
 
+@pytest.mark.slow
 def test_legacy_keras2_h5_of_the_conv_vae_matches(tmp_path):
     weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=2)
     path = tmp_path / "vae.h5"
@@ -315,6 +318,7 @@ def test_legacy_keras2_h5_of_the_conv_vae_matches(tmp_path):
     _assert_matches(_latent(raw), weights, _classic_encode, _classic_decode)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layout", ["keras", "weights.h5", "h5"])
 def test_keras_mlp_vaes_match(tmp_path, layout):
     weights = _weights(MLP_ENCODER + MLP_DECODER, seed=3)

@@ -26,6 +26,7 @@ def model_2d():
     return LatentModel(build_model(ModelConfig(image_shape=(8, 8), latent_dim=2, hidden_sizes=(32,)), seed=0))
 
 
+@pytest.mark.slow
 @given(st.integers(1, 8).flatmap(lambda d: st.tuples(vectors(d), vectors(d))), st.integers(2, 32))
 def test_lerp_and_slerp_hit_their_endpoints(pair, steps):
     z0, z1 = pair
@@ -35,6 +36,7 @@ def test_lerp_and_slerp_hit_their_endpoints(pair, steps):
         np.testing.assert_allclose(path[-1], z1, rtol=1e-6, atol=1e-4)
 
 
+@pytest.mark.slow
 @given(st.integers(1, 8).flatmap(lambda d: st.tuples(vectors(d), vectors(d))), st.integers(2, 32))
 def test_slerp_keeps_norms_between_the_endpoint_norms(pair, steps):
     z0, z1 = pair
@@ -46,6 +48,7 @@ def test_slerp_keeps_norms_between_the_endpoint_norms(pair, steps):
         assert np.all(norms >= low - tolerance) and np.all(norms <= high + tolerance)
 
 
+@pytest.mark.slow
 @settings(deadline=None)
 @given(
     arrays(np.float64, st.tuples(st.integers(3, 40), st.integers(3, 10)), elements=st.floats(-50, 50)),
@@ -58,6 +61,7 @@ def test_pca_projection_then_inverse_is_identity_on_the_plane(points, plane_poin
     np.testing.assert_allclose(projection.to_2d(projection.from_2d(plane_points, base)), plane_points, atol=1e-3)
 
 
+@pytest.mark.slow
 @settings(deadline=None, max_examples=50)
 @given(arrays(np.float32, (4, 16), elements=st.floats(allow_nan=False, allow_infinity=False, width=32)))
 def test_decoded_output_is_finite_and_in_range_for_any_finite_input(model_16d, z):

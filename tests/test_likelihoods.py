@@ -19,6 +19,7 @@ def test_entropy_floor_is_the_sum_of_scipy_bernoulli_entropies():
     assert np.allclose(lk.bernoulli_entropy_floor(images), expected, rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_entropy_floor_is_the_smallest_bernoulli_nll_and_reached_at_the_image_itself():
     rng = np.random.default_rng(1)
     images = rng.uniform(0.01, 0.99, (4, 5, 5))

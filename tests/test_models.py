@@ -7,6 +7,7 @@ from vae.errors import TrainingError
 from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 @pytest.mark.parametrize("shape", [(28, 28), (8, 8)])
 def test_preset_output_shapes(preset, shape):

@@ -2,7 +2,6 @@
 import html
 import json
 import math
-import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -98,10 +97,8 @@ def test_seventy_thousand_points_go_out_as_compact_binary():
     rng = np.random.default_rng(1)
     points = rng.normal(size=(70_000, 2)).astype(np.float32)
     labels = rng.integers(0, 10, 70_000)
-    start = time.perf_counter()
     figure = plots.latent_scatter(points, labels, CLASS_NAMES, (-4, 4), (-4, 4))
     text = pio.to_json(figure, validate=False)
-    assert time.perf_counter() - start < 2.0
     spec = json.loads(text)
     assert "bdata" in spec["data"][1]["x"] and spec["data"][1]["x"]["dtype"] == "f4"
     assert len(text) < 3_000_000  # 70k float32 pairs + 22.5k grid points + indices, base64

@@ -99,6 +99,7 @@ def test_nll_is_the_same_whatever_the_decode_chunks(tiny_model, tiny_images, mon
                        whole, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_nll_with_5000_samples_matches_exact_integration_over_the_2d_latent(tiny_model, tiny_images):
     images = tiny_images[:4]
     axis = np.linspace(-7, 7, 201)

@@ -16,6 +16,7 @@ def _weights(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
 
+@pytest.mark.slow
 def test_seeded_training_is_reproducible(tiny_images, tiny_config, quick_train):
     first, history_a = train_model(tiny_images, tiny_images[:16], tiny_config, quick_train)
     second, history_b = train_model(tiny_images, tiny_images[:16], tiny_config, quick_train)
@@ -24,6 +25,7 @@ def test_seeded_training_is_reproducible(tiny_images, tiny_config, quick_train):
     assert history_a.test_elbo == history_b.test_elbo
 
 
+@pytest.mark.slow
 def test_a_different_seed_gives_different_weights(tiny_images, tiny_config, quick_train):
     first, _ = train_model(tiny_images, tiny_images[:16], tiny_config, quick_train)
     other = TrainConfig(epochs=2, batch_size=16, seed=1)
@@ -48,6 +50,7 @@ def test_training_lowers_the_test_loss_on_mnist_5k():
     assert history.test_elbo[-1] > history.test_elbo[0]
 
 
+@pytest.mark.slow
 def test_callback_reports_batches_and_epochs(tiny_images, tiny_config):
     events = []
     config = TrainConfig(epochs=2, batch_size=32, seed=0)
@@ -62,6 +65,7 @@ def test_callback_reports_batches_and_epochs(tiny_images, tiny_config):
     assert all(abs(e.loss - (e.recon + e.kl)) < 1e-3 * max(1.0, abs(e.loss)) for e in events)
 
 
+@pytest.mark.slow
 def test_cancel_mid_epoch_keeps_the_last_finished_epoch(tiny_images, tiny_config):
     cancel = threading.Event()
     model = build_model(tiny_config, seed=0)
@@ -84,6 +88,7 @@ def test_a_cancel_function_is_accepted(tiny_images, tiny_config):
     assert history.status == "cancelled" and history.epochs_done == 0
 
 
+@pytest.mark.slow
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_model(tiny_images, tiny_config):
     model = build_model(tiny_config, seed=0)
     fit(model, tiny_images, tiny_images[:8], TrainConfig(epochs=1, batch_size=8))

@@ -150,6 +150,7 @@ NUMPY_OPS = {
 # ---------------------------------------------------------------- the export (no browser)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", KINDS)
 def test_numpy_run_of_the_exported_layers_matches_latent_decode(kind, tmp_path):
     model = make_model(kind, tmp_path)
@@ -226,6 +227,7 @@ def test_a_layer_the_runtime_lacks_raises_unsupported_layer(module, named):
         export_decoder(module())
 
 
+@pytest.mark.slow
 def test_reading_and_the_lift_payload_need_no_torch(tmp_path):
     code = "import sys, vae.io.web; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=h.ROOT, capture_output=True, text=True, check=True)
