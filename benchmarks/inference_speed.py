@@ -1,4 +1,4 @@
-"""Inference latency through ``vae.latent.LatentModel`` (numpy in, numpy out, as the app calls it).
+"""Inference latency through ``vae.analysis.latent.LatentModel`` (numpy in, numpy out, as the app calls it).
 
     python -m benchmarks.inference_speed [--repeats N] [--threads N] [--json PATH]
 
@@ -18,8 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # allow `python benchmarks/inference_speed.py`
 
 from benchmarks.common import machine_load, median_seconds, print_table, write_json  # noqa: E402
-from vae.config import model_config_for  # noqa: E402
-from vae.latent import LatentModel  # noqa: E402
+from vae.presets import model_config_for  # noqa: E402
+from vae.analysis.latent import LatentModel  # noqa: E402
 from vae.models import build_model  # noqa: E402
 
 MODELS = {  # row name -> (preset, latent size or None for the preset's own)

@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # allow `python be
 from benchmarks.common import (  # noqa: E402
     forward_flops, machine_load, matmul_gflops, mnist_like_60k, print_table, write_idx_mnist, write_json,
 )
-from vae.config import TrainConfig, model_config_for  # noqa: E402
+from vae.config import TrainConfig  # noqa: E402
 from vae.models import build_model  # noqa: E402
-from vae.training import fit  # noqa: E402
+from vae.presets import model_config_for  # noqa: E402
+from vae.training.loop import fit  # noqa: E402
 
 BATCH_SIZE = 128
 

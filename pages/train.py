@@ -9,7 +9,6 @@ from streamlit.errors import StreamlitAPIException
 import vae
 from pages.common import _pictures, _shared, _training, shell
 from vae import images as vae_images
-from vae import jobs
 from vae import plots
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
@@ -49,7 +48,7 @@ def on_choice_changed(previous_name: str) -> None:
         st.session_state["train_name"] = suggested_name()
 
 
-def offer_next_name(snapshot: jobs.JobSnapshot) -> None:
+def offer_next_name(snapshot: vae.JobSnapshot) -> None:
     """Once a run has saved its model, move the name box on to a free name (before the box is drawn)."""
     if not snapshot.saved_name or st.session_state.get(_training.RENAMED_KEY) == snapshot.job_id:
         return
@@ -67,7 +66,7 @@ def session_job_id() -> str | None:
     job_id = st.session_state.get(_training.JOB_KEY)
     if not job_id:
         linked = st.query_params.get(JOB_PARAM)
-        if linked and jobs.get_job(linked) is None:
+        if linked and vae.get_job(linked) is None:
             del st.query_params[JOB_PARAM]
             st.info("The training run in this link is no longer kept here (the app may have restarted).")
         elif linked:
@@ -241,7 +240,7 @@ def choose_name() -> str | None:
         st.error(_shared.plain(error))
         return None
     st.caption(f"It will be saved as `{path.name}` in the models folder.")
-    if jobs.name_in_training(path.stem, _shared.checkpoint_dir()):
+    if vae.name_in_training(path.stem, _shared.checkpoint_dir()):
         st.warning(f"A model called {path.stem} is being trained right now; pick another name.")
         return None
     if path.exists():
@@ -253,8 +252,8 @@ def choose_name() -> str | None:
 
 def show_capacity() -> None:
     """Say so before Start when the server is already training as many models as it runs at once."""
-    count = len(jobs.running_jobs())
-    if count >= jobs.MAX_RUNNING_JOBS:
+    count = len(vae.running_jobs())
+    if count >= vae.MAX_RUNNING_JOBS:
         st.info(f"This server is training {count} models right now, the most it trains at once. Start works "
                 f"again as soon as one of them finishes.")
 
@@ -264,7 +263,7 @@ def start_training(name: str, dataset: vae.data.Dataset, model: vae.ModelConfig,
     path = vae.checkpoint_path(_shared.checkpoint_dir(), name)
     overwrite = bool(st.session_state.get("train_overwrite")) and path.exists()
     try:
-        job_id = jobs.start_job(name, dataset, model, train, _shared.checkpoint_dir(), overwrite=overwrite)
+        job_id = vae.start_job(name, dataset, model, train, _shared.checkpoint_dir(), overwrite=overwrite)
     except vae.VAEError as error:
         st.error(_shared.plain(error))
         return
@@ -274,14 +273,14 @@ def start_training(name: str, dataset: vae.data.Dataset, model: vae.ModelConfig,
 
 def stop_job(job_id: str) -> None:
     """Stop button callback."""
-    job = jobs.get_job(job_id)
+    job = vae.get_job(job_id)
     if job is not None:
         job.cancel()
 
 
 def show_progress(job_id: str, polling: bool) -> None:
     """The progress area (a fragment while polling): bar, curves, preview, and the outcome when done."""
-    job = jobs.get_job(job_id)
+    job = vae.get_job(job_id)
     if job is None:
         st.info("The last training run is no longer available (the app may have restarted).")
         return
@@ -295,7 +294,7 @@ def show_progress(job_id: str, polling: bool) -> None:
         st.rerun()  # redraw the whole page once: the Start button comes back, polling ends
 
 
-def show_running(snapshot: jobs.JobSnapshot) -> None:
+def show_running(snapshot: vae.JobSnapshot) -> None:
     """Progress bar with epoch and speed, a Stop button, live curves and the latest preview."""
     if snapshot.epoch:
         text = (f"Epoch {snapshot.epoch} of {snapshot.epochs}, batch {snapshot.batch} of {snapshot.batches} "
@@ -308,7 +307,7 @@ def show_running(snapshot: jobs.JobSnapshot) -> None:
     show_curves_and_preview(snapshot)
 
 
-def show_outcome(snapshot: jobs.JobSnapshot) -> None:
+def show_outcome(snapshot: vae.JobSnapshot) -> None:
     """How the run ended, what was kept, and a way to explore the saved model."""
     if snapshot.status == "completed":  # the bar stays, full: the last poll may have shown it at 83%
         st.progress(min(max(snapshot.progress, 0.0), 1.0), text=f"All {snapshot.epochs} epochs done")
@@ -351,7 +350,7 @@ def explore(name: str) -> None:
         st.info(f"{_shared.plain(name)} is now the model in use; open the Latent space page from the menu.")
 
 
-def show_curves_and_preview(snapshot: jobs.JobSnapshot) -> None:
+def show_curves_and_preview(snapshot: vae.JobSnapshot) -> None:
     """Loss curves (per batch while it runs, per epoch with the test loss) beside the reconstruction preview."""
     left, right = st.columns([3, 2])
     with left:
@@ -373,7 +372,7 @@ def main() -> None:
                 "the background: you can watch it here, stop it, or use other pages meanwhile.")
     settings_defaults()
     job_id = session_job_id()
-    job = jobs.get_job(job_id)
+    job = vae.get_job(job_id)
     running = job is not None and job.running
     if job is not None and not running:
         offer_next_name(job.snapshot())

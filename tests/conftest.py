@@ -58,7 +58,8 @@ def make_bad_checkpoints(folder) -> dict[str, bytes]:
 
     import torch
 
-    from vae.checkpoints import FORMAT_VERSION, save_checkpoint
+    from vae.io.checkpoints import save_checkpoint
+    from vae.io.schema import FORMAT_VERSION
 
     good = save_checkpoint(folder / "good.pt", build_model(ModelConfig(image_shape=(8, 8), hidden_sizes=(8,)), seed=0),
                            dataset="digits", class_names=[str(i) for i in range(10)])
@@ -93,7 +94,7 @@ def _good_contents(folder):
     """The contents (as torch.load gives them) of a small valid checkpoint for 8x8 digits, and torch."""
     import torch
 
-    from vae.checkpoints import save_checkpoint
+    from vae.io.checkpoints import save_checkpoint
 
     path = save_checkpoint(folder / "good.pt", build_model(ModelConfig(image_shape=(8, 8), hidden_sizes=(8,)), seed=0),
                            dataset="digits", class_names=[str(i) for i in range(10)], metrics={"test_elbo": -50.0})

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 import vae
 from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, HOSTILE_MESSAGES, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path,
                       assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event, page_text, shown_text)
-from pages.common import _latent_map, _shared
+from pages.common import _latent_map, _shared, shell
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -48,7 +48,7 @@ def test_app_starts_on_latent_space_with_models_from_temp_folder(app):
     assert app.query_params["model"] == MODEL_2D
 
 
-@pytest.mark.parametrize("page", ["home", "explore", "interpolate", "models"])
+@pytest.mark.parametrize("page", [Path(spec.path).stem for spec in shell.PAGES])
 def test_every_page_loads(app, page):
     open_page(app, page)
     assert_clean(app)

@@ -15,11 +15,11 @@ from streamlit.testing.v1 import AppTest
 
 import vae.data
 from conftest import assert_shown_as_text, latent_map, shown_text
-from vae import jobs
-from vae.checkpoints import save_checkpoint
+from vae.training import jobs
+from vae.io.checkpoints import save_checkpoint
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset
-from vae import metrics
+from vae.analysis import metrics
 from vae.models import build_model
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")

@@ -1,4 +1,5 @@
-"""The torch-free checkpoint listing (vae.catalog) and the lazy ``vae`` package."""
+"""The torch-free checkpoint listing (vae.io.catalog) and the lazy ``vae`` package."""
+import ast
 import io
 import json
 import os
@@ -15,23 +16,16 @@ import torch
 
 import vae
 from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, LOAD_BOMB_MESSAGES, make_bad_checkpoints
-from vae import catalog, listing
-from vae.catalog import (
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    CheckpointInfo,
-    TensorStandIn,
-    read_info,
-    read_settings,
-)
-from vae.checkpoints import read_checkpoint, save_checkpoint
-from vae.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
-from vae.codes import codes_path, write_test_codes
-from vae.config import ModelConfig, TrainConfig
+from vae.io import catalog
+from vae.io.catalog import CheckpointInfo, TensorStandIn, read_info, read_settings
+from vae.io.checkpoints import read_checkpoint, save_checkpoint
+from vae.io.schema import FORMAT_NAME, FORMAT_VERSION
+from vae.io.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
+from vae.io.codes import codes_path, write_test_codes
+from vae.config import History, ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
-from vae.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
 from vae.models import build_model
-from vae.training import History
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIGIT_NAMES = [str(i) for i in range(10)]
@@ -43,7 +37,7 @@ def _save(folder, model, name, **extra):
 
 
 def _listing_read_fully(folder) -> list[CheckpointInfo]:
-    """The listing as it was made before vae.catalog: every file read in full by torch's safe loader."""
+    """The listing as it was made before vae.io.catalog: every file read in full by torch's safe loader."""
     infos = []
     for path in sorted(Path(folder).glob("*.pt")):
         try:
@@ -126,7 +120,7 @@ def test_files_in_our_format_are_listed_without_the_full_loader(mixed_folder, mo
 
     (mixed_folder / "d-classic.pt").unlink()
     (mixed_folder / "e-classic-mnist.pt").unlink()
-    monkeypatch.setattr("vae.checkpoints.read_checkpoint", refuse)
+    monkeypatch.setattr("vae.io.checkpoints.read_checkpoint", refuse)
     assert [i.name for i in list_checkpoints(mixed_folder)] == ["a-conv", "b-tiny", "c-wide"]
 
 
@@ -185,7 +179,7 @@ def test_listing_survives_any_error_in_one_file(tmp_path, tiny_model, monkeypatc
             raise ZeroDivisionError("a bug no one foresaw")
         return real(path)
 
-    monkeypatch.setattr("vae.listing.read_settings", fails_on_odd)
+    monkeypatch.setattr("vae.io.listing.read_settings", fails_on_odd)
     assert [info.name for info in list_checkpoints(tmp_path)] == ["good"]
     odd = [info for info in scan_checkpoints(tmp_path) if info.name == "odd"]
     assert odd[0].problem == "odd.pt could not be read: the file is truncated or corrupt. Save or download it again."
@@ -313,14 +307,6 @@ def test_delete_without_codes_and_of_a_missing_model(tmp_path, tiny_model):
         delete_checkpoint(tmp_path, "plain")
 
 
-def test_checkpoints_module_still_re_exports_the_torch_free_half():
-    import vae.checkpoints as checkpoints
-
-    assert checkpoints.checkpoint_path is catalog.checkpoint_path
-    assert checkpoints.CheckpointInfo is catalog.CheckpointInfo
-    assert checkpoints.FORMAT_VERSION == catalog.FORMAT_VERSION
-
-
 # ---------------------------------------------------------------- lazy package
 
 _CHILD = """
@@ -332,10 +318,16 @@ assert issubclass(vae.VAEError, Exception)
 infos = vae.list_checkpoints(folder)
 codes = vae.read_test_codes(path, vae.dataset_version("digits"))
 projection = vae.plane_projection(codes.means, codes.means.shape[1])
-from vae import plots, images, catalog, codes as codes_module, projection as projection_module, data, config, errors
+points = projection.to_2d(codes.means)
+figure = vae.plots.latent_scatter(points, codes.labels, codes.class_names, vae.plots.axis_range(points[:, 0]),
+                                  vae.plots.axis_range(points[:, 1]))  # the map, drawn from the saved codes
+from vae import config, data, errors, files, images, plots, presets
+from vae.analysis import diagnostics, disentanglement, likelihoods, projection as projection_module, selections
+from vae.data import shapes
+from vae.io import catalog, codes as codes_module, listing as listing_module, schema
 steps["no-model"] = "torch" in sys.modules
 result = {"steps": steps, "runtime_before": vae.runtime_loaded(), "names": [i.name for i in infos],
-          "labels": codes.labels.tolist(), "points": projection.to_2d(codes.means).shape[0]}
+          "labels": codes.labels.tolist(), "points": sum(len(trace.x) for trace in figure.data if trace.name != plots.GRID_TRACE_NAME)}
 model = vae.load_model(path)
 result.update(runtime_after=vae.runtime_loaded(), torch_after="torch" in sys.modules, latent=model.latent_dim)
 print(json.dumps(result))
@@ -361,9 +353,19 @@ def test_dir_lists_every_export_and_each_resolves():
     for name in vae.__all__:
         assert name in listed
         assert getattr(vae, name) is not None
-    assert {"catalog", "codes", "projection", "list_checkpoints", "read_test_codes", "runtime_loaded"} <= set(listed)
-    assert vae.list_checkpoints is listing.list_checkpoints and vae.scan_checkpoints is listing.scan_checkpoints
-    assert vae.LatentModel is vae.latent.LatentModel and vae.slerp is vae.projection.slerp
+    assert {"data", "plots", "images", "files", "list_checkpoints", "read_test_codes", "runtime_loaded"} <= set(listed)
+
+
+def test_editors_see_every_lazy_export_where_it_is_loaded_from():
+    """The TYPE_CHECKING block of vae/__init__.py imports each name of _EXPORTS from the module it is loaded from."""
+    tree = ast.parse((REPO_ROOT / "vae" / "__init__.py").read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING")
+    seen = {alias.name: node.module for node in block.body if isinstance(node, ast.ImportFrom) and node.module != "vae"
+            for alias in node.names}
+    modules = {alias.name for node in block.body if isinstance(node, ast.ImportFrom) and node.module == "vae"
+               for alias in node.names}
+    assert seen == vae._EXPORTS
+    assert modules == set(vae._SUBMODULES)
 
 
 def test_an_unknown_attribute_raises_attribute_error():
@@ -373,10 +375,3 @@ def test_an_unknown_attribute_raises_attribute_error():
     with pytest.raises(ImportError):
         from vae import no_such_module  # noqa: F401
 
-
-def test_latent_still_re_exports_the_projections():
-    import vae.latent
-    import vae.projection
-
-    for name in ("lerp", "slerp", "Projection", "pca_projection", "dims_projection", "plane_projection"):
-        assert getattr(vae.latent, name) is getattr(vae.projection, name)

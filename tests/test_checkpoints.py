@@ -18,20 +18,15 @@ from conftest import (
     SETTINGS_BOMBS,
     make_bad_checkpoints,
 )
-from vae.catalog import read_info
-from vae.checkpoints import (
-    FORMAT_VERSION,
-    checkpoint_path,
-    load_model,
-    read_checkpoint,
-    sanitize_name,
-    save_checkpoint,
-)
-from vae.config import PRESETS, ModelConfig, TrainConfig, parameter_count, weight_shapes
+from vae.io.catalog import read_info
+from vae.files import checkpoint_path, sanitize_name
+from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
+from vae.io.schema import FORMAT_VERSION
+from vae.config import History, ModelConfig, TrainConfig, parameter_count, weight_shapes
 from vae.errors import CheckpointError, TrainingError
-from vae.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
 from vae.models import build_model, count_parameters
-from vae.training import History
+from vae.presets import PRESETS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -257,7 +252,7 @@ def test_a_settings_bomb_is_refused_before_any_model_is_built(tmp_path, monkeypa
     def refuse(*args, **kwargs):
         raise AssertionError("a model was built or a weight was read")
 
-    monkeypatch.setattr("vae.checkpoints.build_model", refuse)
+    monkeypatch.setattr("vae.io.checkpoints.build_model", refuse)
     monkeypatch.setattr(torch, "load", refuse)
     with pytest.raises(CheckpointError, match=HOSTILE_MESSAGES[kind]):
         load_model(path)
@@ -290,7 +285,7 @@ def test_the_import_path_refuses_a_load_bomb_before_torch_reads_it(tmp_path, mon
 _MEMORY_CHILD = """
 import json, resource, sys
 from pathlib import Path
-import vae.checkpoints, vae.listing  # torch and the app's modules are loaded: the baseline
+import vae.io.checkpoints, vae.io.listing  # torch and the app's modules are loaded: the baseline
 
 def virtual_bytes():
     with open("/proc/self/status") as status:
@@ -302,12 +297,12 @@ baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 report = {}
 for path in sorted(Path(sys.argv[1]).glob("*.pt")):
     try:
-        vae.checkpoints.load_model(path)
+        vae.io.checkpoints.load_model(path)
         message = "loaded"
     except BaseException as error:
         message = f"{type(error).__name__}: {error}"
     report[path.stem] = [message, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib]
-problems = {info.name: info.problem for info in vae.listing.scan_checkpoints(sys.argv[1])}
+problems = {info.name: info.problem for info in vae.io.listing.scan_checkpoints(sys.argv[1])}
 report["(listing)"] = [json.dumps(problems), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - baseline_kib]
 print(json.dumps(report))
 """

@@ -11,10 +11,11 @@ import torch
 
 from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, make_bad_checkpoints
 from vae.__main__ import main
-from vae.checkpoints import load_model, save_checkpoint
-from vae.codes import codes_path, read_test_codes
+from vae.io.checkpoints import load_model, save_checkpoint
+from vae.files import codes_path
+from vae.io.codes import read_test_codes
 from vae.data import dataset_version, load_dataset
-from vae.training import History
+from vae.config import History
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

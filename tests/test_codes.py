@@ -1,4 +1,4 @@
-"""Saved test-image codes (vae.codes) and the dataset versions they are keyed by (vae.data.dataset_version)."""
+"""Saved test-image codes (vae.io.codes) and the dataset versions they are keyed by (vae.data.dataset_version)."""
 import hashlib
 import os
 
@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import vae
-from vae.checkpoints import save_checkpoint
-from vae.codes import CODES_FORMAT, codes_path, encode_test_codes, file_digest, read_test_codes, write_test_codes
-from vae.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
+from vae.io.checkpoints import save_checkpoint
+from vae.files import codes_path
+from vae.io.codes import CODES_FORMAT, encode_test_codes, file_digest, read_test_codes, write_test_codes
+from vae.io.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
 from vae.data import dataset_version, save_user_dataset
 from vae.models import build_model
 

@@ -1,4 +1,4 @@
-"""vae.diagnostics against independent computations: scipy densities, Monte Carlo samples, sklearn, brute-force loops."""
+"""vae.analysis.diagnostics against independent computations: scipy densities, Monte Carlo samples, sklearn, brute-force loops."""
 from __future__ import annotations
 
 import math
@@ -12,9 +12,9 @@ from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
-from vae import diagnostics as dg
+from vae.analysis import diagnostics as dg
 from vae.errors import VAEError
-from vae.projection import dims_projection, pca_projection
+from vae.analysis.projection import dims_projection, pca_projection
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -206,7 +206,7 @@ def test_kl_per_dimension_matches_a_loop_and_a_monte_carlo_estimate():
 
 
 def test_inactive_dims_follow_the_active_units_rule_of_metrics():
-    from vae.metrics import ACTIVE_VARIANCE, active_units
+    from vae.analysis.metrics import ACTIVE_VARIANCE, active_units
 
     rng = np.random.default_rng(9)
     means = rng.standard_normal((500, 5)) * np.array([1.0, 0.5, 0.05, 0.2, 0.001])
@@ -254,7 +254,7 @@ def test_knn_accuracy_on_the_plane_and_in_full_matches_sklearn():
 
 
 def test_knn_vote_and_ties_match_the_metrics_module():
-    from vae.metrics import knn_accuracy as torch_knn_accuracy
+    from vae.analysis.metrics import knn_accuracy as torch_knn_accuracy
 
     train, train_labels, test, test_labels = _labelled_codes(13, classes=6)  # ties happen with 6 classes
     for k in (1, 4, 5, 10):
@@ -307,8 +307,8 @@ def test_tsne_click_decodes_the_mean_code_of_the_nearest_points_on_the_plane():
 def test_the_numpy_modules_compute_without_importing_torch():
     code = (
         "import sys, numpy as np\n"
-        "from vae import diagnostics, likelihoods, selections\n"
-        "from vae.projection import pca_projection\n"
+        "from vae.analysis import diagnostics, likelihoods, selections\n"
+        "from vae.analysis.projection import pca_projection\n"
         "m = np.random.default_rng(0).standard_normal((20, 4)); lv = np.zeros_like(m)\n"
         "diagnostics.density_grids(m, lv, pca_projection(m), (-3, 3), (-3, 3), 10)\n"
         "diagnostics.off_the_data(m[:3], m, lv); diagnostics.kl_per_dimension(m, lv)\n"

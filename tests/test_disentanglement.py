@@ -1,10 +1,10 @@
-"""Disentanglement scores (vae.disentanglement): MIG and DCI against independent computations and known codes."""
+"""Disentanglement scores (vae.analysis.disentanglement): MIG and DCI against independent computations and known codes."""
 import numpy as np
 import pytest
 from scipy.stats import entropy
 from sklearn.metrics import mutual_info_score
 
-from vae.disentanglement import (
+from vae.analysis.disentanglement import (
     MIG_BINS,
     dci,
     dci_from_importance,

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import vae.training
-from vae import jobs
-from vae.checkpoints import load_model, read_checkpoint
+import vae.training.loop
+from vae.training import jobs
+from vae.io.checkpoints import load_model, read_checkpoint
 from vae.config import ModelConfig, TrainConfig
-from vae.codes import read_test_codes
+from vae.io.codes import read_test_codes
 from vae.data import Dataset, dataset_version, load_dataset
 
 TIMEOUT_S = 30
@@ -121,14 +121,14 @@ def test_unexpected_errors_become_failed_too(tmp_path, random_dataset, small_mod
     def broken_fit(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(jobs, "fit", broken_fit)
+    monkeypatch.setattr(vae.training.loop, "fit", broken_fit)
     snapshot = finished(jobs.start_job("broken", random_dataset, small_model, TrainConfig(epochs=1), tmp_path))
     assert snapshot.status == "failed" and "boom" in snapshot.message and "Traceback" not in snapshot.message
 
 
 def nan_after(monkeypatch, good_batches: int) -> None:
     """Make the training loss NaN after ``good_batches`` batches."""
-    real_loss, calls = vae.training.vae_loss, {"count": 0}
+    real_loss, calls = vae.training.loop.vae_loss, {"count": 0}
 
     def loss_that_blows_up(*args, **kwargs):
         loss = real_loss(*args, **kwargs)
@@ -137,7 +137,7 @@ def nan_after(monkeypatch, good_batches: int) -> None:
             return loss._replace(total=loss.total * torch.tensor(float("nan")))
         return loss
 
-    monkeypatch.setattr(vae.training, "vae_loss", loss_that_blows_up)
+    monkeypatch.setattr(vae.training.loop, "vae_loss", loss_that_blows_up)
 
 
 def test_divergence_keeps_the_last_good_epoch(tmp_path, random_dataset, small_model, monkeypatch):

@@ -1,4 +1,4 @@
-"""vae.likelihoods against scipy (entropies, numeric integration), brute-force minima and the law of large numbers."""
+"""vae.analysis.likelihoods against scipy (entropies, numeric integration), brute-force minima and the law of large numbers."""
 from __future__ import annotations
 
 import math
@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from vae import likelihoods as lk
-from vae.losses import reconstruction_nll
+from vae.analysis import likelihoods as lk
+from vae.models.losses import reconstruction_nll
 
 
 def test_entropy_floor_is_the_sum_of_scipy_bernoulli_entropies():

@@ -5,7 +5,7 @@ import torch
 from torch.distributions import Normal, kl_divergence as torch_kl
 from torch.distributions import Independent
 
-from vae.losses import kl_divergence, reconstruction_nll, vae_loss
+from vae.models.losses import kl_divergence, reconstruction_nll, vae_loss
 
 
 def test_kl_matches_torch_distributions():

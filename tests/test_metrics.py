@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from vae.losses import vae_loss
-from vae import metrics
-from vae.metrics import active_units, importance_sampled_nll, knn_accuracy
+from vae.models.losses import vae_loss
+from vae.analysis import metrics
+from vae.analysis.metrics import active_units, importance_sampled_nll, knn_accuracy
 
 
 def test_elbo_is_the_negative_loss_with_a_sampled_z(tiny_model, tiny_images):
@@ -56,10 +56,11 @@ def test_active_units_counts_dims_with_varying_means():
 @pytest.mark.slow
 def test_evaluate_on_mnist_5k_after_training():
     from vae.data import load_dataset
-    from vae.config import TrainConfig, model_config_for
-    from vae.latent import LatentModel
-    from vae.metrics import evaluate
-    from vae.training import train_model
+    from vae.config import TrainConfig
+    from vae.presets import model_config_for
+    from vae.analysis.latent import LatentModel
+    from vae.analysis.metrics import evaluate
+    from vae.training.loop import train_model
 
     data = load_dataset("mnist-5k")
     module, _ = train_model(data.train_images, data.test_images, model_config_for("conv-2d"), TrainConfig(epochs=2))

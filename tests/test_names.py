@@ -1,10 +1,9 @@
-"""The one free-name rule (vae.names) shared by the Train page, training jobs and uploads."""
+"""The one free-name rule (vae.files) shared by the Train page, training jobs and uploads."""
 from __future__ import annotations
 
 import pytest
 
-from vae.catalog import MAX_NAME_LENGTH
-from vae.names import MAX_NAME_NUMBER, NoFreeNameError, next_free_name, split_number
+from vae.files import MAX_NAME_LENGTH, MAX_NAME_NUMBER, NoFreeNameError, next_free_name, split_number
 
 
 def taken_in(names: set[str]):

@@ -1,4 +1,4 @@
-"""vae.scores against independent computations: numpy formulas, vae.metrics, exact integration over a 2-D latent."""
+"""vae.analysis.scores against independent computations: numpy formulas, vae.analysis.metrics, exact integration over a 2-D latent."""
 from __future__ import annotations
 
 import math
@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from vae import scores
+from vae.analysis import scores
 from vae.config import ModelConfig
-from vae.diagnostics import off_the_data
+from vae.analysis.diagnostics import off_the_data
 from vae.errors import DataError, VAEError
-from vae.latent import LatentModel
-from vae.likelihoods import bernoulli_entropy_floor
-from vae.metrics import importance_sampled_nll as metrics_nll
-from vae.metrics import test_elbo as metrics_elbo
+from vae.analysis.latent import LatentModel
+from vae.analysis.likelihoods import bernoulli_entropy_floor
+from vae.analysis.metrics import importance_sampled_nll as metrics_nll
+from vae.analysis.metrics import test_elbo as metrics_elbo
 from vae.models import build_model
-from vae.projection import dims_projection
+from vae.analysis.projection import dims_projection
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""vae.selections: the CSV export read back with the csv module, and the attribute vector's arithmetic by hand."""
+"""vae.analysis.selections: the CSV export read back with the csv module, and the attribute vector's arithmetic by hand."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vae.errors import VAEError
-from vae.selections import attribute_strip, attribute_vector, selection_csv
+from vae.analysis.selections import attribute_strip, attribute_vector, selection_csv
 
 HOSTILE_NAMES = ("plain", "comma, inside", 'say "hi"', "two\nlines", "=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)",
                  "\tTAB", "ünïcödé 数字")

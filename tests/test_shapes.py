@@ -1,4 +1,4 @@
-"""The offline colour shapes set (vae.shapes): determinism, each factor's effect on the image, the split."""
+"""The offline colour shapes set (vae.data.shapes): determinism, each factor's effect on the image, the split."""
 import hashlib
 import itertools
 import math
@@ -6,9 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from vae import shapes
+from vae.data import shapes
 from vae.errors import DataError
-from vae.shapes import (
+from vae.data.shapes import (
     FACTOR_NAMES,
     FACTOR_SIZES,
     PALETTE,

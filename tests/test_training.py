@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from vae.config import TrainConfig, model_config_for
+from vae.config import History, TrainConfig
 from vae.errors import TrainingError
-from vae.metrics import check_codes
+from vae.analysis.metrics import check_codes
 from vae.models import build_model
-from vae.training import History, fit, train_model
+from vae.presets import model_config_for
+from vae.training.loop import fit, train_model
 
 
 def _weights(model):
@@ -40,7 +41,7 @@ def test_training_lowers_the_test_loss_on_mnist_5k():
     data = load_dataset("mnist-5k")
     config = model_config_for("classic-mlp", data.image_shape)
     model = build_model(config, seed=0)
-    from vae.metrics import test_elbo
+    from vae.analysis.metrics import test_elbo
 
     before = -test_elbo(model, data.test_images)
     history = fit(model, data.train_images, data.test_images, TrainConfig(epochs=3, seed=0))
@@ -126,7 +127,7 @@ def test_history_round_trips_through_a_dict():
 def digits_codes(preset: str, epochs: int, latent_dim: int = 2) -> np.ndarray:
     """Train ``preset`` on the offline 8x8 digits for ``epochs`` and return its test images' mean codes."""
     from vae.data import load_dataset
-    from vae.latent import LatentModel
+    from vae.analysis.latent import LatentModel
 
     data = load_dataset("digits")
     config = model_config_for(preset, data.image_shape, latent_dim)

@@ -14,13 +14,14 @@ import torch
 from torch import nn
 
 from vae.__main__ import main
-from vae.checkpoints import load_model
-from vae.config import PRESETS, ModelConfig
+from vae.io.checkpoints import load_model
+from vae.config import ModelConfig
+from vae.presets import PRESETS
 from vae.errors import CheckpointError
 from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload, read_web_decoder
-from vae.latent import LatentModel
+from vae.analysis.latent import LatentModel
 from vae.models import build_model
-from vae.projection import dims_projection, pca_projection
+from vae.analysis.projection import dims_projection, pca_projection
 
 import browser_harness as h
 

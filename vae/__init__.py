@@ -1,33 +1,72 @@
 """VAE Latent Explorer's model side: models, data, training, checkpoints and latent tools (no UI).
 
-Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no
-torch (catalog, listing, schema, files, codes, projection, data, plots, images, config, errors)
-never import it, so the app can draw a saved map while torch is still loading.
+The public API. Pages write ``import vae`` and reach every name as ``vae.<name>``: the names below,
+and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` and ``vae.plots``.
+
+Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
+(config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
+analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
+so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
+same things for editors and type checkers.
 """
 from __future__ import annotations
 
 import importlib
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports each name on first use
+    from vae import analysis, config, data, errors, files, images, io, models, plots, presets, training
+    from vae.analysis.latent import LatentModel
+    from vae.analysis.metrics import evaluate
+    from vae.analysis.projection import Projection, dims_projection, lerp, pca_projection, plane_projection, slerp
+    from vae.config import History, ModelConfig, TrainConfig, TrainEvent
+    from vae.data import (
+        DATASETS,
+        OFFLINE_DATASETS,
+        Dataset,
+        dataset_version,
+        list_datasets,
+        list_user_datasets,
+        load_dataset,
+        load_user_dataset,
+        save_user_dataset,
+    )
+    from vae.errors import CheckpointError, DataError, TrainingError, VAEError
+    from vae.files import checkpoint_path, codes_path, next_free_name, sanitize_name
+    from vae.io.catalog import CheckpointInfo, read_info
+    from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
+    from vae.io.codes import TestCodes, encode_test_codes, read_test_codes, save_test_codes, write_test_codes
+    from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+    from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
+    from vae.presets import PRESET_DESCRIPTIONS, PRESETS, model_config_for
+    from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
+    from vae.training.loop import fit, train_model
+    from vae.training.run import RunOutcome, run_training
 
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(("CheckpointInfo", "checkpoint_path", "sanitize_name"), "vae.catalog"),
-    **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.listing"),
-    **dict.fromkeys(("load_model", "read_checkpoint", "save_checkpoint"), "vae.checkpoints"),
-    **dict.fromkeys(("TestCodes", "codes_path", "encode_test_codes", "read_test_codes", "save_test_codes",
-                     "write_test_codes"), "vae.codes"),
-    **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "ModelConfig", "TrainConfig", "model_config_for"),
-                    "vae.config"),
+    "LatentModel": "vae.analysis.latent",
+    "evaluate": "vae.analysis.metrics",
+    **dict.fromkeys(("Projection", "dims_projection", "lerp", "pca_projection", "plane_projection", "slerp"),
+                    "vae.analysis.projection"),
+    **dict.fromkeys(("History", "ModelConfig", "TrainConfig", "TrainEvent"), "vae.config"),
     **dict.fromkeys(("DATASETS", "OFFLINE_DATASETS", "Dataset", "dataset_version", "list_datasets",
                      "list_user_datasets", "load_dataset", "load_user_dataset", "save_user_dataset"), "vae.data"),
     **dict.fromkeys(("CheckpointError", "DataError", "TrainingError", "VAEError"), "vae.errors"),
-    "LatentModel": "vae.latent",
+    **dict.fromkeys(("checkpoint_path", "codes_path", "next_free_name", "sanitize_name"), "vae.files"),
+    **dict.fromkeys(("CheckpointInfo", "read_info"), "vae.io.catalog"),
+    **dict.fromkeys(("load_model", "read_checkpoint", "save_checkpoint"), "vae.io.checkpoints"),
+    **dict.fromkeys(("TestCodes", "encode_test_codes", "read_test_codes", "save_test_codes", "write_test_codes"),
+                    "vae.io.codes"),
+    **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.io.listing"),
     **dict.fromkeys(("ConvVAE", "MLPVAE", "build_model", "count_parameters"), "vae.models"),
-    **dict.fromkeys(("Projection", "dims_projection", "lerp", "pca_projection", "plane_projection", "slerp"),
-                    "vae.projection"),
-    **dict.fromkeys(("History", "TrainEvent", "fit", "train_model"), "vae.training"),
+    **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "model_config_for"), "vae.presets"),
+    **dict.fromkeys(("MAX_RUNNING_JOBS", "JobSnapshot", "get_job", "name_in_training", "running_jobs", "start_job"),
+                    "vae.training.jobs"),
+    **dict.fromkeys(("fit", "train_model"), "vae.training.loop"),
+    **dict.fromkeys(("RunOutcome", "run_training"), "vae.training.run"),
 }
-_SUBMODULES = ("catalog", "checkpoints", "codes", "config", "data", "errors", "files", "images", "jobs", "latent",
-               "listing", "losses", "metrics", "models", "plots", "projection", "schema", "training")
+_SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 

@@ -9,18 +9,19 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from vae.checkpoints import load_model, model_from_checkpoint, save_checkpoint
-from vae.config import MAX_HIDDEN_LAYERS, PRESETS, TrainConfig, model_config_for, preset_beta
-from vae.codes import save_test_codes
+from vae.analysis.latent import LatentModel
+from vae.analysis.metrics import evaluate
+from vae.config import MAX_HIDDEN_LAYERS, TrainConfig, TrainEvent
 from vae.data import list_datasets, load_dataset, load_user_dataset
 from vae.errors import VAEError
+from vae.io.checkpoints import load_model, model_from_checkpoint, save_checkpoint
+from vae.io.codes import save_test_codes
 from vae.io.foreign import import_file
 from vae.io.importers import ImportChoices
 from vae.io.onnx_export import export_onnx
 from vae.io.web import export_decoder, write_web_decoder
-from vae.latent import LatentModel
-from vae.metrics import evaluate
-from vae.training import TrainEvent, train_model
+from vae.presets import PRESETS, model_config_for, preset_beta
+from vae.training.run import run_training
 
 MAX_NLL_SAMPLES = 10_000  # importance samples per image for the NLL estimate
 # Characters never printed: controls (terminal escapes start with one), invisible formatting (bidi
@@ -142,7 +143,7 @@ def _dataset_for(name: str):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train with a progress bar, evaluate, save."""
+    """Train with a progress bar, evaluate, save the checkpoint and its map's codes (vae.training.run)."""
     beta = preset_beta(args.model) if args.beta is None else args.beta
     train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=beta,
                                seed=args.seed)  # checked before the images are loaded
@@ -157,19 +158,17 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["likelihood"] = args.likelihood
     if overrides:
         model_config = type(model_config)(**{**model_config.to_dict(), **overrides})
-    module, history = _train_with_bar(dataset, model_config, train_config)
-    if history.status != "completed":
-        say(history.message, error=True)
-    if history.epochs_done == 0:
+    outcome = _train_with_bar(dataset, model_config, train_config, Path(args.out))
+    if outcome.status != "completed":
+        say(outcome.message, error=True)
+    if outcome.path is None:
         return 1
-    model = LatentModel(module=module, dataset=dataset.name, class_names=dataset.class_names)
-    metrics = evaluate(model, dataset)
-    path = save_checkpoint(args.out, module, dataset=dataset.name, class_names=dataset.class_names,
-                           train_config=train_config, history=history, metrics=metrics)
-    say(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB)")
-    _save_map_codes(path, model, dataset)
-    say(*_format_metrics(metrics))
-    return 0 if history.status == "completed" else 1
+    say(f"saved {outcome.path} ({outcome.path.stat().st_size / 1e6:.2f} MB)")
+    _report_codes(outcome.codes_path, len(dataset.test_images))
+    say(*_format_metrics(outcome.metrics))
+    if outcome.advice:
+        say(outcome.advice)
+    return 0 if outcome.status == "completed" else 1
 
 
 def _prepare_output(out: Path) -> None:
@@ -181,14 +180,17 @@ def _prepare_output(out: Path) -> None:
 
 def _save_map_codes(path: Path, model: LatentModel, dataset) -> None:
     """Save the test images' codes beside the checkpoint, so the app draws its map without loading it."""
-    written = save_test_codes(path, model, dataset)
+    _report_codes(save_test_codes(path, model, dataset), len(dataset.test_images))
+
+
+def _report_codes(written: Path | None, count: int) -> None:
     if written is None:
-        say("no codes saved: the app cannot open this dataset by name, so it encodes the images itself")
-        return
-    say(f"saved {written} (the map's {len(dataset.test_images):,} test-image codes)")
+        say("no codes saved: the app encodes the test images itself the first time it shows this model")
+    else:
+        say(f"saved {written} (the map's {count:,} test-image codes)")
 
 
-def _train_with_bar(dataset, model_config, train_config):
+def _train_with_bar(dataset, model_config, train_config, out: Path):
     bar = tqdm(total=train_config.epochs, unit="epoch", dynamic_ncols=True)
 
     def report(event: TrainEvent) -> None:
@@ -197,7 +199,7 @@ def _train_with_bar(dataset, model_config, train_config):
             bar.set_postfix(loss=f"{event.loss:.1f}", test_elbo=f"{event.test_elbo:.1f}", img_s=f"{event.images_per_s:.0f}")
 
     try:
-        return train_model(dataset.train_images, dataset.test_images, model_config, train_config, report)
+        return run_training(dataset, model_config, train_config, out, measure=True, callback=report)
     finally:
         bar.close()
 

@@ -1,9 +1,9 @@
-"""Frozen configuration dataclasses for models and training, their bounds, and named presets."""
+"""The settings of a model and of its training, with their bounds (no torch), and what training reports: History, TrainEvent."""
 from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from vae.errors import TrainingError
@@ -121,6 +121,56 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
         """Build from ``to_dict`` output."""
         return cls(**_known_keys(cls, data))
+
+
+@dataclass(frozen=True)
+class TrainEvent:
+    """One progress report. Loss values are per image, in nats."""
+
+    kind: str  # "batch" or "epoch"
+    epoch: int  # 1-based
+    epochs: int
+    batch: int  # 1-based within the epoch; equals ``batches`` for epoch events
+    batches: int
+    loss: float  # recon + beta * kl (batch value, or the epoch mean)
+    recon: float
+    kl: float
+    images_per_s: float
+    test_elbo: float | None = None  # epoch events only; higher is better
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the whole run done, 0..1."""
+        return ((self.epoch - 1) * self.batches + self.batch) / (self.epochs * self.batches)
+
+
+@dataclass
+class History:
+    """Per-epoch curves plus how the run ended."""
+
+    train_loss: list[float] = field(default_factory=list)
+    recon: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    test_elbo: list[float] = field(default_factory=list)
+    images_per_s: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    status: str = "completed"  # "completed", "cancelled" or "diverged"
+    message: str = ""
+
+    @property
+    def epochs_done(self) -> int:
+        """Number of finished epochs."""
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict:
+        """Plain lists and strings, for checkpoints and JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "History":
+        """Inverse of ``to_dict``; missing keys take their defaults."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
 
 
 def validate_model_config(cfg: ModelConfig) -> None:
@@ -328,62 +378,6 @@ def _short(value: object, limit: int = 40) -> str:
     except (RecursionError, ValueError):  # deeply nested lists; ints too long to print
         return f"a {type(value).__name__}"
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# Summed squared error + KL, as the Fashion-MNIST tutorial's loss: a Gaussian decoder with variance 1/2
-# has -log p(x|z) = sum (x - x_hat)^2 + a constant, so std = sqrt(1/2).
-SQUARED_ERROR_STD = math.sqrt(0.5)
-# The Keras conv VAE's loss is per image: mean over the 784 pixels of BCE + 5e-4 * (mean over the 2 latent
-# dims of the KL terms) = (1/784) * sum BCE + 5e-4 * (1/2) * sum KL. Times 784 (our units: sums over pixels
-# and dims; a constant factor, same optimum): sum BCE + 784 * 5e-4 / 2 * sum KL = sum BCE + 0.196 * sum KL.
-KERAS_PIXELS = 28 * 28
-KERAS_KL_FACTOR = 5e-4
-KERAS_LATENT_DIM = 2
-KERAS_KL_WEIGHT = KERAS_PIXELS * KERAS_KL_FACTOR / KERAS_LATENT_DIM  # = 0.196, the beta in our summed units
-
-PRESETS: dict[str, ModelConfig] = {
-    "classic-mlp": ModelConfig(kind="mlp", latent_dim=20, hidden_sizes=(400,), likelihood="bernoulli"),
-    "tiny-mlp": ModelConfig(kind="mlp", latent_dim=4, hidden_sizes=(64, 32), likelihood="gaussian"),
-    "conv-2d": ModelConfig(kind="conv", latent_dim=2, likelihood="bernoulli"),
-    "fashion-mlp": ModelConfig(kind="mlp", latent_dim=20, hidden_sizes=(400,), likelihood="gaussian",
-                               gaussian_std=SQUARED_ERROR_STD),
-    "keras-conv-2d": ModelConfig(kind="keras-conv", latent_dim=KERAS_LATENT_DIM, hidden_sizes=(32,),
-                                 decoder_hidden_sizes=(), conv_layers=KERAS_ENCODER_CONVS,
-                                 deconv_layers=KERAS_DECODER_CONVS, map_channels=64, likelihood="bernoulli"),
-}
-
-PRESET_DESCRIPTIONS: dict[str, str] = {
-    "classic-mlp": "The classic PyTorch example: 784-400-20, binary cross-entropy",
-    "tiny-mlp": "A tiny network: 784-64-32-4, squared error (Gaussian)",
-    "conv-2d": "Convolutional network with a 2-D latent plane, binary cross-entropy",
-    "fashion-mlp": "The Fashion-MNIST tutorial: 784-400-20, squared error",
-    "keras-conv-2d": "The Keras conv VAE tutorial: 4 convs, z=2, binary cross-entropy, KL weight 0.196",
-}
-
-# Presets whose recipe weights the KL term (the beta of TrainConfig); the others use 1.
-PRESET_BETAS: dict[str, float] = {"keras-conv-2d": KERAS_KL_WEIGHT}
-
-
-def preset_beta(name: str) -> float:
-    """The KL weight a preset's recipe trains with (1 for a plain VAE)."""
-    return PRESET_BETAS.get(name, 1.0)
-
-
-def model_config_for(
-    name: str, image_shape: tuple[int, int] = (28, 28), latent_dim: int | None = None
-) -> ModelConfig:
-    """Resolve a preset name or a plain kind ("mlp"/"conv") to a config for one image size."""
-    if name in PRESETS:
-        cfg = PRESETS[name]
-    elif name in MODEL_KINDS:
-        cfg = ModelConfig(kind=name)
-    else:
-        choices = ", ".join([*PRESETS, *MODEL_KINDS])
-        raise TrainingError(f"Unknown model {name!r}. Choose one of: {choices}.")
-    changes: dict[str, Any] = {"image_shape": tuple(image_shape)}
-    if latent_dim is not None:
-        changes["latent_dim"] = latent_dim
-    return replace(cfg, **changes)
 
 
 def _known_keys(cls: type, data: dict[str, Any]) -> dict[str, Any]:

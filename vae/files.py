@@ -1,25 +1,95 @@
-"""File names beside a checkpoint, the one atomic writer (temp file, fsync, rename), and the clean-up of its temps."""
+"""Names and paths (safe model names, free names, files beside a checkpoint), the one atomic writer, leftover clean-up.
+
+Every file this app writes goes through :func:`write_atomically` (temp file, fsync, rename); no torch here.
+"""
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from vae.errors import CheckpointError, VAEError
+
 LOGGER = logging.getLogger(__name__)
 TEMP_SUFFIX = ".tmp"  # every temp file or folder this app makes ends so, and starts with a dot
 FILE_MODE = 0o644  # temp files are private (0600); a saved file is an ordinary, readable file
 STALE_TEMP_AGE_S = 30 * 60  # a temp this old belongs to a write that died: no save takes that long
 CODES_SUFFIX = ".codes.npz"
+MAX_NAME_LENGTH = 64
+MAX_NAME_NUMBER = 999  # a trailing "-N" up to this counts as a copy number; larger ones (a year) are part of the name
+_NUMBERED = re.compile(r"^(?P<stem>.+?)-(?P<number>[1-9][0-9]{0,2})$")
+
+
+class NoFreeNameError(VAEError):
+    """No free name is left near the one asked for."""
+
+
+# ---------------------------------------------------------------- names and paths
+
+
+def sanitize_name(name: str) -> str:
+    """A safe file stem from a user's name: letters, digits, '-', '_' only; no paths, no dots."""
+    stem = re.sub(r"\.pt$", "", str(name).strip(), flags=re.IGNORECASE)
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
+    if not stem:
+        raise CheckpointError("Give the model a name with at least one letter or digit (for example: my-model).")
+    return stem
+
+
+def checkpoint_path(folder: str | Path, name: str) -> Path:
+    """Where a model called ``name`` lives inside ``folder``; it can never point outside it."""
+    root = Path(folder).resolve()
+    target = (root / f"{sanitize_name(name)}.pt").resolve()
+    if target.parent != root:
+        raise CheckpointError(f"The name {name!r} is not allowed.")
+    return target
+
+
+def split_number(name: str) -> tuple[str, int]:
+    """``("digits-mlp", 2)`` for ``"digits-mlp-2"``; ``(name, 1)`` when it ends in no copy number."""
+    match = _NUMBERED.match(name)
+    if match and int(match["number"]) <= MAX_NAME_NUMBER:
+        return match["stem"], int(match["number"])
+    return name, 1
+
+
+def next_free_name(name: str, is_taken: Callable[[str], bool], max_length: int = MAX_NAME_LENGTH) -> str:
+    """``name`` when it is free, else the next numbered name that is: after ``x`` comes ``x-2``, after ``x-2`` ``x-3``.
+
+    Numbers only go up from the one ``name`` ends in, so a suggestion never goes back to an older
+    name. The stem is shortened when needed so that every candidate fits ``max_length`` characters.
+
+    Args:
+        name: A sanitized name (see :func:`sanitize_name`).
+        is_taken: Whether a candidate name is already used (a file exists, a run writes it...).
+        max_length: Longest name allowed.
+
+    Raises:
+        NoFreeNameError: Every number up to MAX_NAME_NUMBER is taken.
+    """
+    if not is_taken(name):
+        return name
+    stem, number = split_number(name)
+    for candidate_number in range(number + 1, MAX_NAME_NUMBER + 1):
+        suffix = f"-{candidate_number}"
+        candidate = sanitize_name(stem[: max_length - len(suffix)]) + suffix
+        if not is_taken(candidate):
+            return candidate
+    raise NoFreeNameError(f"There is no free name left like {name}; pick another name, or delete some old ones.")
 
 
 def codes_path(checkpoint: str | Path) -> Path:
     """Where the codes of ``checkpoint`` (``<folder>/<stem>.pt``) are kept: ``<folder>/<stem>.codes.npz``."""
     source = Path(checkpoint)
     return source.with_name(source.stem + CODES_SUFFIX)
+
+
+# ---------------------------------------------------------------- the one atomic writer and its leftovers
 
 
 def temp_prefix(target: Path) -> str:

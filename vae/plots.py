@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from vae.data import MAX_CLASSES
+from vae.data.limits import MAX_CLASSES
 
 # Paul Tol's colour-blind-safe "muted" scheme as shipped by plotly (qualitative.Safe): 11 colours,
 # ten of them clearly apart for the usual ten classes. More classes reuse colours with other shapes.

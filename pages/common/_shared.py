@@ -363,7 +363,7 @@ def _encode_test_set_cached(path: str, mtime_ns: int) -> vae.TestCodes:
 
 def _saved_codes(path: str) -> vae.TestCodes | None:
     try:
-        dataset_name = vae.catalog.read_info(path).dataset
+        dataset_name = vae.read_info(path).dataset
     except vae.VAEError:  # not in this app's format (a classic state_dict): no saved codes
         return None
     saved = vae.read_test_codes(path, vae_data.dataset_version(dataset_name))
@@ -551,10 +551,8 @@ def read_upload(path: Path) -> tuple[dict, vae.LatentModel]:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _evaluate_cached(name: str, path: str, mtime_ns: int, samples: int, max_images: int) -> dict[str, float]:
-    from vae import metrics as vae_metrics  # imports torch: only when metrics are asked for
-
-    model = load_model(name)
-    return vae_metrics.evaluate(model, model_dataset(model), nll_samples=samples, max_images=max_images)
+    model = load_model(name)  # imports torch: only when metrics are asked for
+    return vae.evaluate(model, model_dataset(model), nll_samples=samples, max_images=max_images)
 
 
 def evaluate_model(name: str, samples: int = 100, max_images: int = 500) -> dict[str, float]:

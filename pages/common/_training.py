@@ -10,10 +10,9 @@ import vae
 from pages.common import _shared
 from vae import data as vae_data
 from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
-from vae.names import next_free_name
 
 # Session-state keys (UI state only).
-JOB_KEY = "train_job_id"  # id of this browser session's training job in vae.jobs
+JOB_KEY = "train_job_id"  # id of this browser session's training job in vae.training.jobs
 CLEARED_KEY = "train_cleared_job"  # job whose finished checkpoint already cleared the model caches
 RENAMED_KEY = "train_renamed_job"  # job after which the name box already moved on to a free name
 METRICS_KEY = "recon_metrics_for"  # (model name, file mtime) whose metrics were asked for
@@ -72,7 +71,7 @@ def suggest_upload_name(file_name: str) -> str:
         base = "my-images"
     taken = set(vae_data.list_user_datasets())
     try:
-        return next_free_name(base, lambda name: f"{UPLOAD_PREFIX}{name}" in taken)
+        return vae.next_free_name(base, lambda name: f"{UPLOAD_PREFIX}{name}" in taken)
     except vae.VAEError:
         return base
 
@@ -121,10 +120,10 @@ def free_name(name: str) -> str:
     folder = _shared.checkpoint_dir()
 
     def taken(candidate: str) -> bool:
-        return vae.checkpoint_path(folder, candidate).exists() or vae.jobs.name_in_training(candidate, folder)
+        return vae.checkpoint_path(folder, candidate).exists() or vae.name_in_training(candidate, folder)
 
     try:
-        return next_free_name(vae.sanitize_name(name), taken)
+        return vae.next_free_name(vae.sanitize_name(name), taken)
     except vae.VAEError:
         return name
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import torch
 
-from vae.catalog import FORMAT_NAME, read_settings
+from vae.io.catalog import read_settings
 from vae.errors import CheckpointError
 from vae.io.importers import SAVE_WEIGHTS_LINE, Detected, ImportChoices, convert, detect
 from vae.io.keras import is_keras_file
 from vae.io.keras_models import convert_keras, detect_keras
+from vae.io.schema import FORMAT_NAME
 
 MAX_PICKLE_BYTES = 64 * 2**20  # a data.pkl larger than this is not inspected
 # Every pickled torch.nn.Module carries these attribute names (its __dict__); a state_dict never does.

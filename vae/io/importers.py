@@ -7,11 +7,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from vae.catalog import FORMAT_NAME, FORMAT_VERSION
-from vae.config import ModelConfig
+from vae.config import History, ModelConfig
 from vae.errors import CheckpointError, VAEError
+from vae.io.schema import FORMAT_NAME, FORMAT_VERSION
 from vae.io.structure import DenseLayer, Structure, find_structures, name_words, preferred
-from vae.training import History
 
 SPREADS = ("log-var", "log-std")  # what the spread head gives: log sigma^2, or log sigma (= half of it)
 OUTPUTS = ("sigmoid", "none")

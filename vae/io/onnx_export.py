@@ -1,27 +1,16 @@
 """The decoder as an ONNX file for other tools, through torch.onnx's exporter (needs onnx and onnxscript)."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vae.errors import VAEError
+from vae.files import write_atomically
+from vae.models.base import DecodeOnly
 
 TRACE_BATCH = 2  # the export is traced on two codes; the file takes any number
-
-
-class DecodeOnly(torch.nn.Module):
-    """A model's ``decode`` as a module's forward: (B, D) codes -> (B, H, W) images in [0, 1]."""
-
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, codes: torch.Tensor) -> torch.Tensor:
-        return self.inner.decode(codes)
 
 
 def export_onnx(model: Any, path: str | Path) -> Path:
@@ -48,20 +37,4 @@ def export_onnx(model: Any, path: str | Path) -> Path:
     onnx.helper.set_model_props(proto, {"latent_dim": str(module.config.latent_dim),
                                         "image_shape": "x".join(str(s) for s in module.config.image_shape)})
     onnx.checker.check_model(proto)
-    return _write_atomically(Path(path), proto.SerializeToString())
-
-
-def _write_atomically(target: Path, data: bytes) -> Path:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(handle.name, 0o644)  # temp files are private; an export is an ordinary file
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(Path(path), proto.SerializeToString())

@@ -1,7 +1,7 @@
 """What a latent space hides, numpy only (no torch): densities, holes, per-dim KL, honest planes, t-SNE.
 
 Every function takes the test images' posteriors as numpy arrays: ``means`` (N, D) and ``logvars`` (N, D)
-of q(z|x_i) = N(mu_i, diag(exp(logvar_i))). A plane is a :class:`vae.projection.Projection`: plane point
+of q(z|x_i) = N(mu_i, diag(exp(logvar_i))). A plane is a :class:`vae.analysis.projection.Projection`: plane point
 p stands for the latent point ``projection.mean + p @ projection.axes``, and the density on the plane is
 the exact marginal density of the projected variable ``u = (z - projection.mean) @ projection.axes.T``.
 """
@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from vae.analysis.projection import Projection
 from vae.errors import VAEError
-from vae.projection import Projection
 
 PRIOR_MASS = 0.9  # a hole must lie inside the region holding this share of the prior (its highest-density region)
 HOLE_RATIO = 0.1  # ... where the images' codes are less than this fraction as dense as the prior
-ACTIVE_VARIANCE = 0.01  # the same rule as vae.metrics.active_units (Burda et al.); kept here so no torch loads
+ACTIVE_VARIANCE = 0.01  # the same rule as vae.analysis.metrics.active_units (Burda et al.); kept here so no torch loads
 PAIR_BUDGET = 2**22  # point x component pairs evaluated at once (bounds memory: about 32 MiB per float64 array)
 TSNE_PERPLEXITY = 30.0  # scikit-learn's default: roughly how many neighbours each point keeps close
 MIN_TSNE_POINTS = 5  # t-SNE needs a few points to have neighbours at all
@@ -202,7 +202,7 @@ def kl_per_dimension(means: np.ndarray, logvars: np.ndarray, threshold: float = 
     """Per-dim KL averaged over the images (N, D) -> (D,), ordered, with inactive dims marked.
 
     In plain words: how much information each code number carries about the images; a dim with
-    almost none is unused by the model. "Active" follows vae.metrics.active_units (variance of the
+    almost none is unused by the model. "Active" follows vae.analysis.metrics.active_units (variance of the
     mean code across images above ``threshold``).
     """
     mu, logvar = np.asarray(means, np.float64), np.asarray(logvars, np.float64)
@@ -240,7 +240,7 @@ def plane_knn_accuracy(
     """How often a test image's k nearest training codes vote for its label, on the plane and in full.
 
     In plain words: how well neighbours on the map predict a picture's class, against the full code.
-    The vote follows vae.metrics.knn_accuracy (Euclidean, ties to the nearer neighbour).
+    The vote follows vae.analysis.metrics.knn_accuracy (Euclidean, ties to the nearer neighbour).
     """
     return PlaneAccuracy(
         knn_accuracy(projection.to_2d(train_codes), train_labels, projection.to_2d(test_codes), test_labels, k),

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from vae.data import require_image_size
-from vae.losses import kl_divergence, reconstruction_nll
+from vae.data.dataset import require_image_size
 from vae.models import BaseVAE
+from vae.models.losses import kl_divergence, reconstruction_nll
 
-if TYPE_CHECKING:  # only for hints: vae.latent and vae.data need nothing from here
-    from vae.data import Dataset
-    from vae.latent import LatentModel
+if TYPE_CHECKING:  # only for hints: vae.analysis.latent and vae.data need nothing from here
+    from vae.analysis.latent import LatentModel
+    from vae.data.dataset import Dataset
 
 
 def _as_images(model: BaseVAE, images: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -6,16 +6,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from vae.analysis.projection import Projection, dims_projection, lerp, plane_projection, slerp
 from vae.config import ModelConfig, TrainConfig
 from vae.models import BaseVAE
-from vae.projection import (  # noqa: F401 - numpy-only half, re-exported here
-    Projection,
-    dims_projection,
-    lerp,
-    pca_projection,
-    plane_projection,
-    slerp,
-)
 
 
 @dataclass

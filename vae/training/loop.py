@@ -5,68 +5,19 @@ import copy
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 
-from vae.config import ModelConfig, TrainConfig
-from vae.losses import vae_loss
-from vae.metrics import test_elbo
+from vae.analysis.metrics import test_elbo
+from vae.config import History, ModelConfig, TrainConfig, TrainEvent
 from vae.models import BaseVAE, build_model
+from vae.models.losses import vae_loss
 
 CancelFlag = threading.Event | Callable[[], bool] | None
-
-
-@dataclass(frozen=True)
-class TrainEvent:
-    """One progress report. Loss values are per image, in nats."""
-
-    kind: str  # "batch" or "epoch"
-    epoch: int  # 1-based
-    epochs: int
-    batch: int  # 1-based within the epoch; equals ``batches`` for epoch events
-    batches: int
-    loss: float  # recon + beta * kl (batch value, or the epoch mean)
-    recon: float
-    kl: float
-    images_per_s: float
-    test_elbo: float | None = None  # epoch events only; higher is better
-
-    @property
-    def progress(self) -> float:
-        """Fraction of the whole run done, 0..1."""
-        return ((self.epoch - 1) * self.batches + self.batch) / (self.epochs * self.batches)
-
-
-@dataclass
-class History:
-    """Per-epoch curves plus how the run ended."""
-
-    train_loss: list[float] = field(default_factory=list)
-    recon: list[float] = field(default_factory=list)
-    kl: list[float] = field(default_factory=list)
-    test_elbo: list[float] = field(default_factory=list)
-    images_per_s: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    status: str = "completed"  # "completed", "cancelled" or "diverged"
-    message: str = ""
-
-    @property
-    def epochs_done(self) -> int:
-        """Number of finished epochs."""
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict:
-        """Plain lists and strings, for checkpoints and JSON."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "History":
-        """Inverse of ``to_dict``; missing keys take their defaults."""
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
+# torch.manual_seed is process-wide: two runs building models at once (the app's jobs) would mix their seeds.
+_BUILD_LOCK = threading.Lock()
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -83,9 +34,16 @@ def train_model(
     train_config: TrainConfig,
     callback: Callable[[TrainEvent], None] | None = None,
     cancel: CancelFlag = None,
+    on_built: Callable[[BaseVAE], None] | None = None,
 ) -> tuple[BaseVAE, History]:
-    """Build a model seeded by ``train_config.seed`` and fit it; returns it on the CPU."""
-    model = build_model(model_config, seed=train_config.seed)
+    """Build a model seeded by ``train_config.seed`` and fit it; returns it on the CPU.
+
+    ``on_built`` is called with the new model before the first batch (the app previews it).
+    """
+    with _BUILD_LOCK:
+        model = build_model(model_config, seed=train_config.seed)
+    if on_built:
+        on_built(model)
     history = fit(model, train_images, test_images, train_config, callback, cancel)
     return model.cpu().eval(), history
 

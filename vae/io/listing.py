@@ -1,8 +1,8 @@
 """The checkpoint folder as the app lists it: every .pt file with its facts, or why it cannot be opened; delete.
 
 Files in this app's format are read without torch (settings only, each file once, see
-vae.catalog). Other files, such as a classic example's state_dict dropped into the folder,
-go through the full safe loader (vae.checkpoints, which imports torch). One odd file never
+vae.io.catalog). Other files, such as a classic example's state_dict dropped into the folder,
+go through the full safe loader (vae.io.checkpoints, which imports torch). One odd file never
 stops the listing: it is listed with the reason it cannot be opened, so it can be deleted.
 """
 from __future__ import annotations
@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from vae.catalog import CheckpointInfo, corrupt_file, info_from_fields, read_settings, unreadable_info
 from vae.errors import CheckpointError, VAEError
 from vae.files import codes_path, remove_stale_temps
-from vae.schema import is_ours, validate_checkpoint
+from vae.io.catalog import CheckpointInfo, corrupt_file, info_from_fields, read_settings, unreadable_info
+from vae.io.schema import is_ours, validate_checkpoint
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def _read_fields(path: Path) -> dict:
     raw = read_settings(path)
     if is_ours(raw):
         return validate_checkpoint(raw, path.name)
-    from vae.checkpoints import read_checkpoint  # imports torch: only for files not in this app's format
+    from vae.io.checkpoints import read_checkpoint  # imports torch: only for files not in this app's format
 
     return read_checkpoint(path)
 

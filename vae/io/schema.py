@@ -1,7 +1,7 @@
 """The one check of every field a checkpoint carries, by type and range, before anything uses it (no torch).
 
-The listing (vae.catalog, with tensors as stand-ins), the loader and the upload check
-(vae.checkpoints) all pass a file's contents through :func:`validate_checkpoint` and use only
+The listing (vae.io.catalog, with tensors as stand-ins), the loader and the upload check
+(vae.io.checkpoints) all pass a file's contents through :func:`validate_checkpoint` and use only
 what it returns. Weights are compared with the shapes the settings imply before any model is built.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ def is_ours(raw: object) -> bool:
 def validate_checkpoint(raw: object, name: str) -> dict:
     """The checkpoint's fields, each checked by type and range, as a new dict of plain values.
 
-    ``raw`` is the unpickled file (tensors or :class:`vae.catalog.TensorStandIn`), ``name`` the
+    ``raw`` is the unpickled file (tensors or :class:`vae.io.catalog.TensorStandIn`), ``name`` the
     file name for messages. Missing optional fields get empty values; other extra keys are kept
     only when they hold one plain value (text, number, true/false).
 

@@ -18,8 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
-from vae.data import dataset_version, require_image_size
-from vae.files import CODES_SUFFIX, codes_path, write_atomically  # noqa: F401 - both re-exported
+from vae.data.dataset import require_image_size
+from vae.data.registry import dataset_version
+from vae.files import codes_path, write_atomically
 
 CODES_FORMAT = 1
 LOGGER = logging.getLogger(__name__)
@@ -110,6 +111,16 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
     means, _ = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
                      tuple(str(name) for name in class_names), dataset)
+
+
+def save_codes(checkpoint: str | Path, codes: TestCodes) -> Path | None:
+    """Save ``codes`` beside ``checkpoint``, keyed by their dataset's version now; returns the file written.
+
+    None for a dataset the app cannot open by name (a file given by path): the app then encodes
+    the images itself when it shows the model.
+    """
+    version = dataset_version(codes.dataset)
+    return write_test_codes(checkpoint, codes, version) if version else None
 
 
 class _TestSet(Protocol):

@@ -1,4 +1,4 @@
-"""Background training jobs: a thread per run, a thread-safe progress snapshot, a process-wide registry.
+"""Background training jobs: a thread per run (vae.training.run), a thread-safe progress snapshot, a process-wide registry.
 
 A browser session keeps only a job id (a string); the job itself lives in this module's
 registry, so a page can rerun, poll and stop it without holding models or tensors.
@@ -9,22 +9,19 @@ import logging
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vae.checkpoints import checkpoint_path, save_checkpoint, sanitize_name
-from vae.codes import TestCodes, encode_test_codes, write_test_codes
-from vae.config import ModelConfig, TrainConfig
-from vae.data import Dataset, dataset_version, load_dataset
+from vae.config import ModelConfig, TrainConfig, TrainEvent
+from vae.data.dataset import Dataset
+from vae.data.registry import load_dataset
 from vae.errors import VAEError
-from vae.latent import LatentModel
-from vae.metrics import check_codes
-from vae.models import BaseVAE, build_model
-from vae.names import next_free_name
-from vae.training import History, TrainEvent, divergence_advice, fit
+from vae.files import checkpoint_path, sanitize_name
+from vae.models import BaseVAE
+from vae.training.run import run_training
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +32,6 @@ MAX_FINISHED_JOBS = 50  # finished jobs kept in the registry for late polls
 # so on the 2-core machine this app is sized for, a third run would slow every page and every run.
 MAX_RUNNING_JOBS = 2
 STATUSES = ("running", "completed", "cancelled", "diverged", "failed")
-
-# torch.manual_seed is process-wide: two jobs building models at once would mix their seeds.
-_BUILD_LOCK = threading.Lock()
 
 
 class JobError(VAEError):
@@ -66,7 +60,7 @@ class JobSnapshot:
     preview_epoch: int  # epoch the preview was made after (0: before training)
     saved_name: str | None  # model name written, None when nothing was saved
     saved_path: str | None
-    advice: str  # why the saved model is not useful yet and what to try (vae.metrics.check_codes); "" when fine
+    advice: str  # why the saved model is not useful yet and what to try (vae.analysis.metrics.check_codes); "" when fine
 
     @property
     def running(self) -> bool:
@@ -193,22 +187,25 @@ class TrainingJob:
 
     def _train(self) -> None:
         dataset = self._load_dataset()
-        config = replace(self._model_config, image_shape=dataset.image_shape)
-        with _BUILD_LOCK:
-            model = build_model(config, seed=self._train_config.seed)
         preview_images = dataset.test_images[:PREVIEW_COUNT]
-        self._set_preview(model, preview_images, epoch=0)
-        batches = -(-len(dataset.train_images) // self._train_config.batch_size)
-        self._curve_stride = max(1, (batches * self._train_config.epochs) // MAX_CURVE_POINTS)
-        self._set_message(f"Training on {len(dataset.train_images):,} images...")
+        built: list[BaseVAE] = []
+
+        def on_built(model: BaseVAE) -> None:
+            built.append(model)
+            self._set_preview(model, preview_images, epoch=0)
+            batches = -(-len(dataset.train_images) // self._train_config.batch_size)
+            self._curve_stride = max(1, (batches * self._train_config.epochs) // MAX_CURVE_POINTS)
+            self._set_message(f"Training on {len(dataset.train_images):,} images...")
 
         def on_event(event: TrainEvent) -> None:
             if event.kind == "epoch":
-                self._set_preview(model, preview_images, epoch=event.epoch)
+                self._set_preview(built[0], preview_images, epoch=event.epoch)
             self._record(event)
 
-        history = fit(model, dataset.train_images, dataset.test_images, self._train_config, on_event, self._cancel)
-        self._save_result(model.cpu().eval(), dataset, history)
+        outcome = run_training(dataset, self._model_config, self._train_config, self.target,
+                               is_taken=None if self.overwrite else self._is_taken, callback=on_event,
+                               cancel=self._cancel, on_built=on_built)
+        self._finish(outcome.status, outcome.message, saved_path=outcome.path, advice=outcome.advice)
 
     def _load_dataset(self) -> Dataset:
         # Duck-typed on purpose: Streamlit may reload vae.data, making an old Dataset fail isinstance.
@@ -255,49 +252,10 @@ class TrainingJob:
             self._state.preview = preview
             self._state.preview_epoch = epoch
 
-    def _save_result(self, model: BaseVAE, dataset: Dataset, history: History) -> None:
-        """Save what is worth keeping and set the final status and message."""
-        if history.epochs_done == 0:
-            self._finish(history.status, _nothing_saved_message(history.status, self._train_config))
-            return
-        path = self._free_target()
-        save_checkpoint(
-            path, model, dataset=dataset.name, class_names=dataset.class_names, train_config=self._train_config,
-            history=history, metrics={"test_elbo": history.test_elbo[-1]},
-        )
-        codes = encode_test_codes(LatentModel(module=model, dataset=dataset.name), dataset.test_images,
-                                  dataset.test_labels, tuple(dataset.class_names), dataset.name)
-        self._save_map_codes(path, codes)
-        advice = check_codes(codes.means, history.epochs_done, self._train_config.beta).advice
-        renamed = "" if path == self.target else f" (the name {self.name} was taken meanwhile)"
-        if history.status == "completed":
-            message = f"Training finished after {history.epochs_done} epochs. Saved as {path.stem}{renamed}."
-        else:
-            message = f"{history.message} It was saved as {path.stem}{renamed}."
-        self._finish(history.status, message, saved_path=path, advice=advice)
-
-    def _save_map_codes(self, path: Path, codes: TestCodes) -> None:
-        """Save the test images' codes beside the new checkpoint, so its map opens without encoding them.
-
-        Nothing is saved for a dataset the app cannot open by name: it encodes the images itself then.
-        """
-        try:
-            version = dataset_version(codes.dataset)
-            if version:
-                write_test_codes(path, codes, version)
-        except (VAEError, OSError):  # optional: the app encodes the images itself when it shows the model
-            logger.warning("Could not save the test-image codes of %s", path, exc_info=True)
-
-    def _free_target(self) -> Path:
-        """The target, or ``name-2``, ``name-3``... when a file appeared there and overwriting was not allowed."""
-        if self.overwrite:
-            return self.target
+    def _is_taken(self, name: str) -> bool:
+        """Whether the name ``name`` is used: a file has it, or another running job will write it."""
         folder = self.target.parent
-
-        def taken(name: str) -> bool:
-            return checkpoint_path(folder, name).exists() or (name != self.name and name_in_training(name, folder))
-
-        return checkpoint_path(folder, next_free_name(self.name, taken))
+        return checkpoint_path(folder, name).exists() or (name != self.name and name_in_training(name, folder))
 
     def _finish(self, status: str, message: str, saved_path: Path | None = None, advice: str = "") -> None:
         with self._lock:
@@ -308,12 +266,6 @@ class TrainingJob:
             self._state.finished_at = time.monotonic()
             if status == "completed":
                 self._state.progress = 1.0
-
-
-def _nothing_saved_message(status: str, train_config: TrainConfig) -> str:
-    if status == "cancelled":
-        return "Training was stopped before the first epoch finished, so nothing was saved."
-    return f"Training stopped in the first epoch: {divergence_advice(train_config.learning_rate)} Nothing was saved."
 
 
 # --- registry ------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Per-image ELBO and -log p(x|z), per-pixel error maps, stochastic reconstructions, importance-sampled
 NLL up to 5,000 samples, and statistics along an interpolation path. The arithmetic that needs no
-model lives in vae.diagnostics and vae.likelihoods.
+model lives in vae.analysis.diagnostics and vae.analysis.likelihoods.
 """
 from __future__ import annotations
 
@@ -13,20 +13,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vae.data import require_image_size
-from vae.diagnostics import nearest_codes, off_the_data
+from vae.analysis.diagnostics import nearest_codes, off_the_data
+from vae.analysis.latent import LatentModel
+from vae.analysis.likelihoods import likelihood_floor
+from vae.analysis.projection import Projection
+from vae.data.dataset import require_image_size
 from vae.errors import VAEError
-from vae.latent import LatentModel
-from vae.likelihoods import likelihood_floor
-from vae.losses import kl_divergence, reconstruction_nll
 from vae.models import BaseVAE
-from vae.projection import Projection
+from vae.models.losses import kl_divergence, reconstruction_nll
 
 MAX_NLL_SAMPLES = 5_000  # the papers' k for the importance-sampled NLL (Burda et al.)
 PATH_NLL_SAMPLES = 100  # importance samples per step of an interpolation path
 NOISE_BUDGET = 2**22  # noise numbers (samples x images x dims) drawn at once: 16 MiB of float32
 DECODE_BUDGET = 2**21  # decoded pixels at once (about 2,700 28x28 images): bounds the decoder's activations
-SCORE_BATCH = 1000  # images per forward pass when scoring (vae.metrics.test_elbo's batch, so its draws match)
+SCORE_BATCH = 1000  # images per forward pass when scoring (vae.analysis.metrics.test_elbo's batch, so its draws match)
 
 
 def _module(model: LatentModel | BaseVAE) -> BaseVAE:
@@ -44,7 +44,7 @@ def _as_tensor(module: BaseVAE, images: np.ndarray) -> torch.Tensor:
 class ImageScores:
     """Per-image scores, each (N,): for a selection's grid, or to sort reconstructions hardest first."""
 
-    elbo: np.ndarray  # single-sample ELBO, nats (higher is better), as vae.metrics.test_elbo per image
+    elbo: np.ndarray  # single-sample ELBO, nats (higher is better), as vae.analysis.metrics.test_elbo per image
     reconstruction_nll: np.ndarray  # -log p(x | z = mu) under the model's own likelihood, nats
     squared_error: np.ndarray  # mean squared grey-level error of the reconstruction from mu (0..1)
 
@@ -55,7 +55,7 @@ def score_images(model: LatentModel | BaseVAE, images: np.ndarray, seed: int = 0
 
     In plain words: how well the model explains each picture (ELBO), how likely it finds the picture
     given its own code (-log p(x|z), lower is better), and how far the redrawn picture is from it.
-    The ELBO draws one z per image exactly as vae.metrics.test_elbo does, so their means agree.
+    The ELBO draws one z per image exactly as vae.analysis.metrics.test_elbo does, so their means agree.
 
     Raises:
         DataError: the images are not the size the model reads (so do the other functions here).
@@ -72,7 +72,7 @@ def score_images(model: LatentModel | BaseVAE, images: np.ndarray, seed: int = 0
         elbo.append(-(sampled + kl_divergence(mu, logvar)))
         mean_logits = module.decode_logits(mu)
         recon_nll.append(_recon_nll(module, mean_logits, batch))
-        # Both likelihoods read the decoded picture as sigmoid(logits) (vae.losses).
+        # Both likelihoods read the decoded picture as sigmoid(logits) (vae.models.losses).
         squared.append((torch.sigmoid(mean_logits) - batch).pow(2).flatten(1).mean(dim=1))
     return ImageScores(*(_numpy(parts) for parts in (elbo, recon_nll, squared)))
 
@@ -103,7 +103,7 @@ def pixel_nll_maps(model: LatentModel | BaseVAE, images: np.ndarray) -> np.ndarr
 
 
 def _pixel_nll(module: BaseVAE, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-pixel terms of vae.losses.reconstruction_nll (the same formulas, not summed)."""
+    """Per-pixel terms of vae.models.losses.reconstruction_nll (the same formulas, not summed)."""
     if module.config.likelihood == "bernoulli":
         return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
     std = module.config.gaussian_std
@@ -147,7 +147,7 @@ def importance_sampled_nll(
     In plain words: how unlikely the model finds each picture; more samples give a truer (lower)
     figure, up to the papers' 5,000. Memory stays bounded: images go in batches whose noise fits
     NOISE_BUDGET, and samples are decoded in chunks that fit DECODE_BUDGET. With the same
-    ``batch_size`` the draws are vae.metrics.importance_sampled_nll's, so the means agree.
+    ``batch_size`` the draws are vae.analysis.metrics.importance_sampled_nll's, so the means agree.
     """
     if not 1 <= samples <= MAX_NLL_SAMPLES:
         raise VAEError(f"The number of importance samples must be between 1 and {MAX_NLL_SAMPLES:,}; got {samples}.")
@@ -170,7 +170,7 @@ def _log_marginal(
 ) -> torch.Tensor:
     """log p(x) estimates (B,): logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K."""
     mu, logvar = module.encode(batch)  # (B, D)
-    eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device)  # (K, B, D), as vae.metrics
+    eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device)  # (K, B, D), as vae.analysis.metrics
     weights = []
     for start in range(0, samples, chunk):
         noise = eps[start : start + chunk]  # (c, B, D)
@@ -199,10 +199,10 @@ class PathDiagnostics:
     """Statistics of each step (S,) of a path of codes."""
 
     nll: np.ndarray  # importance-sampled -log p(x_hat) of the step's decoded picture, nats
-    floor: np.ndarray  # the smallest -log p(x|z) the likelihood allows for that picture (vae.likelihoods)
+    floor: np.ndarray  # the smallest -log p(x|z) the likelihood allows for that picture (vae.analysis.likelihoods)
     nearest_distance: np.ndarray  # Euclidean distance to the nearest test code, full latent space
     nearest_index: np.ndarray  # which test image that code belongs to
-    in_hole: np.ndarray  # bool: vae.diagnostics.off_the_data at the step
+    in_hole: np.ndarray  # bool: vae.analysis.diagnostics.off_the_data at the step
 
 
 def path_diagnostics(

@@ -1,4 +1,4 @@
-"""Checkpoint files without torch: safe names and paths, what a load would cost, and the settings part of a file.
+"""Checkpoint files without torch: what a load would cost, the settings part of a file, and its listing entry.
 
 A .pt file is a zip archive: a small pickle (``<name>/data.pkl``) with the settings and
 references to the weights, which are stored as separate entries (``<name>/data/<key>``).
@@ -14,7 +14,6 @@ import collections
 import io
 import math
 import pickle
-import re
 import struct
 import zipfile
 from dataclasses import dataclass
@@ -22,9 +21,8 @@ from pathlib import Path
 
 from vae.config import MAX_PARAMETERS
 from vae.errors import CheckpointError, VAEError
-from vae.schema import FORMAT_NAME, FORMAT_VERSION, is_ours, validate_checkpoint  # noqa: F401 - re-exported
+from vae.io.schema import is_ours, validate_checkpoint
 
-MAX_NAME_LENGTH = 64
 MAX_SETTINGS_BYTES = 2 * 2**20  # data.pkl: settings, 10,000 epochs of history, names of the weights (~0.6 MB)
 # Everything one load may read: the largest model's float32 weights plus its settings (about 260 MB).
 MAX_LOAD_BYTES = 4 * MAX_PARAMETERS + 2 * MAX_SETTINGS_BYTES
@@ -62,24 +60,6 @@ class CheckpointInfo:
     problem: str = ""  # empty for a usable model; else the plain reason it cannot be opened
 
 
-def sanitize_name(name: str) -> str:
-    """A safe file stem from a user's name: letters, digits, '-', '_' only; no paths, no dots."""
-    stem = re.sub(r"\.pt$", "", str(name).strip(), flags=re.IGNORECASE)
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:MAX_NAME_LENGTH].strip("-_")
-    if not stem:
-        raise CheckpointError("Give the model a name with at least one letter or digit (for example: my-model).")
-    return stem
-
-
-def checkpoint_path(folder: str | Path, name: str) -> Path:
-    """Where a model called ``name`` lives inside ``folder``; it can never point outside it."""
-    root = Path(folder).resolve()
-    target = (root / f"{sanitize_name(name)}.pt").resolve()
-    if target.parent != root:
-        raise CheckpointError(f"The name {name!r} is not allowed.")
-    return target
-
-
 def read_info(path: str | Path) -> CheckpointInfo:
     """The listing entry of one checkpoint in this app's format, read without torch.
 
@@ -94,7 +74,7 @@ def read_info(path: str | Path) -> CheckpointInfo:
 
 
 def info_from_fields(path: Path, fields: dict, size_bytes: int | None = None) -> CheckpointInfo:
-    """A listing entry from a checkpoint's checked fields (:func:`vae.schema.validate_checkpoint`)."""
+    """A listing entry from a checkpoint's checked fields (:func:`vae.io.schema.validate_checkpoint`)."""
     config = fields["model_config"]
     return CheckpointInfo(
         name=path.stem, path=path, dataset=fields["dataset"] or "unknown", latent_dim=config["latent_dim"],

@@ -7,25 +7,15 @@ from pathlib import Path
 
 import torch
 
-from vae.catalog import (  # noqa: F401 - the torch-free half, re-exported here
-    FORMAT_NAME,
-    FORMAT_VERSION,
-    CheckpointInfo,
-    checkpoint_path,
-    corrupt_file,
-    read_settings,
-    runs_code,
-    sanitize_name,
-)
-from vae.config import ModelConfig, TrainConfig
+from vae.analysis.latent import LatentModel
+from vae.config import History, ModelConfig, TrainConfig
 from vae.errors import CheckpointError, VAEError
 from vae.files import write_atomically
+from vae.io.catalog import corrupt_file, read_settings, runs_code
 from vae.io.foreign import read_foreign_file
 from vae.io.importers import import_state_dict
-from vae.latent import LatentModel
+from vae.io.schema import FORMAT_NAME, FORMAT_VERSION, is_ours, validate_checkpoint
 from vae.models import BaseVAE, build_model
-from vae.schema import is_ours, validate_checkpoint
-from vae.training import History
 
 
 def save_checkpoint(
@@ -64,8 +54,8 @@ def save_checkpoint(
 def read_checkpoint(path: str | Path) -> dict:
     """The checkpoint's contents as our format's dict, every field checked; other models (state_dicts, Keras) converted.
 
-    First, without torch, what the load would cost is checked (vae.catalog.read_settings) and,
-    for a file in our format, its settings and weight shapes (vae.schema): a file that asks for
+    First, without torch, what the load would cost is checked (vae.io.catalog.read_settings) and,
+    for a file in our format, its settings and weight shapes (vae.io.schema): a file that asks for
     too much is refused before torch reads anything. Then it loads with ``weights_only=True``,
     so a file that would run code is refused too.
     """
@@ -94,7 +84,7 @@ def _safe_torch_load(source: Path) -> object:
 
 
 def model_from_checkpoint(raw: dict, name: str = "checkpoint") -> BaseVAE:
-    """Rebuild the module; settings and weight shapes are checked before anything is built (vae.schema)."""
+    """Rebuild the module; settings and weight shapes are checked before anything is built (vae.io.schema)."""
     fields = validate_checkpoint(raw, name)
     try:
         model = build_model(ModelConfig.from_dict(fields["model_config"]))
