@@ -10,7 +10,7 @@ measured on 3 fresh servers (the median is reported), each also without the code
 for models the app has never shown. "First map" is the Latent space page's map (a canvas
 component, pages/common/latent_map.js) drawn and sized in the browser. Latencies are measured inside
 the page: from the mousedown / keydown to the moment the new decoded image has loaded
-(tests/browser_harness.py, whose map helpers read the canvas map through its ``describe()``).
+(benchmarks/browser_harness.py, whose map helpers read the canvas map through its ``describe()``).
 
 The 70,000-point map needs no hook in the app: the benchmark writes a synthetic "MNIST" in
 torchvision's raw format whose test part holds 70,000 jittered copies of the mnist-5k digits,
@@ -35,9 +35,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
-import browser_harness as h  # noqa: E402  (tests/browser_harness.py: the e2e tests' harness)
+from benchmarks import browser_harness as h  # noqa: E402  (also the e2e tests' harness)
 
 DEFAULT_MODEL = "mnist5k-conv-2d"
 BIG_MODEL = "mnist70k-bench"

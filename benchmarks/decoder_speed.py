@@ -19,16 +19,15 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # allow `python benchmarks/decoder_speed.py`
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the browser harness
 
-import browser_harness as h  # noqa: E402
+from benchmarks import browser_harness as h  # noqa: E402
 from benchmarks.common import machine_load, print_table, write_json  # noqa: E402
-from vae.io.checkpoints import load_model  # noqa: E402
-from vae.presets import PRESETS  # noqa: E402
-from vae.io.web import WebDecoder, export_decoder, lift_payload  # noqa: E402
 from vae.analysis.latent import LatentModel  # noqa: E402
-from vae.models import build_model  # noqa: E402
 from vae.analysis.projection import pca_projection  # noqa: E402
+from vae.io.checkpoints import load_model  # noqa: E402
+from vae.io.web import WebDecoder, export_decoder, lift_payload  # noqa: E402
+from vae.models import build_model  # noqa: E402
+from vae.presets import PRESETS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_16D = ROOT / "checkpoints" / "mnist5k-mlp-16d.pt"

@@ -18,9 +18,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # allow `python benchmarks/inference_speed.py`
 
 from benchmarks.common import machine_load, median_seconds, print_table, write_json  # noqa: E402
-from vae.presets import model_config_for  # noqa: E402
 from vae.analysis.latent import LatentModel  # noqa: E402
 from vae.models import build_model  # noqa: E402
+from vae.presets import model_config_for  # noqa: E402
 
 MODELS = {  # row name -> (preset, latent size or None for the preset's own)
     "classic-mlp (20-D)": ("classic-mlp", None),

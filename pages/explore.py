@@ -6,14 +6,16 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages.common import _latent_map, _pictures, _shared, links, shell
-from vae import plots
+import vae
+from pages.common import datasets, latent_map, links, model_access, pictures, planes, shell
+from pages.common.errors import friendly_errors, guarded, show_callback_error
+from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
 PICKED_KEY = "explore_picked"  # {"model": name, "index": int}: the test image clicked last, if any
-CHART_KEY = "explore_scatter"  # the map (pages/common/_latent_map.py)
+CHART_KEY = "explore_scatter"  # the map (pages/common/latent_map.py)
 PLANE_KEY = "explore_plane"  # "pca" or "dims" (latent above 2-D only)
 DIM_X_KEY, DIM_Y_KEY = "explore_dim_x", "explore_dim_y"
 BACKGROUND_KEY = "explore_background"
@@ -23,6 +25,7 @@ DOWNLOAD_KEY = "explore_download"
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
 ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
+MAX_SLIDER_DIMS = 64  # the largest latent size the page shows sliders for
 
 
 def slider_key(dim: int) -> str:
@@ -33,9 +36,9 @@ def slider_key(dim: int) -> str:
 def show_page() -> None:
     """Title, the active model, then the interactive explorer."""
     st.title("Latent space")
-    name = _shared.active_model_name()
+    name = model_access.active_model_name()
     if name is None:  # a broken model's message comes from the explorer below, which needs no model to start
-        _shared.show_no_model_yet()
+        model_access.show_no_model_yet()
         return
     st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
                "(or move the sliders) to see what the model draws there. Click a class in the legend to hide or "
@@ -46,19 +49,19 @@ def show_page() -> None:
 @st.fragment
 def show_explorer(name: str) -> None:
     """Everything that changes on a click; a click reruns only this part of the page."""
-    with _shared.friendly_errors(already_shown=_shared.show_callback_error()):
-        ready = _shared.models_ready()
-        latent_dim = _shared.latent_size(name)
+    with friendly_errors(already_shown=show_callback_error()):
+        ready = model_access.models_ready()
+        latent_dim = model_access.latent_size(name)
         from_link = st.session_state.get(LINK_READ_KEY) != name
         if from_link:  # before the widgets below, which then show what the link asks for
             read_plane_link(latent_dim)
         method, dims = choose_plane(latent_dim)
-        plane = _shared.latent_plane(name, method, dims)
+        plane = planes.latent_plane(name, method, dims)
         if from_link:
             read_view_link(name, plane)
             st.session_state[LINK_READ_KEY] = name
         if plane.note:
-            st.info(f"{_shared.plain(plane.note)} Clicking the plane still shows what the model draws.")
+            st.info(f"{plain(plane.note)} Clicking the plane still shows what the model draws.")
         z = current_point(name, plane)
         sync_sliders(plane, z)
         left, right = st.columns([3, 2], gap="medium")
@@ -69,7 +72,7 @@ def show_explorer(name: str) -> None:
             draw_plane(name, plane, z, method, dims)
         if not ready:
             with right:
-                _shared.wait_for_models(name)
+                model_access.wait_for_models(name)
         draw_sliders(name, plane)
         update_link(name, plane, method, dims)
 
@@ -96,7 +99,7 @@ def choose_plane(latent_dim: int) -> tuple[str, tuple[int, int]]:
     return "dims", (dim_x, dim_y)
 
 
-def current_point(name: str, plane: _shared.Plane) -> np.ndarray:
+def current_point(name: str, plane: planes.Plane) -> np.ndarray:
     """The chosen point (D,): from session state, else the centre."""
     latent_dim = len(plane.dim_ranges)
     state = st.session_state.get(POINT_KEY)
@@ -117,7 +120,7 @@ def read_plane_link(latent_dim: int) -> None:
                 raise ValueError("this model's codes have two numbers, and the map always shows both")
             method, dims = links.parse_plane(text, latent_dim)
         except ValueError as error:
-            _shared.warn_bad_link("plane", str(error))
+            links.warn_bad_link("plane", str(error))
         else:
             st.session_state[PLANE_KEY] = method
             if method == "dims":
@@ -127,18 +130,18 @@ def read_plane_link(latent_dim: int) -> None:
         try:
             st.session_state[BACKGROUND_KEY] = links.parse_switch(text)
         except ValueError as error:
-            _shared.warn_bad_link("bg", str(error))
+            links.warn_bad_link("bg", str(error))
 
 
-def read_view_link(name: str, plane: _shared.Plane) -> None:
+def read_view_link(name: str, plane: planes.Plane) -> None:
     """The link's hidden classes (``hide=``), clicked test image (``img=``) and point (``z=``)."""
-    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
+    classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
     text = st.query_params.get("hide")
     if text is not None:
         try:
             hidden = links.parse_classes(text, len(classes))
         except ValueError as error:
-            _shared.warn_bad_link("hide", str(error))
+            links.warn_bad_link("hide", str(error))
         else:
             st.session_state[CLASSES_KEY] = [c for c in classes if c not in hidden]
     state = st.session_state.get(POINT_KEY)
@@ -146,7 +149,7 @@ def read_view_link(name: str, plane: _shared.Plane) -> None:
         read_point_link(name, plane)
 
 
-def read_point_link(name: str, plane: _shared.Plane) -> None:
+def read_point_link(name: str, plane: planes.Plane) -> None:
     """The point from ``z=`` and the clicked test image from ``img=`` (its code when there is no ``z=``)."""
     picked, z = None, None
     text = st.query_params.get("img")
@@ -154,22 +157,22 @@ def read_point_link(name: str, plane: _shared.Plane) -> None:
         try:
             if not len(plane.labels):
                 raise ValueError("this model's test images are not available")
-            picked = _shared.parse_index(text, len(plane.labels))
+            picked = links.parse_index(text, len(plane.labels))
         except ValueError as error:
-            _shared.warn_bad_link("img", str(error))
+            links.warn_bad_link("img", str(error))
     text = st.query_params.get("z")
     if text:
         try:
-            z = clip_to_sliders(_shared.parse_latent(text, len(plane.dim_ranges)), plane)
+            z = clip_to_sliders(links.parse_latent(text, len(plane.dim_ranges)), plane)
         except ValueError as error:
-            _shared.warn_bad_link("z", str(error))
+            links.warn_bad_link("z", str(error))
     if z is None and picked is not None:
-        z = clip_to_sliders(_shared.encode_test_set(name).means[picked], plane)
+        z = clip_to_sliders(planes.encode_test_set(name).means[picked], plane)
     if z is not None:
         store_point(name, z, picked=picked)
 
 
-def clip_to_sliders(z: np.ndarray, plane: _shared.Plane) -> np.ndarray:
+def clip_to_sliders(z: np.ndarray, plane: planes.Plane) -> np.ndarray:
     """Keep every dim inside its slider's range, so the sliders can always show the point."""
     low, high = np.asarray(plane.dim_ranges, np.float64).T  # float64: float32(-3.72) < -3.72 breaks a slider
     return np.clip(np.asarray(z, np.float64), low, high)
@@ -181,23 +184,23 @@ def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | Non
     st.session_state[PICKED_KEY] = None if picked is None else {"model": name, "index": int(picked)}
 
 
-def sync_sliders(plane: _shared.Plane, z: np.ndarray) -> None:
+def sync_sliders(plane: planes.Plane, z: np.ndarray) -> None:
     """Show the point on the sliders (allowed: the sliders are created later in this run)."""
     for dim, value in enumerate(clip_to_sliders(z, plane).tolist()):
         if st.session_state.get(slider_key(dim)) != value:
             st.session_state[slider_key(dim)] = value
 
 
-@_shared.guarded
+@guarded
 def on_plane_click(name: str, method: str, dims: tuple[int, int]) -> None:
     """A click on the plane: a test image jumps to its code; empty space decodes through the plane."""
-    click = _latent_map.event(CHART_KEY, "click")
+    click = latent_map.event(CHART_KEY, "click")
     if not isinstance(click, dict):
         return
-    plane = _shared.latent_plane(name, method, dims)
+    plane = planes.latent_plane(name, method, dims)
     index = clicked_image(click, len(plane.labels))
     if index is not None:
-        store_point(name, clip_to_sliders(_shared.encode_test_set(name).means[index], plane), picked=index)
+        store_point(name, clip_to_sliders(planes.encode_test_set(name).means[index], plane), picked=index)
         return
     try:
         spot = np.array([[float(click["x"]), float(click["y"])]], np.float64)
@@ -217,10 +220,10 @@ def clicked_image(click: dict, count: int) -> int | None:
     return int(index)
 
 
-@_shared.guarded
+@guarded
 def on_legend(classes: list[int]) -> None:
     """A class clicked in the map's legend: hide it, or show it again (the chips below follow)."""
-    label = _latent_map.event(CHART_KEY, "legend")
+    label = latent_map.event(CHART_KEY, "legend")
     if isinstance(label, bool) or not isinstance(label, int) or label not in classes:
         return
     shown = st.session_state.get(CLASSES_KEY)
@@ -229,27 +232,27 @@ def on_legend(classes: list[int]) -> None:
     st.session_state[CLASSES_KEY] = shown
 
 
-def draw_plane(name: str, plane: _shared.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
+def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
     """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
     background = None
     if st.session_state.get(BACKGROUND_KEY):
         base = None if len(z) <= 2 else z
-        background = _shared.manifold_png(name, method, dims, base)
-    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
+        background = planes.manifold_png(name, method, dims, base)
+    classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
     shown = st.session_state.get(CLASSES_KEY)
     hidden = [c for c in classes if shown is not None and c not in shown]
     marker = tuple(plane.projection.to_2d(z[None])[0])
-    data = _latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
+    data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
                                 marker=marker, background_png=background, axis_titles=plane.axis_titles,
                                 hidden_classes=hidden)
-    _latent_map.latent_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
+    latent_map.latent_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
                            on_legend=partial(on_legend, classes))
     st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
                 help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
     choose_classes(plane, classes)
 
 
-def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
+def choose_classes(plane: planes.Plane, classes: list[int]) -> None:
     """Chips that choose the classes shown on the map (the map's legend changes the same choice)."""
     if not len(plane.labels):
         return
@@ -263,23 +266,23 @@ def choose_classes(plane: _shared.Plane, classes: list[int]) -> None:
 
 def pill_name(class_names: tuple[str, ...], index: int) -> str:
     """A class chip's text: the class name, shown as typed (chips read Markdown)."""
-    return _shared.plain(plots.class_name(class_names, index))
+    return plain(vae.plots.class_name(class_names, index))
 
 
-def show_decoded(name: str, plane: _shared.Plane, z: np.ndarray) -> None:
+def show_decoded(name: str, plane: planes.Plane, z: np.ndarray) -> None:
     """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
-    model = _shared.load_model(name)
+    model = model_access.load_model(name)
     image = model.decode(z[None])[0]
-    _pictures.show(image, IMAGE_WIDTH)
+    pictures.show(image, IMAGE_WIDTH)
     st.markdown(describe_point(plane, z))
-    _pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
+    pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
     picked = st.session_state.get(PICKED_KEY)
     if picked and picked.get("model") == name:
-        with _shared.friendly_errors():  # a missing dataset must not hide the map
+        with friendly_errors():  # a missing dataset must not hide the map
             show_original(name, plane, int(picked["index"]))
 
 
-def describe_point(plane: _shared.Plane, z: np.ndarray) -> str:
+def describe_point(plane: planes.Plane, z: np.ndarray) -> str:
     """Plain text of where the point is: both numbers for 2-D, the map position and all numbers above."""
     if len(z) <= 2:
         return "**Point:** " + ", ".join(f"z{d + 1} = {v:.3f}" for d, v in enumerate(z))
@@ -290,20 +293,20 @@ def describe_point(plane: _shared.Plane, z: np.ndarray) -> str:
     return f"**Point on the map:** {position}  \n**All {len(z)} numbers:** {every}"
 
 
-def show_original(name: str, plane: _shared.Plane, index: int) -> None:
+def show_original(name: str, plane: planes.Plane, index: int) -> None:
     """The clicked test image beside the model's reconstruction of it."""
-    model = _shared.load_model(name)
-    original = _shared.test_image(name, index)
+    model = model_access.load_model(name)
+    original = datasets.test_image(name, index)
     reconstruction = model.reconstruct(original[None])[0]
     label = int(plane.labels[index]) if index < len(plane.labels) else -1
     class_name = plane.class_names[label] if 0 <= label < len(plane.class_names) else "?"
-    st.markdown(f"**Test image #{index}** (class {_shared.plain(class_name)})")
+    st.markdown(f"**Test image #{index}** (class {plain(class_name)})")
     columns = st.columns(2)
-    _pictures.show(original, ORIGINAL_WIDTH, "Original", columns[0])
-    _pictures.show(reconstruction, ORIGINAL_WIDTH, "Reconstruction", columns[1])
+    pictures.show(original, ORIGINAL_WIDTH, "Original", columns[0])
+    pictures.show(reconstruction, ORIGINAL_WIDTH, "Reconstruction", columns[1])
 
 
-def draw_sliders(name: str, plane: _shared.Plane) -> None:
+def draw_sliders(name: str, plane: planes.Plane) -> None:
     """Sliders that move the same point: both for a 2-D model, all dims in an expander above that."""
     latent_dim = len(plane.dim_ranges)
     if latent_dim <= 2:
@@ -312,7 +315,7 @@ def draw_sliders(name: str, plane: _shared.Plane) -> None:
             with column:
                 draw_slider(name, plane, dim, labels[dim])
         return
-    shown = min(latent_dim, _shared.MAX_SLIDER_DIMS)
+    shown = min(latent_dim, MAX_SLIDER_DIMS)
     with st.expander(f"Fine-tune all {latent_dim} numbers of the point"):
         columns = st.columns(4)
         for dim in range(shown):
@@ -320,14 +323,14 @@ def draw_sliders(name: str, plane: _shared.Plane) -> None:
                 draw_slider(name, plane, dim, f"z{dim + 1}")
 
 
-def draw_slider(name: str, plane: _shared.Plane, dim: int, label: str) -> None:
+def draw_slider(name: str, plane: planes.Plane, dim: int, label: str) -> None:
     """One latent dim's slider; its value lives in session state (set by clicks and sync_sliders)."""
     low, high = plane.dim_ranges[dim]
     st.slider(label, min_value=float(low), max_value=float(high), step=0.01, key=slider_key(dim),
               on_change=on_slider, args=(name, dim))
 
 
-@_shared.guarded
+@guarded
 def on_slider(name: str, dim: int) -> None:
     """A slider moved: change that one number of the point; the clicked test image is forgotten."""
     state = st.session_state.get(POINT_KEY) or {}
@@ -338,12 +341,12 @@ def on_slider(name: str, dim: int) -> None:
     store_point(name, z)
 
 
-def update_link(name: str, plane: _shared.Plane, method: str, dims: tuple[int, int]) -> None:
+def update_link(name: str, plane: planes.Plane, method: str, dims: tuple[int, int]) -> None:
     """Put the view in the shareable link: the point (once chosen), clicked image, plane, hidden classes, background."""
     state = st.session_state.get(POINT_KEY) or {}
     picked = st.session_state.get(PICKED_KEY)
     shown = st.session_state.get(CLASSES_KEY)
-    classes = range(plots.class_count(plane.labels, plane.class_names))
+    classes = range(vae.plots.class_count(plane.labels, plane.class_names))
     hidden = [c for c in classes if shown is not None and c not in shown] if len(plane.labels) else []
     links.write_link({
         "z": links.latent_text(state["z"]) if state.get("model") == name and state.get("chosen") else None,
@@ -354,5 +357,5 @@ def update_link(name: str, plane: _shared.Plane, method: str, dims: tuple[int, i
     })
 
 
-with _shared.friendly_errors():
+with friendly_errors():
     show_page()

@@ -5,13 +5,20 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import _pictures, _shared, shell
-from vae import images as vae_images
+from pages.common import model_access, pictures, planes, shell
+from pages.common.errors import friendly_errors
+from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
 MANIFOLD_SIZE = 20  # pictures per side of the map
 MAX_TRAVERSAL_ROWS = 16
+# Session-state keys of the widgets, section by section.
+SIDE_KEY, SEED_KEY, TEMPERATURE_KEY = "gen_side", "gen_seed", "gen_temperature"
+SAMPLES_DOWNLOAD_KEY = "gen_samples_download"
+MAP_RANGE_KEY, PLANE_KEY, MAP_DOWNLOAD_KEY = "gen_map_range", "gen_plane", "gen_map_download"
+TRAVERSE_RANGE_KEY, TRAVERSE_STEPS_KEY = "gen_traverse_range", "gen_traverse_steps"
+TRAVERSE_DIMS_KEY, TRAVERSE_DOWNLOAD_KEY = "gen_traverse_dims", "gen_traverse_download"
 PLANE_METHODS = {"pca": "The two main directions of the test images' codes (PCA)",
                  "dims": "The first two code numbers (z1 and z2)"}
 
@@ -21,51 +28,51 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
     st.subheader("Random new pictures")
     st.caption("Each picture is drawn from a random code. Nothing like it was in the training images.")
     left, middle, right = st.columns(3)
-    side = left.slider("Pictures per side", 4, 12, 8, key="gen_side", help="The grid is this many pictures square.")
-    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="gen_seed",
+    side = left.slider("Pictures per side", 4, 12, 8, key=SIDE_KEY, help="The grid is this many pictures square.")
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key=SEED_KEY,
                                help="The same seed draws the same codes again; change it for new pictures.")
-    temperature = right.slider("Randomness", 0.1, 2.0, 1.0, 0.1, key="gen_temperature",
+    temperature = right.slider("Randomness", 0.1, 2.0, 1.0, 0.1, key=TEMPERATURE_KEY,
                                help="How far from the centre codes are drawn. 1 matches training; lower gives "
                                     "safer, more typical pictures, higher gives stranger ones.")
     _, images = model.sample_prior(side * side, temperature=float(temperature), seed=int(seed))
-    picture = vae_images.tile(images.reshape(side, side, *model.image_shape))
-    _pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
-                                 f"{name}-samples-seed{seed}.png", "gen_samples_download")
+    picture = vae.images.tile(images.reshape(side, side, *model.image_shape))
+    pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
+                                 f"{name}-samples-seed{seed}.png", SAMPLES_DOWNLOAD_KEY)
 
 
 def show_manifold(name: str, model: vae.LatentModel) -> None:
     """A 20x20 grid of pictures decoded over a square of the latent plane."""
     st.subheader("Map of the latent space")
-    scale = st.slider("Range", 1.0, 5.0, 3.0, 0.5, key="gen_map_range",
+    scale = st.slider("Range", 1.0, 5.0, 3.0, 0.5, key=MAP_RANGE_KEY,
                       help="The map covers codes from minus this value to plus this value on both axes. "
                            "Most training codes lie within 3.")
     span = (-float(scale), float(scale))
     if model.latent_dim == 1:
         st.caption("This model's codes have a single number, so the map is one row from low to high values.")
         strip = model.traverse(0, values=np.linspace(*span, MANIFOLD_SIZE))
-        picture = vae_images.tile(strip)
+        picture = vae.images.tile(strip)
     else:
         projection = choose_plane(name, model)
         grid = model.manifold_grid(MANIFOLD_SIZE, span, span, projection)
-        picture = vae_images.tile(grid)
-    _pictures.show_with_download(picture, f"Codes from {span[0]:g} to {span[1]:g}; left to right is the first axis, "
-                                          f"bottom to top the second.", f"{name}-map.png", "gen_map_download")
+        picture = vae.images.tile(grid)
+    pictures.show_with_download(picture, f"Codes from {span[0]:g} to {span[1]:g}; left to right is the first axis, "
+                                          f"bottom to top the second.", f"{name}-map.png", MAP_DOWNLOAD_KEY)
 
 
 def choose_plane(name: str, model: vae.LatentModel) -> vae.Projection | None:
     """The plane the map covers: the model's own for 2-D codes, else a chosen 2-D slice with a note."""
     if model.latent_dim == 2:
         return None
-    method = st.radio("Which flat slice to show", list(PLANE_METHODS), key="gen_plane", horizontal=True,
+    method = st.radio("Which flat slice to show", list(PLANE_METHODS), key=PLANE_KEY, horizontal=True,
                       format_func=PLANE_METHODS.get,
                       help="The codes have more than two numbers, so the map shows one flat slice through them.")
-    plane = _shared.latent_plane(name, method)
+    plane = planes.latent_plane(name, method)
     st.caption(
         f"This model's codes have {model.latent_dim} numbers, but a map is flat. It shows the slice along "
         f"{' and '.join(plane.axis_titles)}; the other directions stay at the centre of the slice."
     )
     if plane.note:
-        st.info(f"{_shared.plain(plane.note)} The map uses the first two code numbers instead.")
+        st.info(f"{plain(plane.note)} The map uses the first two code numbers instead.")
     return plane.projection
 
 
@@ -75,13 +82,13 @@ def show_traversals(name: str, model: vae.LatentModel) -> None:
     st.caption("Each row changes one number of the code from low (left) to high (right) while all the others "
                "stay at 0. A row that never changes is a number the model does not use.")
     left, right = st.columns(2)
-    scale = left.slider("Range", 1.0, 5.0, 3.0, 0.5, key="gen_traverse_range",
+    scale = left.slider("Range", 1.0, 5.0, 3.0, 0.5, key=TRAVERSE_RANGE_KEY,
                         help="Each number goes from minus this value to plus this value.")
-    steps = right.slider("Steps per row", 5, 15, 9, key="gen_traverse_steps", help="Pictures per row.")
+    steps = right.slider("Steps per row", 5, 15, 9, key=TRAVERSE_STEPS_KEY, help="Pictures per row.")
     dims = list(range(model.latent_dim))
     if len(dims) > MAX_TRAVERSAL_ROWS:
         chosen = st.multiselect(
-            "Code numbers to show", dims, default=dims[:MAX_TRAVERSAL_ROWS], key="gen_traverse_dims",
+            "Code numbers to show", dims, default=dims[:MAX_TRAVERSAL_ROWS], key=TRAVERSE_DIMS_KEY,
             max_selections=MAX_TRAVERSAL_ROWS, format_func=lambda d: f"z{d + 1}",
             help=f"This model has {model.latent_dim} numbers; up to {MAX_TRAVERSAL_ROWS} rows are shown at once.",
         )
@@ -92,19 +99,19 @@ def show_traversals(name: str, model: vae.LatentModel) -> None:
     values = np.linspace(-float(scale), float(scale), int(steps))
     rows = np.stack([model.traverse(dim, values=values) for dim in dims])  # (rows, steps, H, W)
     labels = ", ".join(f"z{d + 1}" for d in dims[:4]) + (" ..." if len(dims) > 4 else "")
-    _pictures.show_with_download(vae_images.tile(rows), f"Rows: {labels}. Columns: {values[0]:g} to {values[-1]:g}.",
-                                 f"{name}-one-number-at-a-time.png", "gen_traverse_download")
+    pictures.show_with_download(vae.images.tile(rows), f"Rows: {labels}. Columns: {values[0]:g} to {values[-1]:g}.",
+                                 f"{name}-one-number-at-a-time.png", TRAVERSE_DOWNLOAD_KEY)
 
 
 def main() -> None:
     st.title("Generate new pictures")
-    model = _shared.active_model()
-    name = _shared.active_model_name()
+    model = model_access.active_model()
+    name = model_access.active_model_name()
     if model is None or name is None:
         return
-    st.markdown(f"Model in use: **{_shared.plain(name)}** ({model.latent_dim} numbers per code).")
+    st.markdown(f"Model in use: **{plain(name)}** ({model.latent_dim} numbers per code).")
     for section in (show_samples, show_manifold, show_traversals):
-        with _shared.friendly_errors():
+        with friendly_errors():
             section(name, model)
         st.divider()
 

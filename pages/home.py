@@ -1,7 +1,9 @@
 """Start page: what a VAE's latent space is, and what each page does."""
 import streamlit as st
 
-from pages.common import _shared, shell
+from pages.common import model_access, shell
+from pages.common.errors import friendly_errors
+from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
@@ -29,12 +31,12 @@ st.markdown(
     "- **Models**: choose the model every page uses, upload, download or delete models."
 )
 
-with _shared.friendly_errors():
-    name = _shared.active_model_name()
+with friendly_errors():
+    name = model_access.active_model_name()
     if name is None:
         st.info("There is no model yet. Train one on the **Train** page or upload one on the **Models** page.")
     else:
-        st.success(f"The model in use is **{_shared.plain(name)}** (change it in the sidebar or on the Models page).")
+        st.success(f"The model in use is **{plain(name)}** (change it in the sidebar or on the Models page).")
 st.page_link("pages/explore.py", label="Open the latent space", icon=":material/scatter_plot:")
 st.page_link("pages/reconstructions.py", label="Find the hardest reconstructions", icon=":material/compare:",
              query_params={HARDEST_PARAM: HARDEST_VALUE},

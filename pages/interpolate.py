@@ -6,9 +6,10 @@ from functools import partial
 import numpy as np
 import streamlit as st
 
-from pages.common import _pictures, _shared, links, shell
-from vae import images as vae_images
-from vae import plots
+import vae
+from pages.common import links, model_access, pictures, planes, shell
+from pages.common.errors import friendly_errors, guarded, show_callback_error
+from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
@@ -38,8 +39,8 @@ CLICK_SLACK = 1e-3  # share of the map's width or height a click may lie outside
 def show_page() -> None:
     """Title, then the interpolation for the active model."""
     st.title("Interpolate")
-    name = _shared.active_model_name()
-    if _shared.active_model() is None:
+    name = model_access.active_model_name()
+    if model_access.active_model() is None:
         return
     st.caption("Pick two ends, **A** and **B**. The model walks through its latent space from A to B and "
                "draws a picture at every step.")
@@ -49,11 +50,11 @@ def show_page() -> None:
 @st.fragment
 def show_interpolation(name: str) -> None:
     """Controls, the map with the path, and the strip; a click reruns only this part."""
-    with _shared.friendly_errors(already_shown=_shared.show_callback_error()):
-        model = _shared.load_model(name)
-        plane = _shared.latent_plane(name, "pca")
+    with friendly_errors(already_shown=show_callback_error()):
+        model = model_access.load_model(name)
+        plane = planes.latent_plane(name, "pca")
         if plane.note:
-            st.info(f"{_shared.plain(plane.note)} You can still click two points on the map.")
+            st.info(f"{plain(plane.note)} You can still click two points on the map.")
         if st.session_state.get(LINK_READ_KEY) != name:  # before the widgets, which then show the link's choice
             read_path_link()
             st.session_state[LINK_READ_KEY] = name
@@ -72,7 +73,7 @@ def show_interpolation(name: str) -> None:
         update_link(ends, steps, method)
 
 
-def default_ends(plane: _shared.Plane) -> dict:
+def default_ends(plane: planes.Plane) -> dict:
     """A = test image 0 and B = the first image of another class; without images, two points left and right."""
     if len(plane.labels) >= 2:
         others = np.flatnonzero(plane.labels != plane.labels[0])
@@ -83,7 +84,7 @@ def default_ends(plane: _shared.Plane) -> dict:
     return {"a": {"z": left.tolist()}, "b": {"z": right.tolist()}}
 
 
-def current_ends(name: str, plane: _shared.Plane) -> dict:
+def current_ends(name: str, plane: planes.Plane) -> dict:
     """The two ends: session state, else the link, else defaults.
 
     Links carry ``a=``/``b=`` (test image numbers) or ``za=``/``zb=`` (latent points).
@@ -100,25 +101,25 @@ def current_ends(name: str, plane: _shared.Plane) -> dict:
     return ends
 
 
-def read_link_end(end: str, plane: _shared.Plane) -> dict | None:
+def read_link_end(end: str, plane: planes.Plane) -> dict | None:
     """One end from the link, or None (with a gentle warning when the value is unusable)."""
     index_text, z_text = st.query_params.get(end), st.query_params.get(f"z{end}")
     try:
         if index_text is not None:
             if not len(plane.labels):
                 raise ValueError("this model's test images are not available")
-            return {"index": _shared.parse_index(index_text, len(plane.labels))}
+            return {"index": links.parse_index(index_text, len(plane.labels))}
         if z_text is not None:
-            return {"z": _shared.parse_latent(z_text, len(plane.dim_ranges)).tolist()}
+            return {"z": links.parse_latent(z_text, len(plane.dim_ranges)).tolist()}
     except ValueError as error:
-        _shared.warn_bad_link(end if index_text is not None else f"z{end}", str(error))
+        links.warn_bad_link(end if index_text is not None else f"z{end}", str(error))
     return None
 
 
 def end_latent(name: str, end: dict) -> np.ndarray:
     """The latent point (D,) of an end: a test image's code, or the stored point."""
     if "index" in end:
-        return _shared.encode_test_set(name).means[int(end["index"])]
+        return planes.encode_test_set(name).means[int(end["index"])]
     return np.asarray(end["z"], np.float32)
 
 
@@ -127,7 +128,7 @@ def set_end(end_name: str, end: dict) -> None:
     st.session_state[ENDS_KEY] = {**st.session_state[ENDS_KEY], end_name: end}
 
 
-def choose_ends(name: str, plane: _shared.Plane, ends: dict) -> None:
+def choose_ends(name: str, plane: planes.Plane, ends: dict) -> None:
     """The three ways to pick the ends; clicking the map always works too."""
     mode = st.radio("Choose the ends by", list(MODES), format_func=MODES.get, key=MODE_KEY, horizontal=True)
     if mode == "index":
@@ -139,7 +140,7 @@ def choose_ends(name: str, plane: _shared.Plane, ends: dict) -> None:
                     "Click a dot to use that test image, or empty space for any point.")
 
 
-def choose_by_index(plane: _shared.Plane, ends: dict) -> None:
+def choose_by_index(plane: planes.Plane, ends: dict) -> None:
     """Two number inputs, one per end, 0..N-1."""
     count = len(plane.labels)
     if not count:
@@ -154,7 +155,7 @@ def choose_by_index(plane: _shared.Plane, ends: dict) -> None:
                             step=1, key=key, on_change=on_index, args=(end,))
 
 
-@_shared.guarded
+@guarded
 def on_index(end: str) -> None:
     """A number input changed: that end becomes the test image with that number."""
     value = st.session_state.get(INDEX_KEYS[end])
@@ -162,13 +163,13 @@ def on_index(end: str) -> None:
         set_end(end, {"index": int(value)})
 
 
-def choose_by_classes(plane: _shared.Plane) -> None:
+def choose_by_classes(plane: planes.Plane) -> None:
     """Two class pickers and a seed; the button draws one random test image of each class."""
     if not len(plane.labels):
         st.info("This model's test images are not available; click the map instead.")
         return
-    classes = list(range(plots.class_count(plane.labels, plane.class_names)))
-    label = partial(plots.class_name, plane.class_names)
+    classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
+    label = partial(vae.plots.class_name, plane.class_names)
     for key, default in ((CLASS_KEYS["a"], 0), (CLASS_KEYS["b"], min(1, len(classes) - 1))):
         if st.session_state.get(key) not in classes:
             st.session_state[key] = default
@@ -180,7 +181,7 @@ def choose_by_classes(plane: _shared.Plane) -> None:
     columns[3].button("Pick random images", key=RANDOM_KEY, type="primary", on_click=pick_random, args=(plane.labels,))
 
 
-@_shared.guarded
+@guarded
 def pick_random(labels: np.ndarray) -> None:
     """One random test image of each chosen class (seeded); an empty class leaves its end alone."""
     rng = np.random.default_rng(int(st.session_state.get(SEED_KEY) or 0))
@@ -201,7 +202,7 @@ def read_path_link() -> None:
         try:
             st.session_state[key] = parse(text)
         except ValueError as error:
-            _shared.warn_bad_link(param, str(error))
+            links.warn_bad_link(param, str(error))
 
 
 def choose_path() -> tuple[int, str]:
@@ -216,23 +217,23 @@ def choose_path() -> tuple[int, str]:
     return int(steps), str(method)
 
 
-@_shared.guarded
+@guarded
 def swap_ends() -> None:
     """Exchange A and B."""
     ends = st.session_state[ENDS_KEY]
     st.session_state[ENDS_KEY] = {**ends, "a": ends["b"], "b": ends["a"]}
 
 
-def draw_plane(name: str, plane: _shared.Plane, path: np.ndarray) -> None:
+def draw_plane(name: str, plane: planes.Plane, path: np.ndarray) -> None:
     """The map with the path; clicks set A and B in turn."""
     path2d = plane.projection.to_2d(path)
-    figure = plots.interpolation_path_figure(plane.points2d, plane.labels, plane.class_names, plane.x_range,
+    figure = vae.plots.interpolation_path_figure(plane.points2d, plane.labels, plane.class_names, plane.x_range,
                                              plane.y_range, path2d, axis_titles=plane.axis_titles, height=520)
     st.plotly_chart(figure, key=CHART_KEY, on_select=partial(on_plane_click, name), selection_mode="points",
                     config=CHART_CONFIG)
 
 
-@_shared.guarded
+@guarded
 def on_plane_click(name: str) -> None:
     """A click sets the next end: a dot gives that test image, empty space a point on the plane.
 
@@ -246,17 +247,17 @@ def on_plane_click(name: str) -> None:
         return
     if not isinstance(ends, dict) or ends.get("model") != name or ends.get("next") not in ("a", "b"):
         return
-    end = clicked_end(points[0], _shared.latent_plane(name, "pca"))
+    end = clicked_end(points[0], planes.latent_plane(name, "pca"))
     if end is None:
         return
     which = ends["next"]
     st.session_state[ENDS_KEY] = {**ends, which: end, "next": "b" if which == "a" else "a"}
 
 
-def clicked_end(point: dict, plane: _shared.Plane) -> dict | None:
+def clicked_end(point: dict, plane: planes.Plane) -> dict | None:
     """The end a plotly click names: {"index": i} for a dot, {"z": [...]} for the click grid, else None."""
     curve = whole_number(point.get("curve_number"))
-    classes = plots.class_count(plane.labels, plane.class_names)
+    classes = vae.plots.class_count(plane.labels, plane.class_names)
     if curve is not None and 1 <= curve <= classes:  # trace k + 1 is class k
         index = clicked_dot(point, plane, curve - 1)
         return None if index is None else {"index": index}
@@ -269,7 +270,7 @@ def clicked_end(point: dict, plane: _shared.Plane) -> dict | None:
     return {"z": [float(v) for v in z]} if np.isfinite(z).all() else None
 
 
-def clicked_dot(point: dict, plane: _shared.Plane, label: int) -> int | None:
+def clicked_dot(point: dict, plane: planes.Plane, label: int) -> int | None:
     """The test image number of a clicked dot of class ``label``: its customdata, else its place in the class."""
     custom = point.get("customdata")
     if isinstance(custom, list):  # plotly may wrap a point's customdata in a list of one
@@ -284,7 +285,7 @@ def clicked_dot(point: dict, plane: _shared.Plane, label: int) -> int | None:
     return int(members[position]) if position is not None and 0 <= position < len(members) else None
 
 
-def plane_spot(point: dict, plane: _shared.Plane) -> np.ndarray | None:
+def plane_spot(point: dict, plane: planes.Plane) -> np.ndarray | None:
     """The clicked (x, y) as float64 (2,) when both are real numbers on the map (a hair of slack), else None."""
     values = [point.get("x"), point.get("y")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
@@ -306,18 +307,18 @@ def whole_number(value: object) -> int | None:
     return int(value)
 
 
-def end_text(plane: _shared.Plane, end: dict) -> str:
+def end_text(plane: planes.Plane, end: dict) -> str:
     """"test image #12 (class 3)" or "a point on the map (0.12, -1.30)"."""
     if "index" in end:
         index = int(end["index"])
         label = int(plane.labels[index])
-        name = plots.class_name(plane.class_names, label)
-        return f"test image #{index} (class {_shared.plain(name)})"
+        name = vae.plots.class_name(plane.class_names, label)
+        return f"test image #{index} (class {plain(name)})"
     across, up = plane.projection.to_2d(np.asarray(end["z"], np.float32)[None])[0]
     return f"a point on the map ({across:.2f}, {up:.2f})"
 
 
-def describe_ends(plane: _shared.Plane, ends: dict) -> None:
+def describe_ends(plane: planes.Plane, ends: dict) -> None:
     """Which end is which."""
     st.markdown(f"**A** (orange): {end_text(plane, ends['a'])}  \n**B** (blue): {end_text(plane, ends['b'])}")
     st.caption(f"Next click on the map sets **{ends['next'].upper()}**.")
@@ -325,13 +326,13 @@ def describe_ends(plane: _shared.Plane, ends: dict) -> None:
 
 def show_strip(name: str, images: np.ndarray, method: str) -> None:
     """The pictures from A to B in one row, with PNG and GIF downloads (both at least 1024 px wide)."""
-    strip = vae_images.tile(images, columns=len(images), padding=1)
+    strip = vae.images.tile(images, columns=len(images), padding=1)
     widest = max(1, STRIP_HEIGHT // images.shape[1]) * strip.shape[1]  # any wider: a step taller than STRIP_HEIGHT
-    _pictures.show(strip, min(STRIP_WIDTH, widest), f"From A (left) to B (right): {len(images)} steps, "
+    pictures.show(strip, min(STRIP_WIDTH, widest), f"From A (left) to B (right): {len(images)} steps, "
                    f"{METHODS[method].lower()}")
     columns = st.columns(2)
-    _pictures.download_png("Download the strip (PNG)", strip, f"{name}-interpolation.png", PNG_KEY, place=columns[0])
-    _pictures.download_gif("Download the animation (GIF)", images, f"{name}-interpolation.gif", GIF_KEY,
+    pictures.download_png("Download the strip (PNG)", strip, f"{name}-interpolation.png", PNG_KEY, place=columns[0])
+    pictures.download_gif("Download the animation (GIF)", images, f"{name}-interpolation.gif", GIF_KEY,
                            frame_ms=GIF_FRAME_MS, place=columns[1])
 
 
@@ -349,5 +350,5 @@ def update_link(ends: dict, steps: int, method: str) -> None:
     links.write_link(values)
 
 
-with _shared.friendly_errors():
+with friendly_errors():
     show_page()

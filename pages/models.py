@@ -7,10 +7,13 @@ import pandas as pd
 import streamlit as st
 
 import vae
-from pages.common import _shared, shell
+from pages.common import caches, model_access, model_upload, shell
+from pages.common.errors import friendly_errors
+from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
+TABLE_KEY = "models_table"
 CHOICE_KEY = "models_choice"  # the model the buttons below the table act on
 CHOICE_FOR_KEY = "models_choice_for"  # the model in use when the choice was last set; when another is, it follows
 USE_KEY = "models_use"
@@ -23,6 +26,7 @@ REPLACE_KEY = "models_upload_replace"
 ADD_KEY = "models_add"
 UPLOADED_FILE_KEY = "models_uploaded_file"  # id of the upload the name field was filled for
 NOTICE_KEY = "models_notice"  # ("success" | "error", text) shown once after a callback
+BAD_TABLE_KEY = "models_unreadable_table"
 BAD_CHOICE_KEY = "models_unreadable_choice"  # the file that cannot be opened the delete buttons act on
 BAD_CONFIRM_KEY = "models_unreadable_confirm"
 BAD_DELETE_KEY = "models_unreadable_delete"
@@ -33,14 +37,14 @@ def show_page() -> None:
     """The table of models, actions on one of them, and the upload form."""
     st.title("Models")
     show_notice()
-    infos = _shared.list_models()
-    active = _shared.active_model_name()
+    infos = model_access.list_models()
+    active = model_access.active_model_name()
     if infos:
         show_table(infos, active)
         show_actions([info.name for info in infos], active)
     else:
         st.info("There are no models yet. Train one on the **Train** page, or upload one below.")
-    show_unreadable(_shared.list_unreadable_models())
+    show_unreadable(model_access.list_unreadable_models())
     st.divider()
     show_upload()
 
@@ -65,7 +69,7 @@ def show_table(infos: list[vae.CheckpointInfo], active: str | None) -> None:
         "Date": info.created[:16].replace("T", " ") if info.created else "",
         "Size (MB)": round(info.size_bytes / 1e6, 2),
     } for info in infos]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, key="models_table", column_config={
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key=TABLE_KEY, column_config={
         "Test ELBO": st.column_config.TextColumn(help="How well the model explains unseen test images, in nats per "
                                                  "image. Higher (closer to 0) is better. Imported models carry none: "
                                                  "the Reconstructions page measures it."),
@@ -84,11 +88,11 @@ def show_actions(names: list[str], active: str | None) -> None:
     columns = st.columns(3, vertical_alignment="bottom")
     columns[0].button("Use this model", key=USE_KEY, type="primary", on_click=use_model, args=(choice,),
                       disabled=choice == active, help="Every page then shows this model.")
-    path = vae.checkpoint_path(_shared.checkpoint_dir(), choice)
+    path = vae.checkpoint_path(model_access.checkpoint_dir(), choice)
     columns[1].download_button("Download", data=read_bytes(path), file_name=path.name,
                                mime="application/octet-stream", key=DOWNLOAD_KEY)
     with columns[2]:
-        confirmed = st.checkbox(f"Yes, delete {_shared.plain(choice)}", key=CONFIRM_KEY)
+        confirmed = st.checkbox(f"Yes, delete {plain(choice)}", key=CONFIRM_KEY)
         st.button("Delete", key=DELETE_KEY, disabled=not confirmed, on_click=delete_model, args=(choice, CONFIRM_KEY),
                   help="Tick the box first. A deleted model cannot be brought back.")
 
@@ -119,7 +123,7 @@ def show_unreadable(bad: list[vae.CheckpointInfo]) -> None:
                "a good copy (upload it below with the same name and tick Replace).")
     st.dataframe(pd.DataFrame([{"File": f"{info.name}.pt", "Why it cannot be opened": info.problem,
                                 "Size (MB)": round(info.size_bytes / 1e6, 2)} for info in bad]),
-                 hide_index=True, key="models_unreadable_table")
+                 hide_index=True, key=BAD_TABLE_KEY)
     names = [info.name for info in bad]
     if st.session_state.get(BAD_CHOICE_KEY) not in names:
         st.session_state[BAD_CHOICE_KEY] = names[0]
@@ -141,27 +145,27 @@ def read_bytes(path: Path) -> bytes:
 
 def use_model(name: str) -> None:
     """Make ``name`` the active model."""
-    _shared.set_active_model(name)
-    st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{_shared.plain(name)}**.")
+    model_access.set_active_model(name)
+    st.session_state[NOTICE_KEY] = ("success", f"Every page now uses **{plain(name)}**.")
 
 
 def delete_model(name: str, confirm_key: str) -> None:
     """Delete ``name`` (its box was ticked), forget caches, and pick another active model if needed."""
     try:
-        vae.delete_checkpoint(_shared.checkpoint_dir(), name)
+        vae.delete_checkpoint(model_access.checkpoint_dir(), name)
     except vae.VAEError as error:
-        st.session_state[NOTICE_KEY] = ("error", _shared.plain(f"Could not delete {name}: {error}"))
+        st.session_state[NOTICE_KEY] = ("error", plain(f"Could not delete {name}: {error}"))
         return
     except OSError as error:
-        st.session_state[NOTICE_KEY] = ("error", _shared.plain(f"Could not delete {name}: "
+        st.session_state[NOTICE_KEY] = ("error", plain(f"Could not delete {name}: "
                                                                 f"{error.strerror or 'the file is locked'}."))
         return
-    _shared.clear_model_caches()
+    caches.clear_model_caches()
     st.session_state[confirm_key] = False
-    if st.session_state.get(_shared.MODEL_KEY) == name:
-        del st.session_state[_shared.MODEL_KEY]
+    if st.session_state.get(model_access.MODEL_KEY) == name:
+        del st.session_state[model_access.MODEL_KEY]
         st.query_params.pop("model", None)
-    st.session_state[NOTICE_KEY] = ("success", f"Deleted **{_shared.plain(name)}**.")
+    st.session_state[NOTICE_KEY] = ("success", f"Deleted **{plain(name)}**.")
 
 
 def show_upload() -> None:
@@ -187,18 +191,18 @@ def add_model(data: bytes, name: str, replace: bool) -> None:
     """Validate and save the upload, then make it the active model; problems show as messages."""
     try:
         with st.spinner("Checking the file…"):
-            saved = _shared.import_checkpoint(data, name, replace=replace)
+            saved = model_upload.import_checkpoint(data, name, replace=replace)
     except vae.VAEError as error:
-        st.error(_shared.plain(error))
+        st.error(plain(error))
         return
     except OSError as error:  # the message names no server path
-        st.error(f"The model could not be saved ({_shared.plain(error.strerror or 'a file error')}). Check that the "
+        st.error(f"The model could not be saved ({plain(error.strerror or 'a file error')}). Check that the "
                  f"models folder can be written to and that the disk has free space.")
         return
-    _shared.set_active_model(saved)
-    st.session_state[NOTICE_KEY] = ("success", f"Added **{_shared.plain(saved)}** and made it the model in use.")
+    model_access.set_active_model(saved)
+    st.session_state[NOTICE_KEY] = ("success", f"Added **{plain(saved)}** and made it the model in use.")
     st.rerun()  # so the sidebar and the table show the new model
 
 
-with _shared.friendly_errors():
+with friendly_errors():
     show_page()

@@ -5,9 +5,8 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import _pictures, _shared, _training, shell
-from vae import images as vae_images
-from vae import plots
+from pages.common import datasets, metrics, model_access, pictures, shell
+from pages.common.errors import friendly_errors
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
@@ -15,6 +14,10 @@ PAIRS_PER_ROW = 4
 PAIR_WIDTH = 140  # most on-screen pixels of one picture-and-redrawn pair (whole-pixel scaling may take fewer)
 ALL_CLASSES = -1
 ORDER_KEY = "recon_order"
+COUNT_KEY, SEED_KEY, CLASS_KEY = "recon_count", "recon_seed", "recon_class"
+DOWNLOAD_KEY = "recon_download"
+METRICS_BUTTON_KEY = "recon_metrics_button"
+METRICS_KEY = "recon_metrics_for"  # (model file, its mtime) whose metrics were asked for
 ORDER_PARAM = "order"  # the link's parameter: ?order=hardest opens the page with the hardest pictures first
 RANDOM, HARDEST = "random", "hardest"
 ORDERS = {RANDOM: "A random pick", HARDEST: "Hardest first"}
@@ -39,11 +42,11 @@ def choose_images(name: str, model: vae.LatentModel, dataset: vae.data.Dataset) 
     """Controls for how many pictures, which order, which seed and which class; the chosen test image indices."""
     order = choose_order()
     left, middle, right = st.columns(3)
-    count = left.slider("Number of pictures", 4, 32, 12, 4, key="recon_count")
-    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key="recon_seed", disabled=order == HARDEST,
+    count = left.slider("Number of pictures", 4, 32, 12, 4, key=COUNT_KEY)
+    seed = middle.number_input("Seed", 0, 2**31 - 1, 0, step=1, key=SEED_KEY, disabled=order == HARDEST,
                                help="The same seed picks the same test pictures again.")
-    labels, names = plots.plot_classes(dataset.test_labels, model.class_names or dataset.class_names)
-    wanted = right.selectbox("Class", [ALL_CLASSES, *range(len(names))], key="recon_class",
+    labels, names = vae.plots.plot_classes(dataset.test_labels, model.class_names or dataset.class_names)
+    wanted = right.selectbox("Class", [ALL_CLASSES, *range(len(names))], key=CLASS_KEY,
                              format_func=lambda index: "All classes" if index == ALL_CLASSES else str(names[index]),
                              help="Show only test pictures of one class.")
     candidates = np.arange(len(dataset.test_images))
@@ -81,13 +84,13 @@ def hardest_first(candidates: np.ndarray, errors: np.ndarray) -> np.ndarray:
 
 def errors_of_test_images(name: str, dataset: vae.data.Dataset) -> np.ndarray:
     """Every test picture's reconstruction error (N,), cached per version of the model file and of its images."""
-    return _test_errors_cached(name, *_shared.model_stamp(name), vae.data.dataset_version(dataset.name))
+    return _test_errors_cached(name, *model_access.model_stamp(name), vae.data.dataset_version(dataset.name))
 
 
 @st.cache_data(show_spinner="Measuring how well the model redraws every test picture…", max_entries=8)
 def _test_errors_cached(name: str, path: str, mtime_ns: int, dataset_version: str) -> np.ndarray:
-    model = _shared.load_model(name)
-    return model.errors_per_image(_shared.model_dataset(model).test_images)
+    model = model_access.load_model(name)
+    return model.errors_per_image(datasets.model_dataset(model).test_images)
 
 
 def show_pairs(name: str, model: vae.LatentModel, dataset: vae.data.Dataset, indices: np.ndarray) -> None:
@@ -99,10 +102,10 @@ def show_pairs(name: str, model: vae.LatentModel, dataset: vae.data.Dataset, ind
     for start in range(0, len(indices), PAIRS_PER_ROW):
         columns = st.columns(PAIRS_PER_ROW)
         for column, position in zip(columns, range(start, min(start + PAIRS_PER_ROW, len(indices)))):
-            pair = vae_images.tile(np.stack([originals[position], recon[position]]), columns=2)
-            _pictures.show(pair, PAIR_WIDTH, f"Picture {indices[position]}: error {errors[position]:.4f}", column)
-    everything = vae_images.tile(np.stack([originals, recon]))
-    _pictures.download_png("Download all as PNG", everything, f"{name}-reconstructions.png", "recon_download",
+            pair = vae.images.tile(np.stack([originals[position], recon[position]]), columns=2)
+            pictures.show(pair, PAIR_WIDTH, f"Picture {indices[position]}: error {errors[position]:.4f}", column)
+    everything = vae.images.tile(np.stack([originals, recon]))
+    pictures.download_png("Download all as PNG", everything, f"{name}-reconstructions.png", DOWNLOAD_KEY,
                            help_text="Top row: test pictures. Bottom row: the redrawn versions. "
                                      "At least 1024 pixels wide, each pixel a sharp square.")
 
@@ -113,14 +116,14 @@ def show_metrics(name: str, model: vae.LatentModel) -> None:
     saved = model.metrics.get("test_elbo")
     if saved is not None:
         st.markdown(f"Test ELBO when it was trained: **{saved:.2f}** nats per picture (higher is better).")
-    stamp = list(_shared.model_stamp(name))
-    if st.button("Compute metrics", key="recon_metrics_button",
+    stamp = list(model_access.model_stamp(name))
+    if st.button("Compute metrics", key=METRICS_BUTTON_KEY,
                  help=f"Measures the model on up to {METRIC_IMAGES} test pictures; takes a few seconds."):
-        st.session_state[_training.METRICS_KEY] = stamp
-    if st.session_state.get(_training.METRICS_KEY) != stamp:
+        st.session_state[METRICS_KEY] = stamp
+    if st.session_state.get(METRICS_KEY) != stamp:
         return
     with st.spinner("Measuring the model on the test pictures..."):
-        result = _shared.evaluate_model(name, NLL_SAMPLES, METRIC_IMAGES)
+        result = metrics.evaluate_model(name, NLL_SAMPLES, METRIC_IMAGES)
     columns = st.columns(4)
     columns[0].metric("Test ELBO", f"{result['test_elbo']:.2f}", help=METRIC_HELP["test_elbo"])
     columns[1].metric("NLL estimate", f"{result['nll']:.2f}", help=METRIC_HELP["nll"])
@@ -137,17 +140,17 @@ def main() -> None:
     st.title("Reconstructions")
     st.markdown("How well does the model redraw pictures it has never seen? Each test picture is squeezed into "
                 "its code and drawn again from that code.")
-    model = _shared.active_model()
-    name = _shared.active_model_name()
+    model = model_access.active_model()
+    name = model_access.active_model_name()
     if model is None or name is None:
         return
-    with _shared.friendly_errors():
-        dataset = _shared.model_dataset(model)
+    with friendly_errors():
+        dataset = datasets.model_dataset(model)
         indices = choose_images(name, model, dataset)
         if len(indices):
             show_pairs(name, model, dataset, indices)
     st.divider()
-    with _shared.friendly_errors():
+    with friendly_errors():
         show_metrics(name, model)
 
 

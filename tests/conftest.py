@@ -43,13 +43,34 @@ def quick_train() -> TrainConfig:
     return TrainConfig(epochs=2, batch_size=16, seed=0)
 
 
-class _RunsCode:
-    """Unpickling this would run a shell command."""
+def make_loss_nan_after(monkeypatch, good_batches: int) -> None:
+    """Make the training loss (vae.training.loop's) NaN after ``good_batches`` batches, as a blown-up run's."""
+    import torch
+
+    import vae.training.loop
+
+    real_loss, calls = vae.training.loop.vae_loss, {"count": 0}
+
+    def loss_that_blows_up(*args, **kwargs):
+        loss = real_loss(*args, **kwargs)
+        calls["count"] += 1
+        if calls["count"] > good_batches:
+            return loss._replace(total=loss.total * torch.tensor(float("nan")))
+        return loss
+
+    monkeypatch.setattr(vae.training.loop, "vae_loss", loss_that_blows_up)
+
+
+RAN_CODE_MARKER = "ran-code-marker"  # the file RunsCode's command creates in the working folder
+
+
+class RunsCode:
+    """The hostile pickle: unpickling this would run a shell command (``touch ran-code-marker``)."""
 
     def __reduce__(self):
         import os
 
-        return (os.system, ("touch ran-code-marker",))
+        return (os.system, (f"touch {RAN_CODE_MARKER}",))
 
 
 def make_bad_checkpoints(folder) -> dict[str, bytes]:
@@ -71,7 +92,7 @@ def make_bad_checkpoints(folder) -> dict[str, bytes]:
         return buffer.getvalue()
 
     return {
-        "runs-code": saved({"format": "vae-latent-explorer", "payload": _RunsCode()}),
+        "runs-code": saved({"format": "vae-latent-explorer", "payload": RunsCode()}),
         "truncated": good.read_bytes()[:700],
         "wrong-architecture": saved({**raw, "model_config": {**raw["model_config"], "kind": "transformer"}}),
         "newer-format": saved({**raw, "format_version": FORMAT_VERSION + 1}),
@@ -320,7 +341,7 @@ def decode_map(data: dict) -> dict:
     return {**data, "points": np.stack([x, y], axis=1), "label_array": labels.astype(np.int64)}
 
 
-MAP_COMPONENT = "vae_explorer.latent_map"  # pages/common/_latent_map.py COMPONENT_NAME
+MAP_COMPONENT = "vae_explorer.latent_map"  # pages/common/latent_map.py COMPONENT_NAME
 
 
 def map_elements(at) -> list:
@@ -501,13 +522,48 @@ def spread_codes(model, images: np.ndarray, spread: float = 1.5):
     return model
 
 
-@pytest.fixture
-def app(model_folder, monkeypatch):
-    """The app (an AppTest, not yet run), reading its models from the temporary folder."""
+def app_reading(folder: Path, monkeypatch):
+    """The app (an AppTest, not yet run), reading its models from ``folder``."""
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
+    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))  # model_access.checkpoint_dir() reads it on every call
     return AppTest.from_file(APP, default_timeout=TIMEOUT)
+
+
+@pytest.fixture
+def app(model_folder, monkeypatch):
+    """The app (an AppTest, not yet run), reading its models from ``model_folder``.
+
+    A test module that needs other models overrides ``model_folder``; this fixture then reads those.
+    """
+    return app_reading(model_folder, monkeypatch)
+
+
+@pytest.fixture
+def navigation_mode(monkeypatch) -> None:
+    """Run app.py on every rerun, as the live server does.
+
+    AppTest keeps Streamlit's pages-folder mode (it sees pages/ beside app.py) unless told otherwise;
+    the live server leaves it as soon as app.py's st.navigation runs.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        original(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+def open_page(at, page: str, model: str | None = None):
+    """Switch the app to ``pages/<page>.py`` (showing the model called ``model``, if given) and run it; no exception."""
+    if model:
+        at.session_state["model_name"] = model
+    at.switch_page(f"pages/{page}.py").run()
+    assert_clean(at)
+    return at
 
 
 def app_model_path(at) -> Path:

@@ -9,16 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import streamlit as st
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import decode_map, latent_map
+from conftest import APP, app_reading, decode_map, latent_map
 from vae.config import ModelConfig
 from vae.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = str(ROOT / "app.py")
 MODEL = "digits-mlp-2d"
 DIGITS = [str(digit) for digit in range(10)]
 
@@ -32,19 +30,11 @@ def folder(tmp_path) -> Path:
 
 
 @pytest.fixture
-def app(folder, monkeypatch) -> AppTest:
+def fresh_app(folder, monkeypatch, navigation_mode) -> AppTest:
     """The app reading ``folder``, with every cache emptied (the caches live as long as the test process)."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:  # as in test_app_explore.py: app.py runs on every rerun
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
     st.cache_data.clear()
     st.cache_resource.clear()
-    return AppTest.from_file(APP, default_timeout=120)
+    return app_reading(folder, monkeypatch)
 
 
 def map_points(at: AppTest) -> np.ndarray:
@@ -53,9 +43,9 @@ def map_points(at: AppTest) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
-    app.run()
-    assert not app.exception
+def test_first_view_saves_the_codes_beside_the_checkpoint(fresh_app, folder):
+    fresh_app.run()
+    assert not fresh_app.exception
     checkpoint = folder / f"{MODEL}.pt"
     saved = vae.read_test_codes(checkpoint, vae.dataset_version("digits"))
     assert saved is not None
@@ -63,32 +53,32 @@ def test_first_view_saves_the_codes_beside_the_checkpoint(app, folder):
     digits = vae.load_dataset("digits")
     np.testing.assert_allclose(saved.means, model.encode(digits.test_images)[0], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(saved.labels, digits.test_labels)
-    assert len(map_points(app)) == len(digits.test_labels)
+    assert len(map_points(fresh_app)) == len(digits.test_labels)
 
 
 @pytest.mark.slow
-def test_the_map_is_drawn_from_the_saved_codes(app, folder):
+def test_the_map_is_drawn_from_the_saved_codes(fresh_app, folder):
     checkpoint = folder / f"{MODEL}.pt"
     digits = vae.load_dataset("digits")
     # Codes far from anything the untrained model makes: the map can only show them if it reads the file.
     moved = np.tile(np.array([[40.0, -30.0]], np.float32), (len(digits.test_labels), 1))
     vae.write_test_codes(checkpoint, vae.TestCodes(moved, digits.test_labels, tuple(DIGITS), "digits"),
                          vae.dataset_version("digits"))
-    app.run()
-    assert not app.exception
-    np.testing.assert_allclose(map_points(app), moved)
+    fresh_app.run()
+    assert not fresh_app.exception
+    np.testing.assert_allclose(map_points(fresh_app), moved)
 
 
 @pytest.mark.slow
-def test_stale_codes_are_made_again(app, folder):
+def test_stale_codes_are_made_again(fresh_app, folder):
     checkpoint = folder / f"{MODEL}.pt"
     digits = vae.load_dataset("digits")
     moved = np.full((len(digits.test_labels), 2), 40.0, np.float32)
     vae.write_test_codes(checkpoint, vae.TestCodes(moved, digits.test_labels, tuple(DIGITS), "digits"),
                          "another version of the images")
-    app.run()
-    assert not app.exception
-    assert np.abs(map_points(app)).max() < 40.0  # encoded afresh, not the stale file
+    fresh_app.run()
+    assert not fresh_app.exception
+    assert np.abs(map_points(fresh_app)).max() < 40.0  # encoded afresh, not the stale file
     assert vae.read_test_codes(checkpoint, vae.dataset_version("digits")) is not None  # and saved again
 
 

@@ -15,9 +15,10 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, HOSTILE_MESSAGES, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path,
-                      assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event, page_text, shown_text)
-from pages.common import _latent_map, _shared, shell
+from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, HOSTILE_MESSAGES, MODEL_2D, MODEL_16D, RAN_CODE_MARKER, TIMEOUT,
+                      app_model_path, assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event,
+                      open_page, page_text, shown_text)
+from pages.common import datasets, latent_map as latent_map_module, model_access, model_upload, shell, sidebar
 from vae.config import ModelConfig
 from vae.models import build_model
 
@@ -25,12 +26,6 @@ from vae.models import build_model
 def figure_spec(at: AppTest, chart_index: int = 0) -> dict:
     """The plotly figure JSON sent to the browser."""
     return json.loads(at.get("plotly_chart")[chart_index].proto.spec)
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    """Run the app, then switch to ``pages/<page>.py``."""
-    at.run()
-    return at.switch_page(f"pages/{page}.py").run()
 
 
 # ------------------------------------------------------------------ app and sidebar
@@ -250,6 +245,7 @@ def test_bad_link_point_warns_gently(app, bad):
     assert "z1 = 0.000, z2 = 0.000" in page_text(app)
 
 
+@pytest.mark.slow
 def test_link_to_missing_model_warns(app):
     app.query_params["model"] = "no-such-model"
     app.run()
@@ -367,7 +363,7 @@ def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
     def fail(key: str, name: str) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(_latent_map, "event", fail)
+    monkeypatch.setattr(latent_map_module, "event", fail)
     map_event(app, event, 3 if event == "legend" else {"x": 0.5, "y": 0.5})
     assert_error_without_traceback(app, "Something went wrong")
     assert latent_map(app)["count"] > 0  # the map is still there
@@ -397,7 +393,7 @@ def test_a_failing_sidebar_choice_shows_a_message(app, monkeypatch):
     def fail(name: str) -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(_shared, "set_active_model", fail)
+    monkeypatch.setattr(sidebar, "set_active_model", fail)
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
     assert_error_without_traceback(app, "Something went wrong")
 
@@ -507,7 +503,7 @@ def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path,
     assert_clean(app)
     assert BAD_CHECKPOINT_MESSAGES[kind] in app.error[0].value
     assert sorted(p.name for p in model_folder.iterdir()) == before
-    assert not (tmp_path / "ran-code-marker").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
     app.switch_page("pages/explore.py").run()
     assert_clean(app)
     assert latent_map(app)["count"] > 0
@@ -518,22 +514,18 @@ def test_each_bad_checkpoint_upload_shows_its_error(app, model_folder, tmp_path,
 
 @pytest.mark.parametrize("kind", sorted(HOSTILE_MESSAGES))
 def test_each_hostile_upload_is_refused_and_nothing_is_saved(own_folder, hostile_files, kind):
-    from pages.common import _shared
-
     with pytest.raises(vae.CheckpointError) as refused:
-        _shared.import_checkpoint(hostile_files[kind], kind)
+        model_upload.import_checkpoint(hostile_files[kind], kind)
     message = str(refused.value)
     assert HOSTILE_MESSAGES[kind] in message and str(own_folder.parent) not in message
     assert sorted(p.name for p in own_folder.iterdir()) == [f"{MODEL_2D}.pt", f"{MODEL_16D}.pt"]  # no temp left
 
 
 def test_an_uploaded_checkpoint_is_an_ordinary_readable_file(own_folder):
-    from pages.common import _shared
-
     previous = os.umask(0o022)
     try:
         for name, data in (("ours", checkpoint_bytes(own_folder, MODEL_2D)), ("classic", classic_state_dict_bytes())):
-            _shared.import_checkpoint(data, name)
+            model_upload.import_checkpoint(data, name)
             assert stat.S_IMODE((own_folder / f"{name}.pt").stat().st_mode) == 0o644, name
     finally:
         os.umask(previous)
@@ -592,9 +584,7 @@ def test_a_delete_tick_is_not_kept_for_another_model(app):
 
 @pytest.mark.slow
 def test_an_imported_model_shows_its_test_elbo_as_not_measured(own_folder):
-    from pages.common import _shared
-
-    _shared.import_checkpoint(classic_state_dict_bytes(), "classic")
+    model_upload.import_checkpoint(classic_state_dict_bytes(), "classic")
     at = open_page(AppTest.from_file(APP, default_timeout=TIMEOUT), "models")
     elbo = dict(zip(at.dataframe[0].value["Name"], at.dataframe[0].value["Test ELBO"]))
     assert elbo == {"classic": "not measured", MODEL_2D: "-50.0", MODEL_16D: "-50.0"}
@@ -634,19 +624,17 @@ def test_a_model_of_a_downloadable_dataset_starts_no_download(own_folder, no_dow
     assert any("not on this machine yet" in item.value and "Train page" in item.value for item in at.info)
 
 
+@pytest.mark.slow
 def test_the_train_page_may_download_the_dataset_it_is_asked_for(no_downloads):
-    from pages.common import _shared
-
     with pytest.raises(vae.DataError, match="not on this machine yet"):
-        _shared.load_dataset("mnist")
+        datasets.load_dataset("mnist")
     assert no_downloads == []
     with pytest.raises(vae.DataError):
-        _shared.load_dataset("mnist", _allow_download=True)
+        datasets.load_dataset("mnist", _allow_download=True)
     assert no_downloads == ["MNIST"]
 
 
 def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts(tmp_path, monkeypatch):
-    from pages.common import _shared
     from vae.files import STALE_TEMP_AGE_S
 
     monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path))
@@ -657,6 +645,6 @@ def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts
         path.write_bytes(b"half an upload")
     then = time.time() - STALE_TEMP_AGE_S - 60
     os.utime(stale, (then, then))
-    _shared.remove_leftovers_once.clear()
-    _shared.remove_leftovers_once()
+    model_access.remove_leftovers_once.clear()
+    model_access.remove_leftovers_once()
     assert [path.name for path in uploads.iterdir()] == [fresh.name]

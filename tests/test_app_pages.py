@@ -10,17 +10,15 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import map_event, plotly_select
+from conftest import APP, TIMEOUT, assert_clean, map_event, open_page, plotly_select
+from pages.common import shell
 from vae.config import ModelConfig
 from vae.data import load_dataset
 from vae.models import build_model
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 120
 MODEL = "digits-mlp-2d"
 DIGITS = [str(digit) for digit in range(10)]
 PICTURE_DOWNLOADS = {  # page -> keys of its download buttons that carry a picture
@@ -29,7 +27,8 @@ PICTURE_DOWNLOADS = {  # page -> keys of its download buttons that carry a pictu
     "generate": {"gen_samples_download", "gen_map_download", "gen_traverse_download"},
     "reconstructions": {"recon_download"},
 }
-PAGES = ["home", "explore", "interpolate", "generate", "reconstructions", "train", "models"]
+PAGES = [Path(spec.path).stem for spec in shell.PAGES]
+pytestmark = pytest.mark.usefixtures("navigation_mode")  # app.py runs on every rerun, as on the live server
 
 
 @pytest.fixture(scope="module")
@@ -40,36 +39,6 @@ def model_folder(tmp_path_factory) -> Path:
     vae.save_checkpoint(folder / f"{MODEL}.pt", build_model(config, seed=0), dataset="digits", class_names=DIGITS,
                         metrics={"test_elbo": -50.0})
     return folder
-
-
-@pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch) -> None:
-    """Run app.py on every rerun, as the live server does (see test_app_explore.py's fixture of the same name)."""
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs) -> None:
-        original(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-@pytest.fixture
-def app(model_folder, monkeypatch) -> AppTest:
-    """The app (not yet run), reading its models from the temporary folder."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
-    return AppTest.from_file(APP, default_timeout=TIMEOUT)
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    """Switch to ``pages/<page>.py`` and run; no exception on the page."""
-    at.switch_page(f"pages/{page}.py").run()
-    assert_clean(at)
-    return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, [item.value for item in at.exception]
 
 
 def button_key(button) -> str:

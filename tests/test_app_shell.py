@@ -32,7 +32,7 @@ def test_only_the_pages_are_pages_or_urls():
     # Before app.py's navigation has run, Streamlit serves pages/*.py under their names (/explore ...).
     assert served_by_pages_folder_mode() == navigation
     helpers = helper_modules()
-    assert {path.name for path in helpers} >= {"_shared.py", "_latent_map.py", "_training.py", "shell.py"}
+    assert {path.name for path in helpers} >= {"model_access.py", "latent_map.py", "train_choices.py", "shell.py"}
     assert not {page_icon_and_name(path)[1] for path in helpers} & {
         page_icon_and_name(path)[1] for path in served_by_pages_folder_mode() | navigation}
 

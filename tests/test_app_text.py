@@ -12,12 +12,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import assert_shown_as_text, latent_map, map_event, shown_text
+from conftest import app_reading, assert_clean, assert_shown_as_text, latent_map, map_event, open_page, shown_text
 from vae.config import ModelConfig
 from vae.models import build_model
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
-TIMEOUT = 60
 CLASSES_MODEL = "hostile-classes"  # digits, ten hostile class names
 DATASET_MODEL = "hostile-dataset"  # a hostile dataset name (so its test images cannot be found)
 # The app names models with letters, digits, - and _ only, but any file copied into the folder is listed by its name.
@@ -46,21 +44,18 @@ def model_folder(tmp_path_factory) -> Path:
     return folder
 
 
-def open_app(model_folder: Path, monkeypatch, model: str, page: str = "pages/explore.py",
+def open_app(model_folder: Path, monkeypatch, model: str, page: str = "explore",
              params: dict[str, str] | None = None) -> AppTest:
-    """The app on ``page`` showing ``model``; with query parameters ``params``, the app's first page as opened
-    from a link (switching pages would drop them)."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(model_folder))
-    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    """The app on ``pages/<page>.py`` showing ``model``; with query parameters ``params``, the app's first page as
+    opened from a link (switching pages would drop them)."""
+    app = app_reading(model_folder, monkeypatch)
+    if not params:
+        return open_page(app, page, model)
     app.session_state["model_name"] = model
-    if params:
-        app.query_params.update(params)
-        app.run()
-    else:
-        app.switch_page(page).run()
-    assert not app.exception, [item.value for item in app.exception]
+    app.query_params.update(params)
+    app.run()
+    assert_clean(app)
     return app
-
 
 def bodies(elements) -> list[str]:
     return [str(element.value) for element in elements]
@@ -85,7 +80,7 @@ def test_the_sidebar_and_the_plane_note_show_a_hostile_dataset_name_as_text(mode
 
 @pytest.mark.slow
 def test_interpolate_shows_a_hostile_dataset_name_as_text(model_folder, monkeypatch):
-    app = open_app(model_folder, monkeypatch, DATASET_MODEL, "pages/interpolate.py")
+    app = open_app(model_folder, monkeypatch, DATASET_MODEL, "interpolate")
     assert_shown_as_text(body_with(app.info, "You can still click"), HOSTILE_DATASET)
 
 
@@ -108,7 +103,7 @@ def test_the_latent_space_page_shows_hostile_class_names_as_text(model_folder, m
 
 @pytest.mark.slow
 def test_interpolate_shows_hostile_class_names_as_text_in_its_lines_and_its_legend(model_folder, monkeypatch):
-    app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "pages/interpolate.py")
+    app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "interpolate")
     ends = body_with(app.markdown, "(orange)")
     labels = latent_labels(app)
     for end, index in (("a", 0), ("b", app.session_state["interp_ends"]["b"]["index"])):
@@ -148,7 +143,7 @@ def test_link_values_are_shown_as_text(model_folder, monkeypatch, param, value):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/generate.py", "pages/explore.py"])
+@pytest.mark.parametrize("page", ["home", "generate", "explore"])
 def test_a_hostile_model_file_name_is_shown_as_text(model_folder, monkeypatch, page):
     app = open_app(model_folder, monkeypatch, FILE_MODEL, page)
     texts = bodies(app.success) + bodies(app.markdown) + bodies(app.sidebar.markdown) + bodies(app.error)
@@ -160,7 +155,7 @@ def test_a_hostile_model_file_name_is_shown_as_text(model_folder, monkeypatch, p
 
 @pytest.mark.slow
 def test_the_models_page_shows_model_names_as_text(model_folder, monkeypatch):
-    app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "pages/models.py")
+    app = open_app(model_folder, monkeypatch, CLASSES_MODEL, "models")
     app.selectbox(key="models_choice").set_value(FILE_MODEL).run()
     assert_shown_as_text(app.checkbox(key="models_delete_confirm").label, FILE_MODEL)
     app.button(key="models_use").click().run()

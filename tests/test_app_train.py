@@ -14,15 +14,14 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae.data
-from conftest import assert_shown_as_text, latent_map, shown_text
-from vae.training import jobs
-from vae.io.checkpoints import save_checkpoint
+from conftest import APP, app_reading, assert_shown_as_text, latent_map, open_page, shown_text
+from vae.analysis import metrics
 from vae.config import ModelConfig, TrainConfig
 from vae.data import load_dataset
-from vae.analysis import metrics
+from vae.io.checkpoints import save_checkpoint
 from vae.models import build_model
+from vae.training import jobs
 
-APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TRAIN_TIMEOUT_S = 40
 
 
@@ -36,17 +35,6 @@ def model_folder(tmp_path_factory) -> Path:
         save_checkpoint(folder / f"{name}.pt", model, dataset=dataset, class_names=digits.class_names,
                         metrics={"test_elbo": metrics.test_elbo(model, digits.test_images)})
     return folder
-
-
-def open_page(monkeypatch, folder: Path, page: str, model: str | None = None) -> AppTest:
-    """The app with its checkpoint folder at ``folder``, switched to ``page``."""
-    monkeypatch.setenv("VAE_CHECKPOINT_DIR", str(folder))  # _shared.checkpoint_dir() reads it on every call
-    app = AppTest.from_file(APP, default_timeout=30)
-    if model:
-        app.session_state["model_name"] = model
-    app.switch_page(page).run()
-    assert not app.exception, [e.value for e in app.exception]
-    return app
 
 
 def texts(elements) -> str:
@@ -67,7 +55,7 @@ def images(app: AppTest) -> list:
 
 @pytest.mark.slow
 def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, tmp_path):
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("digits").run()
     app.selectbox(key="train_model").select("tiny-mlp").run()
     assert app.number_input(key="train_latent").value == 4  # follows the preset
@@ -98,7 +86,7 @@ def test_train_page_runs_digits_for_one_epoch_and_offers_the_model(monkeypatch, 
 
 @pytest.mark.slow
 def test_train_page_stop_button_stops_the_run(monkeypatch, tmp_path):
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("digits").run()
     app.number_input(key="train_epochs").set_value(500)
     app.number_input(key="train_batch").set_value(64).run()
@@ -106,15 +94,15 @@ def test_train_page_stop_button_stops_the_run(monkeypatch, tmp_path):
     assert app.button(key="train_start").disabled  # one run per session at a time
     app.button(key="train_stop").click().run()
     deadline = time.monotonic() + TRAIN_TIMEOUT_S
-    while not (app.warning or app.error) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    while "stopped" not in texts(app.warning) + texts(app.error) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the outcome shows: while the run stops, the name box warns that its name is in use
         app.run()
     assert "stopped" in texts(app.warning) + texts(app.error)
 
 
 @pytest.mark.slow
 def test_train_page_explains_bad_settings(monkeypatch, tmp_path):
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_model").select("Custom").run()
     app.text_input(key="train_hidden").input("400, lots").run()
     assert "not whole numbers" in texts(app.error)
@@ -133,14 +121,14 @@ def test_train_page_explains_bad_settings(monkeypatch, tmp_path):
 @pytest.mark.slow
 def test_train_page_suggests_a_free_name(monkeypatch, tmp_path):
     (tmp_path / "mnist-5k-classic-mlp.pt").write_bytes(b"taken")
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     assert app.text_input(key="train_name").value == "mnist-5k-classic-mlp-2"
     assert not app.warning
 
 
 @pytest.mark.slow
 def test_train_page_asks_before_replacing_a_model(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/train.py")
+    app = open_page(app_reading(model_folder, monkeypatch), "train")
     app.text_input(key="train_name").input("flat").run()
     assert "already exists" in texts(app.warning)
     assert app.checkbox(key="train_overwrite").value is False
@@ -151,7 +139,7 @@ def test_train_page_shows_the_offline_message_for_download_sets(monkeypatch, tmp
     real = vae.data.load_torchvision
     monkeypatch.setattr(vae.data, "load_torchvision", lambda name, root, download: real(name, root, False))
     monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "data"))
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("fashion-mnist").run()
     assert not app.exception
     assert "offline" in texts(app.error) and "mnist-5k" in texts(app.error)
@@ -176,7 +164,7 @@ def chart_colors(app: AppTest) -> list[dict[str, str]]:
 @pytest.mark.slow
 def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_model(monkeypatch, tmp_path):
     (tmp_path / "digits-classic-mlp.pt").write_bytes(b"taken")
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("digits").run()
     assert app.text_input(key="train_name").value == "digits-classic-mlp-2"
     app.number_input(key="train_epochs").set_value(1).run()
@@ -200,7 +188,7 @@ def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_
 
 @pytest.mark.slow
 def test_a_model_that_learned_gets_a_success_and_no_warning(monkeypatch, tmp_path):
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("digits").run()
     app.number_input(key="train_latent").set_value(2)
     app.number_input(key="train_epochs").set_value(20).run()
@@ -213,7 +201,7 @@ def test_a_model_that_learned_gets_a_success_and_no_warning(monkeypatch, tmp_pat
 
 @pytest.mark.slow
 def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkeypatch, tmp_path):
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     app.selectbox(key="train_dataset").select("digits").run()
     app.text_input(key="train_name").input("reloaded").run()
     app.number_input(key="train_epochs").set_value(500)
@@ -230,7 +218,7 @@ def test_a_reload_during_training_shows_the_run_and_stop_works_from_there(monkey
     assert reloaded.button(key="train_start").disabled
     assert reloaded.text_input(key="train_name").value != "reloaded"  # never suggests the name in training
 
-    other = open_page(monkeypatch, tmp_path, "pages/train.py")  # another session, without the link
+    other = open_page(app_reading(tmp_path, monkeypatch), "train")  # another session, without the link
     assert not other.get("progress") and "job" not in other.query_params
     assert "train_stop" not in [button.key for button in other.button]
     other.text_input(key="train_name").input("reloaded").run()
@@ -250,7 +238,7 @@ def test_the_page_says_when_the_server_trains_as_many_models_as_it_may(monkeypat
     running = [jobs.start_job(f"busy-{number}", dataset, small, TrainConfig(epochs=10_000), tmp_path)
                for number in range(jobs.MAX_RUNNING_JOBS)]
     try:
-        app = open_page(monkeypatch, tmp_path, "pages/train.py")
+        app = open_page(app_reading(tmp_path, monkeypatch), "train")
         assert f"training {jobs.MAX_RUNNING_JOBS} models right now" in texts(app.info)
         app.button(key="train_start").click().run()
         assert f"at most {jobs.MAX_RUNNING_JOBS} models at once" in texts(app.error)
@@ -297,7 +285,7 @@ def bomb_bytes() -> bytes:
     return buffer.getvalue()
 
 
-UPLOAD_CHOICE = "upload-new"  # value of the "Upload your own images…" entry (pages/common/_training.py)
+UPLOAD_CHOICE = "upload-new"  # value of the "Upload your own images…" entry (pages/common/train_choices.py)
 EIGHT = np.zeros((4, 8, 8), dtype=np.float32)
 # id: (file name, bytes maker, words the error must contain besides the file name)
 BAD_UPLOADS = {
@@ -339,7 +327,7 @@ def scratch_folders() -> set[Path]:
 def open_upload_form(monkeypatch, tmp_path: Path) -> AppTest:
     """The Train page with models in tmp_path, data in tmp_path/data, and the uploader open."""
     monkeypatch.setenv("VAE_DATA_ROOT", str(tmp_path / "data"))
-    app = open_page(monkeypatch, tmp_path, "pages/train.py")
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
     assert app.selectbox(key="train_dataset").options[-1] == "Upload your own images…"
     app.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
     assert app.button(key="train_upload_add").disabled  # nothing chosen yet
@@ -448,7 +436,7 @@ def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch,
     app = open_upload_form(monkeypatch, tmp_path)
     upload(app, "pets.zip", pets_zip_bytes(), name="my pets")
     assert app.selectbox(key="train_dataset").value == "upload:my-pets"
-    fresh = open_page(monkeypatch, tmp_path, "pages/train.py")
+    fresh = open_page(app_reading(tmp_path, monkeypatch), "train")
     assert "Your upload: my-pets" in fresh.selectbox(key="train_dataset").options
     fresh.selectbox(key="train_dataset").select(UPLOAD_CHOICE).run()
     fresh.file_uploader(key="train_upload").set_value(("pets.zip", pets_zip_bytes(), "application/zip")).run()
@@ -462,7 +450,7 @@ def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch,
 
 @pytest.mark.slow
 def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/generate.py", model="flat")
+    app = open_page(app_reading(model_folder, monkeypatch), "generate", "flat")
     assert len(images(app)) == 3 and len(download_buttons(app)) == 3
     assert not app.radio  # a 2-D model is its own plane
     app.slider(key="gen_side").set_value(5)
@@ -475,7 +463,7 @@ def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
 
 @pytest.mark.slow
 def test_generate_page_for_a_20d_model_explains_the_slice(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/generate.py", model="wide")
+    app = open_page(app_reading(model_folder, monkeypatch), "generate", "wide")
     assert "20 numbers" in texts(app.caption)
     assert len(app.multiselect(key="gen_traverse_dims").value) == 16
     app.radio(key="gen_plane").set_value("dims").run()
@@ -485,7 +473,7 @@ def test_generate_page_for_a_20d_model_explains_the_slice(monkeypatch, model_fol
 
 
 def test_generate_page_for_a_1d_model_without_dataset(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/generate.py", model="line")
+    app = open_page(app_reading(model_folder, monkeypatch), "generate", "line")
     assert "single number" in texts(app.caption)
     assert len(images(app)) == 3 and not app.error and not app.multiselect
 
@@ -495,7 +483,7 @@ def test_generate_page_for_a_1d_model_without_dataset(monkeypatch, model_folder)
 
 @pytest.mark.slow
 def test_reconstructions_page_shows_pairs_and_metrics(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/reconstructions.py", model="flat")
+    app = open_page(app_reading(model_folder, monkeypatch), "reconstructions", "flat")
     assert len(images(app)) == 12
     assert "error" in images(app)[0].captions[0].lower()
     app.slider(key="recon_count").set_value(4)
@@ -513,7 +501,7 @@ def test_reconstructions_page_shows_pairs_and_metrics(monkeypatch, model_folder)
 
 @pytest.mark.slow
 def test_reconstructions_page_explains_a_model_without_dataset(monkeypatch, model_folder):
-    app = open_page(monkeypatch, model_folder, "pages/reconstructions.py", model="line")
+    app = open_page(app_reading(model_folder, monkeypatch), "reconstructions", "line")
     assert "does not say which images" in texts(app.error)
     assert not images(app)
     app.button(key="recon_metrics_button").click().run()

@@ -21,14 +21,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-import browser_harness as h
+from benchmarks import browser_harness as h
 
 pytestmark = pytest.mark.e2e
 
 BUNDLED = h.ROOT / "checkpoints"
-DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/_shared.py DEFAULT_MODEL: the model a new user sees
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots and timings of the last run (git-ignored)
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/model_access.py DEFAULT_MODEL: the model a new user sees
 DOWNLOAD_LONG_SIDE = 1024  # vae/images.py: a downloaded picture is at least this long, enlarged by a whole factor
-DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/_shared.py DEFAULT_MODEL: the model a new user sees
+DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/model_access.py DEFAULT_MODEL: the model a new user sees
 STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
 STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
@@ -84,8 +85,8 @@ def checkpoint_copy(browser_ready, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def artifacts() -> Path:
     """tests/artifacts/ (ignored by git): screenshots, the server log and the timings."""
-    h.ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return h.ARTIFACTS
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
 
 
 @pytest.fixture(scope="module")

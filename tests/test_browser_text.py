@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-import browser_harness as h
+from benchmarks import browser_harness as h
 from test_browser import require_browser
 
 pytestmark = pytest.mark.e2e

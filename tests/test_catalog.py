@@ -2,7 +2,6 @@
 import ast
 import io
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -15,16 +14,17 @@ import pytest
 import torch
 
 import vae
-from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, LOAD_BOMB_MESSAGES, make_bad_checkpoints
+from conftest import (BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, LOAD_BOMB_MESSAGES, RAN_CODE_MARKER, RunsCode,
+                      make_bad_checkpoints)
+from vae.config import History, ModelConfig, TrainConfig
+from vae.errors import CheckpointError, VAEError
 from vae.io import catalog
 from vae.io.catalog import CheckpointInfo, TensorStandIn, read_info, read_settings
 from vae.io.checkpoints import read_checkpoint, save_checkpoint
-from vae.io.schema import FORMAT_NAME, FORMAT_VERSION
 from vae.io.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
 from vae.io.codes import codes_path, write_test_codes
-from vae.config import History, ModelConfig, TrainConfig
-from vae.errors import CheckpointError, VAEError
 from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+from vae.io.schema import FORMAT_NAME, FORMAT_VERSION
 from vae.models import build_model
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +146,7 @@ def test_each_bad_checkpoint_is_listed_as_unreadable_with_its_reason(tmp_path, m
     assert set(problems) == set(BAD_CHECKPOINT_MESSAGES)
     for kind, words in BAD_CHECKPOINT_MESSAGES.items():
         assert words in problems[kind] and problems[kind].startswith(kind)
-    assert not (tmp_path / "ran-code-marker").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 @pytest.mark.slow
@@ -235,25 +235,20 @@ def test_the_runs_code_file_never_runs(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError):
         read_info(path)
     assert [i.name for i in list_checkpoints(tmp_path)] == ["good"]
-    assert not (tmp_path / "ran-code-marker").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 class _CallsTorch:
     """Unpickling this would call torch.save, writing a file."""
 
     def __reduce__(self):
-        return (torch.save, ({"x": 1}, "ran-code-marker"))
-
-
-class _CallsOs:
-    def __reduce__(self):
-        return (os.system, ("touch ran-code-marker",))
+        return (torch.save, ({"x": 1}, RAN_CODE_MARKER))
 
 
 def test_the_settings_unpickler_calls_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     evil = tmp_path / "evil.pt"
-    evil.write_bytes(_zip_with({"archive/data.pkl": pickle.dumps({"format": FORMAT_NAME, "x": _CallsOs()}, 2)}))
+    evil.write_bytes(_zip_with({"archive/data.pkl": pickle.dumps({"format": FORMAT_NAME, "x": RunsCode()}, 2)}))
     with pytest.raises(CheckpointError):
         read_settings(evil)
     torch_global = tmp_path / "torch-global.pt"
@@ -261,7 +256,7 @@ def test_the_settings_unpickler_calls_nothing(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError, match="run code"):  # torch.save is no tensor builder: refused, never called
         read_settings(torch_global)
     assert list_checkpoints(tmp_path) == []
-    assert not (tmp_path / "ran-code-marker").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 @pytest.mark.parametrize("payload", [
@@ -327,7 +322,8 @@ from vae.data import shapes
 from vae.io import catalog, codes as codes_module, listing as listing_module, schema
 steps["no-model"] = "torch" in sys.modules
 result = {"steps": steps, "runtime_before": vae.runtime_loaded(), "names": [i.name for i in infos],
-          "labels": codes.labels.tolist(), "points": sum(len(trace.x) for trace in figure.data if trace.name != plots.GRID_TRACE_NAME)}
+          "labels": codes.labels.tolist(),
+          "points": sum(len(trace.x) for trace in figure.data if trace.name != plots.GRID_TRACE_NAME)}
 model = vae.load_model(path)
 result.update(runtime_after=vae.runtime_loaded(), torch_after="torch" in sys.modules, latent=model.latent_dim)
 print(json.dumps(result))

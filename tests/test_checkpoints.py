@@ -1,6 +1,5 @@
 """Checkpoints: round trip, atomic save, safe load, clear errors, classic import, safe names."""
 import json
-import os
 import pickle
 import subprocess
 import sys
@@ -15,16 +14,18 @@ from torch.nn import functional as F
 from conftest import (
     HOSTILE_MESSAGES,
     LOAD_BOMB_MESSAGES,
+    RAN_CODE_MARKER,
     SETTINGS_BOMBS,
+    RunsCode,
     make_bad_checkpoints,
 )
-from vae.io.catalog import read_info
-from vae.files import checkpoint_path, sanitize_name
-from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
-from vae.io.schema import FORMAT_VERSION
 from vae.config import History, ModelConfig, TrainConfig, parameter_count, weight_shapes
 from vae.errors import CheckpointError, TrainingError
+from vae.files import checkpoint_path, sanitize_name
+from vae.io.catalog import read_info
+from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
 from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+from vae.io.schema import FORMAT_VERSION
 from vae.models import build_model, count_parameters
 from vae.presets import PRESETS
 
@@ -84,27 +85,22 @@ def test_save_is_atomic_when_the_write_fails(tmp_path, tiny_model, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # no temp file left behind
 
 
-class _RunsCode:
-    def __reduce__(self):
-        return (os.system, ("touch should-not-exist",))
-
-
 def test_a_pickle_that_would_run_code_is_refused(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
-    torch.save({"format": "vae-latent-explorer", "payload": _RunsCode()}, path)
+    torch.save({"format": "vae-latent-explorer", "payload": RunsCode()}, path)
     with pytest.raises(CheckpointError, match="run code"):
         load_model(path)
-    assert not (tmp_path / "should-not-exist").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 def test_a_plain_pickle_file_is_refused_without_running(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "evil.pt"
-    path.write_bytes(pickle.dumps(_RunsCode(), protocol=2))
+    path.write_bytes(pickle.dumps(RunsCode(), protocol=2))
     with pytest.raises(CheckpointError):
         load_model(path)
-    assert not (tmp_path / "should-not-exist").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 def test_truncated_file_gives_a_clear_error(tmp_path, tiny_model):

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, make_bad_checkpoints
+from conftest import BAD_CHECKPOINT_MESSAGES, HOSTILE_MESSAGES, RAN_CODE_MARKER, make_bad_checkpoints
 from vae.__main__ import main
-from vae.io.checkpoints import load_model, save_checkpoint
-from vae.files import codes_path
-from vae.io.codes import read_test_codes
-from vae.data import dataset_version, load_dataset
 from vae.config import History
+from vae.data import dataset_version, load_dataset
+from vae.files import codes_path
+from vae.io.checkpoints import load_model, save_checkpoint
+from vae.io.codes import read_test_codes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def test_each_bad_checkpoint_gives_one_clear_line(tmp_path, capsys, monkeypatch,
     error = capsys.readouterr().err
     assert error.startswith("error:") and BAD_CHECKPOINT_MESSAGES[kind] in error
     assert error.count("\n") == 1 and "Traceback" not in error
-    assert not (tmp_path / "ran-code-marker").exists()
+    assert not (tmp_path / RAN_CODE_MARKER).exists()
 
 
 def test_codes_saves_the_test_images_codes_beside_the_checkpoint(tmp_path, tiny_model, capsys):

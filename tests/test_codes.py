@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import vae
-from vae.io.checkpoints import save_checkpoint
+from vae.data import dataset_version, save_user_dataset
 from vae.files import codes_path
+from vae.io.checkpoints import save_checkpoint
 from vae.io.codes import CODES_FORMAT, encode_test_codes, file_digest, read_test_codes, write_test_codes
 from vae.io.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
-from vae.data import dataset_version, save_user_dataset
 from vae.models import build_model
 
 VERSION = "digits:builtin"

@@ -13,8 +13,8 @@ from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier
 
 from vae.analysis import diagnostics as dg
-from vae.errors import VAEError
 from vae.analysis.projection import dims_projection, pca_projection
+from vae.errors import VAEError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

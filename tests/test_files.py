@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import vae
+from vae.files import STALE_TEMP_AGE_S, is_temp_name, make_temp_folder, remove_stale_temps, write_atomically
 from vae.io.codes import TestCodes as Codes  # aliased: pytest would try to collect a Test* class
 from vae.io.codes import write_test_codes
-from vae.files import STALE_TEMP_AGE_S, is_temp_name, make_temp_folder, remove_stale_temps, write_atomically
 
 DIGIT_NAMES = [str(i) for i in range(10)]
 

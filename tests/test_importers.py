@@ -8,13 +8,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from vae.__main__ import main
-from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
+from vae.analysis.latent import LatentModel
 from vae.config import ModelConfig
-from vae.presets import PRESETS
 from vae.errors import CheckpointError
+from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
 from vae.io.foreign import detect_file, import_file
 from vae.io.importers import SAVE_WEIGHTS_LINE, AmbiguousModelError, ImportChoices, convert, detect
-from vae.analysis.latent import LatentModel
+from vae.presets import PRESETS
 
 TOLERANCE = 1e-5  # imported PyTorch models decode and encode as the original within this (issue 14)
 

@@ -5,14 +5,14 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 import vae.training.loop
-from vae.training import jobs
-from vae.io.checkpoints import load_model, read_checkpoint
+from conftest import make_loss_nan_after
 from vae.config import ModelConfig, TrainConfig
-from vae.io.codes import read_test_codes
 from vae.data import Dataset, dataset_version, load_dataset
+from vae.io.checkpoints import load_model, read_checkpoint
+from vae.io.codes import read_test_codes
+from vae.training import jobs
 
 TIMEOUT_S = 30
 
@@ -126,22 +126,8 @@ def test_unexpected_errors_become_failed_too(tmp_path, random_dataset, small_mod
     assert snapshot.status == "failed" and "boom" in snapshot.message and "Traceback" not in snapshot.message
 
 
-def nan_after(monkeypatch, good_batches: int) -> None:
-    """Make the training loss NaN after ``good_batches`` batches."""
-    real_loss, calls = vae.training.loop.vae_loss, {"count": 0}
-
-    def loss_that_blows_up(*args, **kwargs):
-        loss = real_loss(*args, **kwargs)
-        calls["count"] += 1
-        if calls["count"] > good_batches:
-            return loss._replace(total=loss.total * torch.tensor(float("nan")))
-        return loss
-
-    monkeypatch.setattr(vae.training.loop, "vae_loss", loss_that_blows_up)
-
-
 def test_divergence_keeps_the_last_good_epoch(tmp_path, random_dataset, small_model, monkeypatch):
-    nan_after(monkeypatch, good_batches=3)  # 300 images / batch 100 = 3 batches: epoch 1 is fine
+    make_loss_nan_after(monkeypatch, good_batches=3)  # 300 images / batch 100 = 3 batches: epoch 1 is fine
     train = TrainConfig(epochs=5, batch_size=100)
     snapshot = finished(jobs.start_job("blown", random_dataset, small_model, train, tmp_path))
     assert snapshot.status == "diverged" and snapshot.saved_name == "blown"
@@ -150,7 +136,7 @@ def test_divergence_keeps_the_last_good_epoch(tmp_path, random_dataset, small_mo
 
 
 def test_divergence_in_the_first_epoch_saves_nothing(tmp_path, random_dataset, small_model, monkeypatch):
-    nan_after(monkeypatch, good_batches=0)
+    make_loss_nan_after(monkeypatch, good_batches=0)
     snapshot = finished(jobs.start_job("blown", random_dataset, small_model, TrainConfig(epochs=2), tmp_path))
     assert snapshot.status == "diverged" and snapshot.saved_name is None
     assert "Nothing was saved" in snapshot.message and not list(tmp_path.glob("*.pt"))

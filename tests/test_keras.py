@@ -13,14 +13,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
 from vae.__main__ import main
-from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint
+from vae.analysis.latent import LatentModel
 from vae.config import ModelConfig
-from vae.presets import PRESETS
 from vae.errors import CheckpointError
+from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint
 from vae.io.foreign import detect_file, import_file
 from vae.io.importers import AmbiguousModelError, ImportChoices
-from vae.analysis.latent import LatentModel
 from vae.models import SameConv2d, SameConvTranspose2d, build_model
+from vae.presets import PRESETS
 
 TOLERANCE = 1e-4  # Keras models decode and encode as the original within this (issue 14)
 ENCODER = "layers/functional/layers"  # Keras 3: the VAE's first nested model (the encoder) ...

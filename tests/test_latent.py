@@ -5,9 +5,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vae.config import ModelConfig
 from vae.analysis.latent import LatentModel
 from vae.analysis.projection import dims_projection, lerp, pca_projection, slerp
+from vae.config import ModelConfig
 from vae.models import build_model
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=32)

@@ -1,4 +1,4 @@
-"""The Latent space map's data (pages/common/_latent_map.py): what the canvas component is sent, as plain JSON."""
+"""The Latent space map's data (pages/common/latent_map.py): what the canvas component is sent, as plain JSON."""
 from __future__ import annotations
 
 import base64
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import decode_map
-from pages.common import _latent_map
+from pages.common import latent_map
 from vae import plots
 
 
@@ -16,7 +16,7 @@ def test_points_and_labels_survive_the_trip_as_json():
     rng = np.random.default_rng(0)
     points = rng.normal(size=(70_000, 2)).astype(np.float32)
     labels = rng.integers(0, 10, 70_000)
-    data = _latent_map.map_data(points, labels, [str(d) for d in range(10)], (-3.0, 3.0), (-2.5, 4.0))
+    data = latent_map.map_data(points, labels, [str(d) for d in range(10)], (-3.0, 3.0), (-2.5, 4.0))
     decoded = decode_map(json.loads(json.dumps(data)))  # exactly what travels to the browser
     np.testing.assert_array_equal(decoded["points"], points)
     np.testing.assert_array_equal(decoded["label_array"], labels)
@@ -26,7 +26,7 @@ def test_points_and_labels_survive_the_trip_as_json():
 
 
 def test_classes_beyond_the_names_get_a_name_colour_and_shape():
-    data = _latent_map.map_data(np.zeros((3, 2)), np.array([0, 1, 12]), ["cat", "dog"], (-1, 1), (-1, 1))
+    data = latent_map.map_data(np.zeros((3, 2)), np.array([0, 1, 12]), ["cat", "dog"], (-1, 1), (-1, 1))
     assert data["class_names"] == ["cat", "dog"] + [f"class {c}" for c in range(2, 13)]
     assert data["colors"][:2] == [plots.class_color(0), plots.class_color(1)]
     assert data["colors"][11] == data["colors"][0] and data["symbols"][11] != data["symbols"][0]  # colour repeats
@@ -34,7 +34,7 @@ def test_classes_beyond_the_names_get_a_name_colour_and_shape():
 
 def test_marker_background_hidden_and_titles():
     png = b"\x89PNG fake bytes"
-    data = _latent_map.map_data(np.zeros((2, 2)), np.array([0, 1]), ["a", "b"], (-1, 1), (-1, 1),
+    data = latent_map.map_data(np.zeros((2, 2)), np.array([0, 1]), ["a", "b"], (-1, 1), (-1, 1),
                                 marker=(np.float32(0.5), -0.25), background_png=png, axis_titles=("PCA 1", "PCA 2"),
                                 hidden_classes=[1, np.int64(1)])
     assert data["marker"] == [0.5, -0.25]
@@ -44,7 +44,7 @@ def test_marker_background_hidden_and_titles():
 
 
 def test_no_test_images_gives_an_empty_map():
-    data = _latent_map.map_data(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), ("a", "b"), (-3, 3), (-3, 3))
+    data = latent_map.map_data(np.zeros((0, 2), np.float32), np.zeros(0, np.int64), ("a", "b"), (-3, 3), (-3, 3))
     decoded = decode_map(data)
     assert decoded["count"] == 0 and decoded["points"].shape == (0, 2)
     assert data["class_names"] == ["a", "b"] and data["marker"] is None and data["background"] is None
@@ -52,5 +52,5 @@ def test_no_test_images_gives_an_empty_map():
 
 @pytest.mark.parametrize("labels, expected", [([-1, 0, 3], [0, 0, 3]), ([70_000], [65_535])])
 def test_labels_outside_uint16_are_clipped(labels, expected):
-    encoded = _latent_map.encode_labels(np.array(labels))
+    encoded = latent_map.encode_labels(np.array(labels))
     assert np.frombuffer(base64.b64decode(encoded), dtype="<u2").tolist() == expected

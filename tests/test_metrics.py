@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from vae.models.losses import vae_loss
 from vae.analysis import metrics
 from vae.analysis.metrics import active_units, importance_sampled_nll, knn_accuracy
+from vae.models.losses import vae_loss
 
 
 def test_elbo_is_the_negative_loss_with_a_sampled_z(tiny_model, tiny_images):

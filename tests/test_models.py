@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from vae.config import ModelConfig
-from vae.presets import PRESETS, model_config_for
 from vae.errors import TrainingError
 from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
+from vae.presets import PRESETS, model_config_for
 
 
 @pytest.mark.slow

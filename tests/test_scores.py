@@ -8,15 +8,15 @@ import pytest
 import torch
 
 from vae.analysis import scores
-from vae.config import ModelConfig
 from vae.analysis.diagnostics import off_the_data
-from vae.errors import DataError, VAEError
 from vae.analysis.latent import LatentModel
 from vae.analysis.likelihoods import bernoulli_entropy_floor
 from vae.analysis.metrics import importance_sampled_nll as metrics_nll
 from vae.analysis.metrics import test_elbo as metrics_elbo
-from vae.models import build_model
 from vae.analysis.projection import dims_projection
+from vae.config import ModelConfig
+from vae.errors import DataError, VAEError
+from vae.models import build_model
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from vae.errors import VAEError
 from vae.analysis.selections import attribute_strip, attribute_vector, selection_csv
+from vae.errors import VAEError
 
 HOSTILE_NAMES = ("plain", "comma, inside", 'say "hi"', "two\nlines", "=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)",
                  "\tTAB", "ünïcödé 数字")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import make_loss_nan_after
+from vae.analysis.metrics import check_codes
 from vae.config import History, TrainConfig
 from vae.errors import TrainingError
-from vae.analysis.metrics import check_codes
 from vae.models import build_model
 from vae.presets import model_config_for
 from vae.training.loop import fit, train_model
@@ -89,18 +90,41 @@ def test_a_cancel_function_is_accepted(tiny_images, tiny_config):
     assert history.status == "cancelled" and history.epochs_done == 0
 
 
+def fit_remembering_each_epoch(model, images, config):
+    """Fit ``model``; the history, and its weights before training (key 0) and after each finished epoch."""
+    weights = {0: _weights(model).clone()}
+
+    def remember(event):
+        if event.kind == "epoch":
+            weights[event.epoch] = _weights(model).clone()
+
+    return fit(model, images, images[:8], config, remember), weights
+
+
 @pytest.mark.slow
 def test_divergence_stops_with_a_message_and_keeps_the_last_good_model(tiny_images, tiny_config):
     model = build_model(tiny_config, seed=0)
     fit(model, tiny_images, tiny_images[:8], TrainConfig(epochs=1, batch_size=8))
-    good = _weights(model).clone()
-    history = fit(model, tiny_images, tiny_images[:8], TrainConfig(epochs=50, batch_size=8, learning_rate=10.0))
+    history, weights = fit_remembering_each_epoch(model, tiny_images,
+                                                  TrainConfig(epochs=50, batch_size=8, learning_rate=10.0))
     assert history.status == "diverged"
     assert "learning rate" in history.message
     kept = _weights(model)
     assert torch.isfinite(kept).all()
-    if history.epochs_done == 0:
-        assert torch.equal(kept, good)
+    assert torch.equal(kept, weights[history.epochs_done])  # the last finished epoch's, or the weights it started with
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("good_epochs", [0, 1, 3])
+def test_a_loss_that_blows_up_in_any_epoch_keeps_the_last_finished_epoch(tiny_images, tiny_config, monkeypatch,
+                                                                        good_epochs):
+    batches = len(tiny_images) // 16  # per epoch, at batch size 16
+    make_loss_nan_after(monkeypatch, good_batches=good_epochs * batches + 1)  # the next epoch blows up at batch 2
+    model = build_model(tiny_config, seed=0)
+    history, weights = fit_remembering_each_epoch(model, tiny_images, TrainConfig(epochs=10, batch_size=16))
+    assert history.status == "diverged" and history.epochs_done == good_epochs
+    assert f"epoch {good_epochs} was kept" in history.message if good_epochs else "untrained" in history.message
+    assert torch.equal(_weights(model), weights[good_epochs])
 
 
 def test_nan_data_stops_training(tiny_images, tiny_config):

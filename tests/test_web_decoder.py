@@ -14,16 +14,16 @@ import torch
 from torch import nn
 
 from vae.__main__ import main
-from vae.io.checkpoints import load_model
-from vae.config import ModelConfig
-from vae.presets import PRESETS
-from vae.errors import CheckpointError
-from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload, read_web_decoder
 from vae.analysis.latent import LatentModel
-from vae.models import build_model
 from vae.analysis.projection import dims_projection, pca_projection
+from vae.config import ModelConfig
+from vae.errors import CheckpointError
+from vae.io.checkpoints import load_model
+from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload, read_web_decoder
+from vae.models import build_model
+from vae.presets import PRESETS
 
-import browser_harness as h
+from benchmarks import browser_harness as h
 
 POINTS = 200  # random codes per model, as the issue asks
 PAGE_TOLERANCE = 1e-4  # max abs pixel difference, page against LatentModel.decode (the issue's bound)

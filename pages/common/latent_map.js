@@ -1,7 +1,7 @@
 // The Latent space page's map: test images as coloured dots on a <canvas>, a cross at the chosen point,
 // an optional picture of decoded images behind, and a legend that hides classes.
 // Streamlit calls the default export on the first draw and again whenever the data changes, with the
-// same parentElement; the map is built once and kept on that element (see pages/common/_latent_map.py).
+// same parentElement; the map is built once and kept on that element (see pages/common/latent_map.py).
 // Events sent to Python: "click" {x, y, index} (index: the test image under the mouse, or null)
 // and "legend" (a class number).
 

@@ -1,7 +1,7 @@
 """The view in the shareable link: read a page's query parameters back, and write them in one update.
 
 Reading: each ``parse_*`` raises ValueError with a plain reason; the page then ignores the value with
-``_shared.warn_bad_link``. Writing: :func:`write_link` sets or drops several parameters at once;
+:func:`warn_bad_link`. Writing: :func:`write_link` sets or drops several parameters at once;
 a point with NaN or inf is never written (:func:`latent_text` gives None for it).
 """
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Sequence
 import numpy as np
 import streamlit as st
 
-from pages.common import _shared
+from pages.common.text import plain
 
 PCA = "pca"  # the value of ``plane=`` for the main-directions plane
+# Query parameters that belong to one model's view; dropped when the model changes.
+VIEW_PARAMS = ("z", "img", "plane", "hide", "bg", "a", "b", "za", "zb", "steps", "path")
 
 
 def write_link(values: dict[str, str | None]) -> None:
@@ -31,7 +33,7 @@ def latent_text(z: Sequence[float] | np.ndarray) -> str | None:
     values = np.asarray(z, np.float64).ravel()
     if not values.size or not np.isfinite(values).all():
         return None
-    return _shared.format_latent(values)
+    return format_latent(values)
 
 
 def plane_text(method: str, dims: tuple[int, int]) -> str:
@@ -94,3 +96,41 @@ def parse_choice(text: str, choices: Sequence[str]) -> str:
     if str(text).strip() not in choices:
         raise ValueError("it is none of " + ", ".join(f'"{choice}"' for choice in choices))
     return str(text).strip()
+
+
+def format_latent(z: np.ndarray) -> str:
+    """A latent point for a link: comma-separated, 4 decimals."""
+    return ",".join(f"{float(v):.4f}" for v in np.asarray(z).ravel())
+
+
+def parse_latent(text: str, latent_dim: int) -> np.ndarray:
+    """Read a comma-separated latent point; ValueError with a plain reason when it is not one."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ValueError("it is not a list of numbers separated by commas") from None
+    if len(values) != latent_dim:
+        raise ValueError(f"it has {len(values)} numbers but this model's latent size is {latent_dim}")
+    if not all(math.isfinite(v) and abs(v) < 1e4 for v in values):
+        raise ValueError("it contains a number that is too large or not a number")
+    return np.asarray(values, np.float32)
+
+
+def parse_index(text: str, count: int) -> int:
+    """Read an image number 0..count-1; ValueError with a plain reason otherwise."""
+    try:
+        index = int(str(text).strip())
+    except ValueError:
+        raise ValueError("it is not a whole number") from None
+    if not 0 <= index < count:
+        raise ValueError(f"there are only {count} test images (numbers 0 to {count - 1})")
+    return index
+
+
+def warn_bad_link(param: str, reason: str) -> None:
+    """A gentle note that part of the link was ignored; the bad parameter is removed from the link."""
+    value = str(st.query_params.get(param, ""))
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    st.warning(f"Part of the link was ignored ({param}={plain(shown)}): {plain(reason)}.")
+    st.query_params.pop(param, None)

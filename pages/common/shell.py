@@ -62,9 +62,9 @@ def run_app() -> None:
                                 for spec in PAGES])
     with st.sidebar:
         _history(key=HISTORY_KEY)
-    from pages.common import _shared  # only now: it loads numpy and vae, seconds on a busy machine
+    from pages.common import sidebar  # only now: it loads numpy and vae, seconds on a busy machine
 
-    _shared.show_model_sidebar()
+    sidebar.show_model_sidebar()
     token = _IN_APP.set(True)
     try:
         navigation.run()

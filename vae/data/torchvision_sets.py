@@ -13,6 +13,7 @@ import numpy as np
 from vae.data.builtin import OFFLINE_DATASETS
 from vae.data.dataset import Dataset
 from vae.errors import DataError
+from vae.files import write_atomically
 
 # torchvision class name per dataset; class names come from the class unless given here.
 TORCHVISION_CLASSES: dict[str, str] = {
@@ -65,10 +66,8 @@ def extract_gz_files(raw_folder: Path, file_names: list[str]) -> None:
         compressed = raw_folder / f"{file_name}.gz"
         if target.exists() or not compressed.exists():
             continue
-        partial = raw_folder / f"{file_name}.part"
-        with gzip.open(compressed, "rb") as source, open(partial, "wb") as destination:
-            shutil.copyfileobj(source, destination)
-        partial.replace(target)  # never leave a half-written file under the real name
+        with gzip.open(compressed, "rb") as source:  # the one atomic writer: never a half-written file under the name
+            write_atomically(target, lambda destination: shutil.copyfileobj(source, destination))
 
 
 def describe_missing_files(name: str, raw_folder: Path, file_names: list[str], error: Exception) -> str:

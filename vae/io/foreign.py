@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from vae.io.catalog import read_settings
 from vae.errors import CheckpointError
+from vae.io.catalog import read_settings
 from vae.io.importers import SAVE_WEIGHTS_LINE, Detected, ImportChoices, convert, detect
 from vae.io.keras import is_keras_file
 from vae.io.keras_models import convert_keras, detect_keras

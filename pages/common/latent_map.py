@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import numpy as np
 import streamlit as st
 
-from vae import plots
+import vae
 
 HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "vae_explorer.latent_map"
@@ -46,7 +46,7 @@ def map_data(
     background_png: bytes | str | None = None,
     axis_titles: tuple[str, str] = ("z1", "z2"),
     hidden_classes: Sequence[int] = (),
-    height: int = plots.PLOT_HEIGHT,
+    height: int = vae.plots.PLOT_HEIGHT,
 ) -> dict:
     """What the map component draws, as plain JSON values.
 
@@ -62,16 +62,17 @@ def map_data(
         height: pixels.
     """
     points = np.asarray(points2d, np.float32).reshape(-1, 2)
-    labels, names = plots.plot_classes(labels, class_names)  # at most MAX_CLASSES, one name each
+    labels, names = vae.plots.plot_classes(labels, class_names)  # at most MAX_CLASSES, one name each
     count = len(names)
     return {
         "x": encode_floats(points[:, 0]), "y": encode_floats(points[:, 1]), "labels": encode_labels(labels),
         "count": int(len(points)), "class_names": list(names),
-        "colors": [plots.class_color(c) for c in range(count)], "symbols": [plots.class_symbol(c) for c in range(count)],
+        "colors": [vae.plots.class_color(c) for c in range(count)],
+        "symbols": [vae.plots.class_symbol(c) for c in range(count)],
         "hidden": sorted({int(c) for c in hidden_classes}),
         "x_range": [float(v) for v in x_range], "y_range": [float(v) for v in y_range],
         "marker": None if marker is None else [float(marker[0]), float(marker[1])],
-        "background": None if background_png is None else plots.png_data_uri(background_png),
+        "background": None if background_png is None else vae.plots.png_data_uri(background_png),
         "axis_titles": [str(title) for title in axis_titles], "height": int(height),
     }
 

@@ -1,24 +1,13 @@
-"""Helpers for the Train, Generate and Reconstructions pages: settings, uploads, metric cache."""
+"""The Train page's choices: the images to learn from (with the user's uploads), the models, free names, layer sizes."""
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path, PurePosixPath
 
-import streamlit as st
-
 import vae
-from pages.common import _shared
-from vae import data as vae_data
-from vae.data import DATASETS, OFFLINE_DATASETS, UPLOAD_PREFIX
-
-# Session-state keys (UI state only).
-JOB_KEY = "train_job_id"  # id of this browser session's training job in vae.training.jobs
-CLEARED_KEY = "train_cleared_job"  # job whose finished checkpoint already cleared the model caches
-RENAMED_KEY = "train_renamed_job"  # job after which the name box already moved on to a free name
-METRICS_KEY = "recon_metrics_for"  # (model name, file mtime) whose metrics were asked for
-UPLOAD_KEY = "train_upload"  # the file uploader for the user's own images
-UPLOAD_NAME_KEY = "train_upload_name"  # the name box for those images
-UPLOAD_MESSAGE_KEY = "train_upload_message"  # ("success" or "error", text) left by "Add these images"
+from pages.common.caches import clear_model_caches
+from pages.common.datasets import load_dataset
+from pages.common.model_access import checkpoint_dir
 
 UPLOAD_CHOICE = "upload-new"  # the images box's entry that opens the uploader; no dataset has this name
 UPLOAD_EXPLANATION = (
@@ -28,9 +17,9 @@ UPLOAD_EXPLANATION = (
     "axis of 3 for colour), and if you have them `labels` (one whole number per picture) and `class_names`. "
     "Colour pictures are turned grey, and every picture is resized to the most common size "
     "(each side 4 to 256 pixels). "
-    f"At most {vae_data.MAX_CLASSES} kinds of picture, and {vae_data.MAX_UPLOAD_PIXELS:,} pixels in all "
-    f"(for example {vae_data.MAX_UPLOAD_PIXELS // (256 * 256):,} pictures of 256 x 256, or "
-    f"{vae_data.MAX_UPLOAD_PIXELS // (28 * 28):,} of 28 x 28)."
+    f"At most {vae.data.MAX_CLASSES} kinds of picture, and {vae.data.MAX_UPLOAD_PIXELS:,} pixels in all "
+    f"(for example {vae.data.MAX_UPLOAD_PIXELS // (256 * 256):,} pictures of 256 x 256, or "
+    f"{vae.data.MAX_UPLOAD_PIXELS // (28 * 28):,} of 28 x 28)."
 )
 
 CUSTOM_MODEL = "Custom"
@@ -43,24 +32,25 @@ LIKELIHOODS = {
 
 def dataset_options() -> list[str]:
     """Dataset names: offline ones first, then downloadable ones, the user's uploads, and the upload entry."""
-    built_in = [*OFFLINE_DATASETS, *(name for name in DATASETS if name not in OFFLINE_DATASETS)]
-    return [*built_in, *vae_data.list_user_datasets(), UPLOAD_CHOICE]
+    offline = vae.data.OFFLINE_DATASETS
+    built_in = [*offline, *(name for name in vae.data.DATASETS if name not in offline)]
+    return [*built_in, *vae.data.list_user_datasets(), UPLOAD_CHOICE]
 
 
 def describe_dataset(name: str) -> str:
     """'name: description' for a selectbox; 'Your upload: pets' for the user's own images."""
     if name == UPLOAD_CHOICE:
         return "Upload your own images…"
-    if name.startswith(UPLOAD_PREFIX):
-        return f"Your upload: {name[len(UPLOAD_PREFIX):]}"
-    return f"{name}: {DATASETS.get(name, '')}"
+    if name.startswith(vae.data.UPLOAD_PREFIX):
+        return f"Your upload: {name[len(vae.data.UPLOAD_PREFIX):]}"
+    return f"{name}: {vae.data.DATASETS.get(name, '')}"
 
 
 def dataset_label(name: str) -> str:
     """A dataset's short label for model names: 'digits', or 'pets' for the upload 'upload:pets'."""
     if name == UPLOAD_CHOICE:
         return "my-images"
-    return name[len(UPLOAD_PREFIX):] if name.startswith(UPLOAD_PREFIX) else name
+    return name[len(vae.data.UPLOAD_PREFIX):] if name.startswith(vae.data.UPLOAD_PREFIX) else name
 
 
 def suggest_upload_name(file_name: str) -> str:
@@ -69,9 +59,9 @@ def suggest_upload_name(file_name: str) -> str:
         base = vae.sanitize_name(PurePosixPath(upload_file_name(file_name)).stem)
     except vae.VAEError:
         base = "my-images"
-    taken = set(vae_data.list_user_datasets())
+    taken = set(vae.data.list_user_datasets())
     try:
-        return vae.next_free_name(base, lambda name: f"{UPLOAD_PREFIX}{name}" in taken)
+        return vae.next_free_name(base, lambda name: f"{vae.data.UPLOAD_PREFIX}{name}" in taken)
     except vae.VAEError:
         return base
 
@@ -84,7 +74,7 @@ def upload_file_name(file_name: str) -> str:
     return "upload" + PurePosixPath(base).suffix[:8]
 
 
-def save_uploaded_images(file_name: str, content: bytes, name: str) -> vae_data.Dataset:
+def save_uploaded_images(file_name: str, content: bytes, name: str) -> vae.data.Dataset:
     """Check uploaded .zip or .npz bytes and store them as the user's images ``name``; returns the Dataset.
 
     The bytes go to a temporary folder that is deleted afterwards; only vae.data writes the stored copy.
@@ -93,13 +83,13 @@ def save_uploaded_images(file_name: str, content: bytes, name: str) -> vae_data.
     with tempfile.TemporaryDirectory(prefix="vae-upload-") as scratch:
         source = Path(scratch) / upload_file_name(file_name)
         source.write_bytes(content)
-        dataset_name = vae_data.save_user_dataset(source, name)
-    _shared.load_dataset.clear()  # an upload may replace earlier images of the same name
-    _shared.clear_model_caches()
-    return _shared.load_dataset(dataset_name)
+        dataset_name = vae.data.save_user_dataset(source, name)
+    load_dataset.clear()  # an upload may replace earlier images of the same name
+    clear_model_caches()
+    return load_dataset(dataset_name)
 
 
-def describe_upload(dataset: vae_data.Dataset) -> str:
+def describe_upload(dataset: vae.data.Dataset) -> str:
     """The success message after adding images: how many, how many classes, what size."""
     count = len(dataset.train_images) + len(dataset.test_images)
     classes = len(dataset.class_names)
@@ -117,7 +107,7 @@ def describe_model(name: str) -> str:
 
 def free_name(name: str) -> str:
     """``name``, or the next of ``name-2``, ``name-3``... that no model in the folder or run in training has."""
-    folder = _shared.checkpoint_dir()
+    folder = checkpoint_dir()
 
     def taken(candidate: str) -> bool:
         return vae.checkpoint_path(folder, candidate).exists() or vae.name_in_training(candidate, folder)

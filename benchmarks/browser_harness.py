@@ -1,4 +1,4 @@
-"""Real-browser helpers shared by tests/test_browser.py and benchmarks/app_speed.py.
+"""Real-browser helpers: the measuring instrument of benchmarks/app_speed.py and of the browser tests (-m e2e).
 
 A Streamlit server in its own process group, headless Debian Chromium through Playwright, and
 the few page actions the tests need: wait for a rerun to end, find empty spots and isolated dots
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # playwright may be missing: test_browser.py then skips (or f
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SLOW_START = Path(__file__).resolve().parent / "slow_start"  # its sitecustomize.py slows a server's first `import vae`
 CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -89,7 +88,7 @@ def start_server(checkpoint_dir: Path, log_path: Path, port: int | None = None,
     """Spawn ``streamlit run app.py`` in a new process group, models read from ``checkpoint_dir``.
 
     With ``slow_first_import_s`` the server's first ``import vae`` (in the app's first run) takes that
-    much longer (tests/slow_start/sitecustomize.py): the first seconds after a start on a busy machine.
+    much longer (benchmarks/slow_start/sitecustomize.py): the first seconds after a start on a busy machine.
     Returns at once; call :func:`wait_healthy` before opening a page.
     """
     port = port or free_port()

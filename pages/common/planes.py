@@ -1,0 +1,125 @@
+"""The latent plane of a model: its test images' codes (saved or encoded, cached), the projection, the background."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+import vae
+from pages.common.datasets import model_dataset
+from pages.common.model_access import load_model_at, model_stamp
+
+LOGGER = logging.getLogger("vae_explorer")
+
+
+@st.cache_data(show_spinner="Encoding the test images…", max_entries=8)
+def _encode_test_set_cached(path: str, mtime_ns: int) -> vae.TestCodes:
+    """The saved codes when they fit the file and its dataset (no torch needed), else encode and save them."""
+    saved = _saved_codes(path)
+    if saved is not None:
+        return saved
+    model = load_model_at(path, mtime_ns)
+    dataset = model_dataset(model)
+    codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
+                                  tuple(model.class_names or dataset.class_names), dataset.name)
+    try:
+        vae.write_test_codes(path, codes, vae.data.dataset_version(dataset.name))
+    except OSError:  # a read-only folder: the codes are simply made again next time
+        LOGGER.warning("Could not save the test-image codes of %s", path, exc_info=True)
+    return codes
+
+
+def _saved_codes(path: str) -> vae.TestCodes | None:
+    try:
+        dataset_name = vae.read_info(path).dataset
+    except vae.VAEError:  # not in this app's format (a classic state_dict): no saved codes
+        return None
+    saved = vae.read_test_codes(path, vae.data.dataset_version(dataset_name))
+    return saved if saved is not None and saved.dataset == dataset_name else None
+
+
+def encode_test_set(name: str) -> vae.TestCodes:
+    """The latent means of the model's test images (cached per checkpoint file version)."""
+    return _encode_test_set_cached(*model_stamp(name))
+
+
+@dataclass(frozen=True)
+class Plane:
+    """What the latent plane shows: the projection, the images' positions on it and the fixed ranges."""
+
+    projection: vae.Projection
+    points2d: np.ndarray  # (N, 2) float32; empty when no test images are available
+    labels: np.ndarray  # (N,)
+    class_names: tuple[str, ...]
+    x_range: tuple[float, float]
+    y_range: tuple[float, float]
+    dim_ranges: tuple[tuple[float, float], ...]  # slider range of every latent dim
+    note: str  # why there are no data points, or ""
+
+    @property
+    def axis_titles(self) -> tuple[str, str]:
+        """Plain axis names."""
+        return self.projection.labels
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) -> Plane:
+    try:  # from the saved codes when there are some: then no model (and no torch) is needed here
+        latents = _encode_test_set_cached(path, mtime_ns)
+        means, labels, names, note = latents.means, latents.labels, latents.class_names, ""
+    except vae.VAEError as error:
+        model = load_model_at(path, mtime_ns)
+        means = np.zeros((0, model.latent_dim), np.float32)
+        labels, names, note = np.zeros(0, np.int64), tuple(model.class_names), str(error)
+    labels, names = vae.plots.plot_classes(labels, names)  # at most MAX_CLASSES, whatever the file's labels say
+    latent_dim = means.shape[1]
+    use_pca = method == "pca" and len(means) >= 2
+    projection = vae.plane_projection(means, latent_dim, "pca" if use_pca else "dims", dims)
+    points2d = projection.to_2d(means) if len(means) else np.zeros((0, 2), np.float32)
+    dim_ranges = tuple(vae.plots.axis_range(means[:, d]) for d in range(latent_dim))
+    return Plane(projection, points2d, labels, names, vae.plots.axis_range(points2d[:, 0]),
+                 vae.plots.axis_range(points2d[:, 1]), dim_ranges, note)
+
+
+def latent_plane(name: str, method: str = "pca", dims: tuple[int, int] = (0, 1)) -> Plane:
+    """The 2-D plane for the model: its own plane for a 2-D latent, else PCA (default) or two dims."""
+    return _plane_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])))
+
+
+def clicked_test_image(point: dict, plane: Plane) -> int | None:
+    """The test image number of a clicked dot (class trace k + 1 is class k), or None for the grid and the rest."""
+    curve = int(point.get("curve_number", 0))
+    if not 1 <= curve <= vae.plots.class_count(plane.labels, plane.class_names):
+        return None
+    custom = point.get("customdata")
+    if isinstance(custom, list):
+        custom = custom[0] if custom else None
+    if custom is not None:
+        return int(custom)
+    members = np.flatnonzero(plane.labels == curve - 1)
+    return int(members[int(point.get("point_index", 0))])
+
+
+@st.cache_data(show_spinner="Decoding the background…", max_entries=64)
+def _manifold_png_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int],
+                         base: tuple[float, ...] | None) -> str:
+    model = load_model_at(path, mtime_ns)
+    plane = _plane_cached(path, mtime_ns, method, dims)
+    grid = model.manifold_grid(20, plane.x_range, plane.y_range, plane.projection,
+                               None if base is None else np.asarray(base, np.float32))
+    return vae.plots.png_data_uri(vae.images.png_bytes(vae.images.tile(grid, padding=0)))
+
+
+def manifold_png(name: str, method: str, dims: tuple[int, int], base: np.ndarray | None) -> str:
+    """A 20x20 grid of decoded images covering the plane, as a PNG data URI (cached)."""
+    key = None if base is None else tuple(round(float(v), 3) for v in base)
+    return _manifold_png_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])), key)
+
+
+def clear_caches() -> None:
+    """Forget the cached codes, planes and backgrounds (after a checkpoint was saved, replaced or deleted)."""
+    _encode_test_set_cached.clear()
+    _plane_cached.clear()
+    _manifold_png_cached.clear()

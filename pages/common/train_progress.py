@@ -1,0 +1,117 @@
+"""The Train page's progress area: the bar, live curves and preview while a run goes, then how it ended.
+
+Part of pages/train.py (a page file cannot be imported); the keys of its own widgets are defined here,
+the name box's key is the page's and comes in as an argument.
+"""
+from __future__ import annotations
+
+import streamlit as st
+from streamlit.errors import StreamlitAPIException
+
+import vae
+from pages.common import caches, model_access, pictures, train_choices
+from pages.common.errors import friendly_errors
+from pages.common.text import plain
+
+POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
+STOP_KEY, EXPLORE_KEY = "train_stop", "train_explore"
+CURVES_KEY, BATCH_CURVES_KEY = "train_curves", "train_batch_curves"
+CLEARED_KEY = "train_cleared_job"  # job whose finished checkpoint already cleared the model caches
+
+
+def stop_job(job_id: str) -> None:
+    """Stop button callback."""
+    job = vae.get_job(job_id)
+    if job is not None:
+        job.cancel()
+
+
+def show_progress(job_id: str, polling: bool, name_key: str) -> None:
+    """The progress area (a fragment while polling): bar, curves, preview, and the outcome when done.
+
+    ``name_key`` is the session-state key of the page's model name box.
+    """
+    job = vae.get_job(job_id)
+    if job is None:
+        st.info("The last training run is no longer available (the app may have restarted).")
+        return
+    snapshot = job.snapshot()
+    with friendly_errors():
+        if snapshot.running:
+            show_running(snapshot)
+        else:
+            show_outcome(snapshot, name_key)
+    if polling and not snapshot.running:
+        st.rerun()  # redraw the whole page once: the Start button comes back, polling ends
+
+
+def show_running(snapshot: vae.JobSnapshot) -> None:
+    """Progress bar with epoch and speed, a Stop button, live curves and the latest preview."""
+    if snapshot.epoch:
+        text = (f"Epoch {snapshot.epoch} of {snapshot.epochs}, batch {snapshot.batch} of {snapshot.batches} "
+                f"({snapshot.images_per_s:,.0f} images/s, {snapshot.elapsed_s:.0f} s so far)")
+    else:
+        text = plain(snapshot.message)
+    st.progress(min(max(snapshot.progress, 0.0), 1.0), text=text)
+    st.button("Stop training", key=STOP_KEY, on_click=stop_job, args=(snapshot.job_id,),
+              help="Stops after the current batch and keeps the model of the last finished epoch.")
+    show_curves_and_preview(snapshot)
+
+
+def show_outcome(snapshot: vae.JobSnapshot, name_key: str) -> None:
+    """How the run ended, what was kept, and a way to explore the saved model."""
+    if snapshot.status == "completed":  # the bar stays, full: the last poll may have shown it at 83%
+        st.progress(min(max(snapshot.progress, 0.0), 1.0), text=f"All {snapshot.epochs} epochs done")
+        st.success(plain(snapshot.message))
+    elif snapshot.status == "failed" or snapshot.saved_name is None:
+        st.error(plain(snapshot.message))
+    else:
+        st.warning(plain(snapshot.message))
+    if snapshot.advice:
+        st.warning(snapshot.advice)  # the app's own words: no user text in it
+    if snapshot.saved_name:
+        show_next_name(snapshot.saved_name, name_key)
+        if st.session_state.get(CLEARED_KEY) != snapshot.job_id:
+            caches.clear_model_caches()
+            st.session_state[CLEARED_KEY] = snapshot.job_id
+        if st.button("Explore this model", key=EXPLORE_KEY, type="primary",
+                     help="Use this model on every page and open the latent space."):
+            explore(snapshot.saved_name)
+    if snapshot.status != "failed":
+        show_curves_and_preview(snapshot)
+
+
+def show_next_name(saved_name: str, name_key: str) -> None:
+    """Say that the name box moved on, so the saved model and the box's new name are not mistaken for each other."""
+    try:
+        next_name = vae.sanitize_name(st.session_state.get(name_key, ""))
+    except vae.VAEError:
+        return
+    if next_name != saved_name and next_name == train_choices.free_name(next_name):
+        st.caption(f"The model you just trained is `{saved_name}`. The name box above now says `{next_name}`, "
+                   f"a free name for your next model.")
+
+
+def explore(name: str) -> None:
+    """Make ``name`` the active model and open the latent space page."""
+    model_access.set_active_model(name)
+    try:
+        st.switch_page("pages/explore.py")
+    except StreamlitAPIException:
+        st.info(f"{plain(name)} is now the model in use; open the Latent space page from the menu.")
+
+
+def show_curves_and_preview(snapshot: vae.JobSnapshot) -> None:
+    """Loss curves (per batch while it runs, per epoch with the test loss) beside the reconstruction preview."""
+    left, right = st.columns([3, 2])
+    with left:
+        if snapshot.epochs_done:
+            st.plotly_chart(vae.plots.loss_curves(snapshot.curves), key=CURVES_KEY)
+        if snapshot.batch_curves["step"]:
+            st.caption("Batch by batch (nats per image; lower is better)")
+            st.plotly_chart(vae.plots.batch_loss_curves(snapshot.batch_curves), key=BATCH_CURVES_KEY)
+    with right:
+        if snapshot.preview is not None and snapshot.preview.shape[1]:
+            picture = vae.images.tile(snapshot.preview)
+            after = f"after epoch {snapshot.preview_epoch}" if snapshot.preview_epoch else "before training"
+            pictures.show(picture, 320, f"Top: test images. Bottom: the model's redrawn versions {after}.")
