@@ -120,6 +120,13 @@ def test_pages_never_import_torch():
     assert importers_of(("torch", "torchvision"), [*python_files("pages"), ROOT / "app.py"]) == []
 
 
+def test_pages_reach_the_model_side_one_way():
+    """Pages and app.py write ``import vae`` and use ``vae.<name>``: no ``from vae... import`` of a module inside."""
+    deep = {str(path.relative_to(ROOT)): sorted(name for name in imported_names(path) if name.startswith("vae."))
+            for path in [*python_files("pages"), ROOT / "app.py"]}
+    assert {path: names for path, names in deep.items() if names} == {}
+
+
 def test_benchmarks_import_nothing_from_tests():
     assert importers_of(("tests", "conftest"), python_files("benchmarks")) == []
 
