@@ -29,7 +29,6 @@ BUNDLED = h.ROOT / "checkpoints"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # screenshots and timings of the last run (git-ignored)
 DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/model_access.py DEFAULT_MODEL: the model a new user sees
 DOWNLOAD_LONG_SIDE = 1024  # vae/images.py: a downloaded picture is at least this long, enlarged by a whole factor
-DEFAULT_MODEL = "mnist5k-conv-2d"  # pages/common/model_access.py DEFAULT_MODEL: the model a new user sees
 STRIP_DOWNLOAD_SCALE = 4  # pages/interpolate.py show_strip: the PNG download enlarges each pixel 4x
 STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., padding=1) between the steps
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
@@ -37,7 +36,8 @@ SUGGESTED_DIGITS_NAME = re.compile(r"^digits-classic-mlp(-\d+)?$")  # the Train 
 SLOW_FIRST_IMPORT_S = 6.0  # a fresh server's first run waits this long in `import vae`: a busy machine's first seconds
 APP_MENU = ["Start", "Latent space", "Interpolate", "Generate", "Reconstructions", "Train", "Models"]
 # How Streamlit's pages-folder mode would title the helper modules of pages/ (and pages/common/) if it listed them.
-HELPER_TITLES = {"shared", "latent map", "training", "common", "shell", "links", "history", "init"}
+HELPER_TITLES = {path.stem.strip("_").replace("_", " ") for path in (h.ROOT / "pages" / "common").glob("*.py")} | {
+    "common", "history"}
 
 
 def running_in_ci() -> bool:
