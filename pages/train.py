@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
@@ -11,6 +12,7 @@ from pages.common import _pictures, _shared, _training, shell
 from vae import images as vae_images
 from vae import jobs
 from vae import plots
+from vae.config import preset_beta
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
@@ -25,7 +27,8 @@ def settings_defaults() -> None:
     defaults = {
         "train_dataset": _training.dataset_options()[0], "train_model": "classic-mlp", "train_kind": "mlp",
         "train_hidden": "400", "train_channels": "32,64", "train_likelihood": "bernoulli",
-        "train_latent": vae.PRESETS["classic-mlp"].latent_dim, "train_beta": 1.0, "train_epochs": 10,
+        "train_latent": vae.PRESETS["classic-mlp"].latent_dim, "train_beta": preset_beta("classic-mlp"),
+        "train_epochs": 10,
         "train_batch": 128, "train_lr": 0.001, "train_seed": 0, "train_overwrite": False,
     }
     for key, value in defaults.items():
@@ -47,6 +50,14 @@ def on_choice_changed(previous_name: str) -> None:
         st.session_state["train_latent"] = vae.PRESETS[model].latent_dim
     if st.session_state.get("train_name") == previous_name:  # the user has not typed their own
         st.session_state["train_name"] = suggested_name()
+
+
+def on_model_changed(previous_name: str) -> None:
+    """A preset brings its recipe's KL weight (the Keras conv VAE's is 0.196), then the latent size and name follow."""
+    model = st.session_state["train_model"]
+    if model in vae.PRESETS:
+        st.session_state["train_beta"] = preset_beta(model)
+    on_choice_changed(previous_name)
 
 
 def offer_next_name(snapshot: jobs.JobSnapshot) -> None:
@@ -174,7 +185,7 @@ def choose_model() -> vae.ModelConfig | None:
     """The model settings; a ModelConfig (image size filled in later), or None with a message."""
     options = [*vae.PRESETS, _training.CUSTOM_MODEL]
     model = st.selectbox("Model", options, key="train_model", format_func=_training.describe_model,
-                         on_change=on_choice_changed, args=(suggested_name(),), persist_state="session",
+                         on_change=on_model_changed, args=(suggested_name(),), persist_state="session",
                          help="A ready-made network, or Custom to choose the layers yourself.")
     latent = st.number_input("Latent size (numbers per code)", 1, 64, step=1, key="train_latent",
                              persist_state="session",
@@ -216,8 +227,11 @@ def choose_training() -> vae.TrainConfig | None:
                                persist_state="session", help="More passes learn more but take longer.")
     batch = left.number_input("Batch size", 1, 4096, step=16, key="train_batch", persist_state="session",
                               help="Pictures looked at per learning step. 128 is a good start.")
-    beta = left.number_input("KL weight (beta)", 0.0, 100.0, step=0.5, key="train_beta", persist_state="session",
-                             help="1 is a plain VAE. Larger values tidy the map but blur the pictures.")
+    beta = left.number_input("KL weight (beta)", 0.0, 100.0, step=0.5, format="%.3f", key="train_beta",
+                             persist_state="session",
+                             help="1 is a plain VAE. Larger values tidy the map but blur the pictures. Choosing a "
+                                  "ready-made model sets its recipe's value.")
+    left.caption(recipe_beta_note(st.session_state["train_model"], float(beta)))
     rate = right.number_input("Learning rate", 0.00001, 10.0, step=0.0005, format="%.5f", key="train_lr",
                               persist_state="session",
                               help="Size of each learning step. 0.001 is safe; too large makes training blow up.")
@@ -229,6 +243,15 @@ def choose_training() -> vae.TrainConfig | None:
     except vae.VAEError as error:
         st.error(_shared.plain(error))
         return None
+
+
+def recipe_beta_note(model: str, beta: float) -> str:
+    """Say which KL weight the chosen preset's recipe trains with, and whether the field still holds it."""
+    if model not in vae.PRESETS:
+        return "1 is a plain VAE."
+    recipe = preset_beta(model)
+    said = f"The {model} recipe trains with a KL weight of {recipe:g}"
+    return f"{said}." if math.isclose(beta, recipe, abs_tol=5e-4) else f"{said}; you changed it to {beta:g}."
 
 
 def choose_name() -> str | None:
