@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import vae
-from pages.common import caches, model_access, model_upload, shell
+from pages.common import caches, import_form, model_access, model_upload, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
@@ -169,11 +169,12 @@ def delete_model(name: str, confirm_key: str) -> None:
 
 
 def show_upload() -> None:
-    """Upload a checkpoint: ours, or a classic PyTorch VAE example state_dict."""
+    """Upload a checkpoint: ours as it is; another program's model through the import form."""
     st.subheader("Add a model from a file")
-    st.caption("A `.pt` file saved by this app, or the weights (`state_dict`) saved from the classic PyTorch "
-               "VAE example. The file is checked before it is saved.")
-    upload = st.file_uploader("Checkpoint file", type=["pt", "pth"], key=UPLOAD_KEY)
+    st.caption("A `.pt` file saved by this app, or a VAE from another program: PyTorch weights (`state_dict`, "
+               "`.pt`/`.pth`) or a Keras file (`.keras`, `.weights.h5`, `.h5`). The file is checked before it is "
+               "saved.")
+    upload = st.file_uploader("Model file", type=["pt", "pth", "keras", "h5"], key=UPLOAD_KEY)
     if upload is None:
         return
     default_name = Path(upload.name).stem[:64]
@@ -183,6 +184,8 @@ def show_upload() -> None:
     name = st.text_input("Save it as", key=UPLOAD_NAME_KEY, max_chars=64,
                          help="Letters, digits, - and _ only; other characters become -.")
     replace = st.checkbox("Replace the existing model with this name", key=REPLACE_KEY)
+    if import_form.show_import_form(upload, name or default_name, replace, on_imported=made_active):
+        return  # another program's model: the import form asks what the file cannot say
     if st.button("Add model", key=ADD_KEY, type="primary"):
         add_model(upload.getvalue(), name or default_name, replace)
 
@@ -199,8 +202,13 @@ def add_model(data: bytes, name: str, replace: bool) -> None:
         st.error(f"The model could not be saved ({plain(error.strerror or 'a file error')}). Check that the "
                  f"models folder can be written to and that the disk has free space.")
         return
+    made_active(saved, f"Added **{plain(saved)}** and made it the model in use.")
+
+
+def made_active(saved: str, notice: str) -> None:
+    """Make a model just added the one in use, and say so once (``notice`` is Markdown with names made plain)."""
     model_access.set_active_model(saved)
-    st.session_state[NOTICE_KEY] = ("success", f"Added **{plain(saved)}** and made it the model in use.")
+    st.session_state[NOTICE_KEY] = ("success", notice)
     st.rerun()  # so the sidebar and the table show the new model
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import streamlit as st
 
@@ -34,7 +35,7 @@ def settings_defaults() -> None:
     defaults = {
         DATASET_KEY: train_choices.dataset_options()[0], MODEL_KEY: "classic-mlp", KIND_KEY: "mlp",
         HIDDEN_KEY: "400", CHANNELS_KEY: "32,64", LIKELIHOOD_KEY: "bernoulli",
-        LATENT_KEY: vae.PRESETS["classic-mlp"].latent_dim, BETA_KEY: 1.0, EPOCHS_KEY: 10,
+        LATENT_KEY: vae.PRESETS["classic-mlp"].latent_dim, BETA_KEY: vae.preset_beta("classic-mlp"), EPOCHS_KEY: 10,
         BATCH_KEY: 128, RATE_KEY: 0.001, SEED_KEY: 0, OVERWRITE_KEY: False,
     }
     for key, value in defaults.items():
@@ -56,6 +57,14 @@ def on_choice_changed(previous_name: str) -> None:
         st.session_state[LATENT_KEY] = vae.PRESETS[model].latent_dim
     if st.session_state.get(NAME_KEY) == previous_name:  # the user has not typed their own
         st.session_state[NAME_KEY] = suggested_name()
+
+
+def on_model_changed(previous_name: str) -> None:
+    """A preset brings its recipe's KL weight (the Keras conv VAE's is 0.196), then the latent size and name follow."""
+    model = st.session_state[MODEL_KEY]
+    if model in vae.PRESETS:
+        st.session_state[BETA_KEY] = vae.preset_beta(model)
+    on_choice_changed(previous_name)
 
 
 def offer_next_name(snapshot: vae.JobSnapshot) -> None:
@@ -183,7 +192,7 @@ def choose_model() -> vae.ModelConfig | None:
     """The model settings; a ModelConfig (image size filled in later), or None with a message."""
     options = [*vae.PRESETS, train_choices.CUSTOM_MODEL]
     model = st.selectbox("Model", options, key=MODEL_KEY, format_func=train_choices.describe_model,
-                         on_change=on_choice_changed, args=(suggested_name(),), persist_state="session",
+                         on_change=on_model_changed, args=(suggested_name(),), persist_state="session",
                          help="A ready-made network, or Custom to choose the layers yourself.")
     latent = st.number_input("Latent size (numbers per code)", 1, 64, step=1, key=LATENT_KEY,
                              persist_state="session",
@@ -225,8 +234,11 @@ def choose_training() -> vae.TrainConfig | None:
                                persist_state="session", help="More passes learn more but take longer.")
     batch = left.number_input("Batch size", 1, 4096, step=16, key=BATCH_KEY, persist_state="session",
                               help="Pictures looked at per learning step. 128 is a good start.")
-    beta = left.number_input("KL weight (beta)", 0.0, 100.0, step=0.5, key=BETA_KEY, persist_state="session",
-                             help="1 is a plain VAE. Larger values tidy the map but blur the pictures.")
+    beta = left.number_input("KL weight (beta)", 0.0, 100.0, step=0.5, format="%.3f", key=BETA_KEY,
+                             persist_state="session",
+                             help="1 is a plain VAE. Larger values tidy the map but blur the pictures. Choosing a "
+                                  "ready-made model sets its recipe's value.")
+    left.caption(recipe_beta_note(st.session_state[MODEL_KEY], float(beta)))
     rate = right.number_input("Learning rate", 0.00001, 10.0, step=0.0005, format="%.5f", key=RATE_KEY,
                               persist_state="session",
                               help="Size of each learning step. 0.001 is safe; too large makes training blow up.")
@@ -238,6 +250,15 @@ def choose_training() -> vae.TrainConfig | None:
     except vae.VAEError as error:
         st.error(plain(error))
         return None
+
+
+def recipe_beta_note(model: str, beta: float) -> str:
+    """Say which KL weight the chosen preset's recipe trains with, and whether the field still holds it."""
+    if model not in vae.PRESETS:
+        return "1 is a plain VAE."
+    recipe = vae.preset_beta(model)
+    said = f"The {model} recipe trains with a KL weight of {recipe:g}"
+    return f"{said}." if math.isclose(beta, recipe, abs_tol=5e-4) else f"{said}; you changed it to {beta:g}."
 
 
 def choose_name() -> str | None:

@@ -12,8 +12,12 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 from vae.config import ModelConfig, TrainConfig
 from vae.models import build_model
@@ -328,6 +332,171 @@ LOAD_BOMB_MESSAGES = {  # words of each refusal; "corrupt" where the file is sim
     "one-view-repeated": "refused",
     "long-table-of-contents": "refused",
 }
+
+
+# ------------------------------------------------------------------ other programs' VAEs (issue 14)
+# Tutorials' PyTorch modules, and Keras files written with h5py in Keras's own layouts (no test needs Keras).
+
+
+class FashionVAE(nn.Module):
+    """The Fashion-MNIST tutorial: the same 784-400-20 network as fc1, fc2m, fc2s, fc3, fc4."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.fc2m, self.fc2s = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
+        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
+
+    def encode(self, x):
+        h = F.relu(self.fc1(x))
+        return self.fc2m(h), self.fc2s(h)
+
+    def decode(self, z):
+        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+
+
+class SigmaVAE(nn.Module):
+    """input_layer, mu, sigma, upscale_sample, output_layer: sigma is a log std (std = sigma.exp())."""
+
+    def __init__(self, hidden: int = 512, latent: int = 2) -> None:
+        super().__init__()
+        self.input_layer, self.mu, self.sigma = nn.Linear(784, hidden), nn.Linear(hidden, latent), nn.Linear(hidden, latent)
+        self.upscale_sample, self.output_layer = nn.Linear(latent, hidden), nn.Linear(hidden, 784)
+
+    def encode(self, x):
+        h = F.relu(self.input_layer(x))
+        return self.mu(h), 2 * self.sigma(h)  # logvar = log(std^2) = 2 * sigma
+
+    def decode(self, z):
+        return torch.sigmoid(self.output_layer(F.relu(self.upscale_sample(z))))
+
+
+KERAS_ENCODER = "layers/functional/layers"  # Keras 3: the VAE's first nested model (the encoder) ...
+KERAS_DECODER = "layers/functional_1/layers"  # ... and its second (the decoder), named by class with a counter
+
+
+def keras_conv(filters, stride, activation="relu"):
+    """A Conv2D or Conv2DTranspose layer's config: 3x3, 'same' padding."""
+    return {"filters": filters, "kernel_size": [3, 3], "strides": [stride, stride], "padding": "same",
+            "activation": activation, "data_format": "channels_last", "dilation_rate": [1, 1], "use_bias": True}
+
+
+def keras_dense(units, activation):
+    """A Dense layer's config."""
+    return {"units": units, "activation": activation, "use_bias": True}
+
+
+# The classic Keras conv VAE (z = 2): (class, layer name, kernel shape, Keras 3 weights path, layer config).
+CLASSIC_ENCODER = [
+    ("InputLayer", "encoder_input", None, f"{KERAS_ENCODER}/input_layer", {"batch_shape": [None, 28, 28, 1]}),
+    ("Conv2D", "conv2d", (3, 3, 1, 32), f"{KERAS_ENCODER}/conv2d", keras_conv(32, 1)),
+    ("Conv2D", "conv2d_1", (3, 3, 32, 64), f"{KERAS_ENCODER}/conv2d_1", keras_conv(64, 2)),
+    ("Conv2D", "conv2d_2", (3, 3, 64, 64), f"{KERAS_ENCODER}/conv2d_2", keras_conv(64, 1)),
+    ("Conv2D", "conv2d_3", (3, 3, 64, 64), f"{KERAS_ENCODER}/conv2d_3", keras_conv(64, 1)),
+    ("Flatten", "flatten", None, f"{KERAS_ENCODER}/flatten", {}),
+    ("Dense", "dense", (14 * 14 * 64, 32), f"{KERAS_ENCODER}/dense", keras_dense(32, "relu")),
+    ("Dense", "latent_mu", (32, 2), f"{KERAS_ENCODER}/dense_1", keras_dense(2, "linear")),
+    ("Dense", "latent_sigma", (32, 2), f"{KERAS_ENCODER}/dense_2", keras_dense(2, "linear")),
+    ("Lambda", "z", None, f"{KERAS_ENCODER}/lambda",
+     {"function": {"class_name": "__lambda__", "config": {"code": "..."}}}),
+]
+CLASSIC_DECODER = [
+    ("InputLayer", "decoder_input", None, f"{KERAS_DECODER}/input_layer", {"batch_shape": [None, 2]}),
+    ("Dense", "dense_1", (2, 14 * 14 * 64), f"{KERAS_DECODER}/dense", keras_dense(14 * 14 * 64, "relu")),
+    ("Reshape", "reshape", None, f"{KERAS_DECODER}/reshape", {"target_shape": [14, 14, 64]}),
+    ("Conv2DTranspose", "conv2d_transpose", (3, 3, 32, 64), f"{KERAS_DECODER}/conv2d_transpose", keras_conv(32, 2)),
+    ("Conv2DTranspose", "decoder_output", (3, 3, 1, 32), f"{KERAS_DECODER}/conv2d_transpose_1",
+     keras_conv(1, 1, "sigmoid")),
+]
+# A Keras MLP VAE: 784 -> 512 -> z_mean, z_log_var (z = 2); 2 -> 512 -> 784 sigmoid.
+MLP_ENCODER = [
+    ("InputLayer", "encoder_input", None, f"{KERAS_ENCODER}/input_layer", {"batch_shape": [None, 784]}),
+    ("Dense", "dense", (784, 512), f"{KERAS_ENCODER}/dense", keras_dense(512, "relu")),
+    ("Dense", "z_mean", (512, 2), f"{KERAS_ENCODER}/dense_1", keras_dense(2, "linear")),
+    ("Dense", "z_log_var", (512, 2), f"{KERAS_ENCODER}/dense_2", keras_dense(2, "linear")),
+]
+MLP_DECODER = [
+    ("InputLayer", "z_sampling", None, f"{KERAS_DECODER}/input_layer", {"batch_shape": [None, 2]}),
+    ("Dense", "dense_1", (2, 512), f"{KERAS_DECODER}/dense", keras_dense(512, "relu")),
+    ("Dense", "dense_2", (512, 784), f"{KERAS_DECODER}/dense_1", keras_dense(784, "sigmoid")),
+]
+
+
+def keras_weights(layers, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Random float32 kernels (Keras layout) and biases, scaled so activations stay near 1."""
+    rng = np.random.default_rng(seed)
+    weights = {}
+    for cls, name, shape, _, _ in layers:
+        if shape is None:
+            continue
+        fan_in = int(np.prod(shape[:-2])) * shape[-1] if cls == "Conv2DTranspose" else int(np.prod(shape[:-1]))
+        outputs = shape[-2] if cls == "Conv2DTranspose" else shape[-1]
+        kernel = rng.standard_normal(shape) * (1.5 / np.sqrt(fan_in))
+        weights[name] = kernel.astype(np.float32), (rng.standard_normal(outputs) * 0.1).astype(np.float32)
+    return weights
+
+
+def keras_config(encoder, decoder) -> dict:
+    """Keras 3's config.json of a VAE model holding an encoder and a decoder model."""
+    def entry(cls, name, settings):
+        return {"module": "keras.layers", "class_name": cls, "config": {"name": name, **settings},
+                "registered_name": None, "name": name, "inbound_nodes": []}
+
+    def model(name, layers):
+        return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
+                "config": {"name": name, "trainable": True,
+                           "layers": [entry(cls, n, settings) for cls, n, _, _, settings in layers]}}
+
+    root = model("vae", [])
+    root["config"]["layers"] = [entry("InputLayer", "vae_input", encoder[0][4]), model("encoder", encoder),
+                                model("decoder", decoder)]
+    return root
+
+
+def write_keras3_weights(target, layers, weights, with_names: bool = False) -> None:
+    """Keras 3's H5IOStore: <path>/vars/0 (kernel), /1 (bias); an optimizer group beside the layers."""
+    with h5py.File(target, "w") as h5:
+        for cls, name, _, path, _ in layers:
+            group = h5.create_group(f"{path}/vars")
+            if with_names:  # newer Keras 3 versions keep the layer's own name on its vars group
+                group.attrs["name"] = name
+            if name in weights:
+                group["0"], group["1"] = weights[name]
+        optimizer = h5.create_group("optimizer/vars")
+        optimizer["0"] = np.array(12, np.int64)  # iterations
+        optimizer["1"] = np.zeros((3, 3, 1, 32), np.float32)  # a moment shaped like a kernel: not a layer
+
+
+def write_keras_archive(target, encoder, decoder, weights) -> None:
+    """Keras 3's model.save("vae.keras"): a zip of metadata.json, config.json and model.weights.h5."""
+    weights_file = target.with_suffix(".tmp.h5")
+    write_keras3_weights(weights_file, encoder + decoder, weights, with_names=True)
+    with zipfile.ZipFile(target, "w") as archive:
+        archive.writestr("metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2025-01-01"}))
+        archive.writestr("config.json", json.dumps(keras_config(encoder, decoder)))
+        archive.write(weights_file, "model.weights.h5")
+    weights_file.unlink()
+
+
+def write_legacy_h5(target, encoder, decoder, weights) -> None:
+    """Keras 2's model.save("vae.h5"): model_config attribute, model_weights/<layer>/<layer>/kernel:0."""
+    config = keras_config(encoder, decoder)
+    for layer in config["config"]["layers"]:  # Keras 2 names the input shape batch_input_shape
+        for inner in [layer, *layer["config"].get("layers", [])]:
+            if inner["class_name"] == "InputLayer":
+                inner["config"]["batch_input_shape"] = inner["config"].pop("batch_shape")
+    with h5py.File(target, "w") as h5:
+        h5.attrs["keras_version"], h5.attrs["backend"] = b"2.13.1", b"tensorflow"
+        h5.attrs["model_config"] = json.dumps(config).encode("utf-8")
+        root = h5.create_group("model_weights")
+        root.attrs["layer_names"] = np.array([b"vae_input", b"encoder", b"decoder"])
+        root.create_group("vae_input").attrs["weight_names"] = np.array([], dtype="S1")
+        for model_name, layers in (("encoder", encoder), ("decoder", decoder)):
+            group = root.create_group(model_name)
+            names = [f"{name}/{part}:0" for _, name, shape, _, _ in layers if shape for part in ("kernel", "bias")]
+            group.attrs["weight_names"] = np.array([n.encode() for n in names])
+            for weight_name in names:
+                layer, part = weight_name.split("/")
+                group[weight_name] = weights[layer][0 if part.startswith("kernel") else 1]
 
 
 # ------------------------------------------------------------------ the Latent space map in AppTest

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from conftest import FashionVAE, SigmaVAE
 from vae.__main__ import main
 from vae.analysis.latent import LatentModel
 from vae.config import ModelConfig
@@ -33,38 +34,6 @@ class ClassicVAE(nn.Module):
 
     def decode(self, z):
         return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
-
-
-class FashionVAE(nn.Module):
-    """The Fashion-MNIST tutorial: the same 784-400-20 network as fc1, fc2m, fc2s, fc3, fc4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1, self.fc2m, self.fc2s = nn.Linear(784, 400), nn.Linear(400, 20), nn.Linear(400, 20)
-        self.fc3, self.fc4 = nn.Linear(20, 400), nn.Linear(400, 784)
-
-    def encode(self, x):
-        h = F.relu(self.fc1(x))
-        return self.fc2m(h), self.fc2s(h)
-
-    def decode(self, z):
-        return torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
-
-
-class SigmaVAE(nn.Module):
-    """input_layer, mu, sigma, upscale_sample, output_layer: sigma is a log std (std = sigma.exp())."""
-
-    def __init__(self, hidden: int = 512, latent: int = 2) -> None:
-        super().__init__()
-        self.input_layer, self.mu, self.sigma = nn.Linear(784, hidden), nn.Linear(hidden, latent), nn.Linear(hidden, latent)
-        self.upscale_sample, self.output_layer = nn.Linear(latent, hidden), nn.Linear(hidden, 784)
-
-    def encode(self, x):
-        h = F.relu(self.input_layer(x))
-        return self.mu(h), 2 * self.sigma(h)  # logvar = log(std^2) = 2 * sigma
-
-    def decode(self, z):
-        return torch.sigmoid(self.output_layer(F.relu(self.upscale_sample(z))))
 
 
 class TinyVAE(nn.Module):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import zipfile
 
-import h5py
 import numpy as np
 import pytest
 import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from torch import nn
 
+from conftest import (CLASSIC_DECODER, CLASSIC_ENCODER, MLP_DECODER, MLP_ENCODER, keras_dense, keras_weights,
+                      write_keras3_weights, write_keras_archive, write_legacy_h5)
 from vae.__main__ import main
 from vae.analysis.latent import LatentModel
 from vae.config import ModelConfig
@@ -23,132 +24,6 @@ from vae.models import SameConv2d, SameConvTranspose2d, build_model
 from vae.presets import PRESETS
 
 TOLERANCE = 1e-4  # Keras models decode and encode as the original within this (issue 14)
-ENCODER = "layers/functional/layers"  # Keras 3: the VAE's first nested model (the encoder) ...
-DECODER = "layers/functional_1/layers"  # ... and its second (the decoder), named by class with a counter
-
-
-def _conv(filters, stride, activation="relu"):
-    return {"filters": filters, "kernel_size": [3, 3], "strides": [stride, stride], "padding": "same",
-            "activation": activation, "data_format": "channels_last", "dilation_rate": [1, 1], "use_bias": True}
-
-
-def _dense(units, activation):
-    return {"units": units, "activation": activation, "use_bias": True}
-
-
-# The classic Keras conv VAE (z = 2): (class, layer name, kernel shape, Keras 3 weights path, layer config).
-CLASSIC_ENCODER = [
-    ("InputLayer", "encoder_input", None, f"{ENCODER}/input_layer", {"batch_shape": [None, 28, 28, 1]}),
-    ("Conv2D", "conv2d", (3, 3, 1, 32), f"{ENCODER}/conv2d", _conv(32, 1)),
-    ("Conv2D", "conv2d_1", (3, 3, 32, 64), f"{ENCODER}/conv2d_1", _conv(64, 2)),
-    ("Conv2D", "conv2d_2", (3, 3, 64, 64), f"{ENCODER}/conv2d_2", _conv(64, 1)),
-    ("Conv2D", "conv2d_3", (3, 3, 64, 64), f"{ENCODER}/conv2d_3", _conv(64, 1)),
-    ("Flatten", "flatten", None, f"{ENCODER}/flatten", {}),
-    ("Dense", "dense", (14 * 14 * 64, 32), f"{ENCODER}/dense", _dense(32, "relu")),
-    ("Dense", "latent_mu", (32, 2), f"{ENCODER}/dense_1", _dense(2, "linear")),
-    ("Dense", "latent_sigma", (32, 2), f"{ENCODER}/dense_2", _dense(2, "linear")),
-    ("Lambda", "z", None, f"{ENCODER}/lambda", {"function": {"class_name": "__lambda__", "config": {"code": "..."}}}),
-]
-CLASSIC_DECODER = [
-    ("InputLayer", "decoder_input", None, f"{DECODER}/input_layer", {"batch_shape": [None, 2]}),
-    ("Dense", "dense_1", (2, 14 * 14 * 64), f"{DECODER}/dense", _dense(14 * 14 * 64, "relu")),
-    ("Reshape", "reshape", None, f"{DECODER}/reshape", {"target_shape": [14, 14, 64]}),
-    ("Conv2DTranspose", "conv2d_transpose", (3, 3, 32, 64), f"{DECODER}/conv2d_transpose", _conv(32, 2)),
-    ("Conv2DTranspose", "decoder_output", (3, 3, 1, 32), f"{DECODER}/conv2d_transpose_1", _conv(1, 1, "sigmoid")),
-]
-# A Keras MLP VAE: 784 -> 512 -> z_mean, z_log_var (z = 2); 2 -> 512 -> 784 sigmoid.
-MLP_ENCODER = [
-    ("InputLayer", "encoder_input", None, f"{ENCODER}/input_layer", {"batch_shape": [None, 784]}),
-    ("Dense", "dense", (784, 512), f"{ENCODER}/dense", _dense(512, "relu")),
-    ("Dense", "z_mean", (512, 2), f"{ENCODER}/dense_1", _dense(2, "linear")),
-    ("Dense", "z_log_var", (512, 2), f"{ENCODER}/dense_2", _dense(2, "linear")),
-]
-MLP_DECODER = [
-    ("InputLayer", "z_sampling", None, f"{DECODER}/input_layer", {"batch_shape": [None, 2]}),
-    ("Dense", "dense_1", (2, 512), f"{DECODER}/dense", _dense(512, "relu")),
-    ("Dense", "dense_2", (512, 784), f"{DECODER}/dense_1", _dense(784, "sigmoid")),
-]
-
-
-def _weights(layers, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Random float32 kernels (Keras layout) and biases, scaled so activations stay near 1."""
-    rng = np.random.default_rng(seed)
-    weights = {}
-    for cls, name, shape, _, _ in layers:
-        if shape is None:
-            continue
-        fan_in = int(np.prod(shape[:-2])) * shape[-1] if cls == "Conv2DTranspose" else int(np.prod(shape[:-1]))
-        outputs = shape[-2] if cls == "Conv2DTranspose" else shape[-1]
-        kernel = rng.standard_normal(shape) * (1.5 / np.sqrt(fan_in))
-        weights[name] = kernel.astype(np.float32), (rng.standard_normal(outputs) * 0.1).astype(np.float32)
-    return weights
-
-
-# ------------------------------------------------------------------ writing files as Keras does
-
-
-def _keras_config(encoder, decoder) -> dict:
-    def entry(cls, name, settings):
-        return {"module": "keras.layers", "class_name": cls, "config": {"name": name, **settings},
-                "registered_name": None, "name": name, "inbound_nodes": []}
-
-    def model(name, layers):
-        return {"module": "keras.src.models.functional", "class_name": "Functional", "registered_name": "Functional",
-                "config": {"name": name, "trainable": True,
-                           "layers": [entry(cls, n, settings) for cls, n, _, _, settings in layers]}}
-
-    root = model("vae", [])
-    root["config"]["layers"] = [entry("InputLayer", "vae_input", encoder[0][4]), model("encoder", encoder),
-                                model("decoder", decoder)]
-    return root
-
-
-def _write_keras3_weights(target, layers, weights, with_names: bool = False) -> None:
-    """Keras 3's H5IOStore: <path>/vars/0 (kernel), /1 (bias); an optimizer group beside the layers."""
-    with h5py.File(target, "w") as h5:
-        for cls, name, _, path, _ in layers:
-            group = h5.create_group(f"{path}/vars")
-            if with_names:  # newer Keras 3 versions keep the layer's own name on its vars group
-                group.attrs["name"] = name
-            if name in weights:
-                group["0"], group["1"] = weights[name]
-        optimizer = h5.create_group("optimizer/vars")
-        optimizer["0"] = np.array(12, np.int64)  # iterations
-        optimizer["1"] = np.zeros((3, 3, 1, 32), np.float32)  # a moment shaped like a kernel: not a layer
-
-
-def _write_keras_archive(target, encoder, decoder, weights) -> None:
-    weights_file = target.with_suffix(".tmp.h5")
-    _write_keras3_weights(weights_file, encoder + decoder, weights, with_names=True)
-    with zipfile.ZipFile(target, "w") as archive:
-        archive.writestr("metadata.json", json.dumps({"keras_version": "3.8.0", "date_saved": "2025-01-01"}))
-        archive.writestr("config.json", json.dumps(_keras_config(encoder, decoder)))
-        archive.write(weights_file, "model.weights.h5")
-    weights_file.unlink()
-
-
-def _write_legacy_h5(target, encoder, decoder, weights) -> None:
-    """Keras 2's model.save("vae.h5"): model_config attribute, model_weights/<layer>/<layer>/kernel:0."""
-    config = _keras_config(encoder, decoder)
-    for layer in config["config"]["layers"]:  # Keras 2 names the input shape batch_input_shape
-        for inner in [layer, *layer["config"].get("layers", [])]:
-            if inner["class_name"] == "InputLayer":
-                inner["config"]["batch_input_shape"] = inner["config"].pop("batch_shape")
-    with h5py.File(target, "w") as h5:
-        h5.attrs["keras_version"], h5.attrs["backend"] = b"2.13.1", b"tensorflow"
-        h5.attrs["model_config"] = json.dumps(config).encode("utf-8")
-        root = h5.create_group("model_weights")
-        root.attrs["layer_names"] = np.array([b"vae_input", b"encoder", b"decoder"])
-        root.create_group("vae_input").attrs["weight_names"] = np.array([], dtype="S1")
-        for model_name, layers in (("encoder", encoder), ("decoder", decoder)):
-            group = root.create_group(model_name)
-            names = [f"{name}/{part}:0" for _, name, shape, _, _ in layers if shape for part in ("kernel", "bias")]
-            group.attrs["weight_names"] = np.array([n.encode() for n in names])
-            for weight_name in names:
-                layer, part = weight_name.split("/")
-                group[weight_name] = weights[layer][0 if part.startswith("kernel") else 1]
-
-
 # ------------------------------------------------------------------ the reference forward pass (NHWC, TF 'same')
 
 
@@ -278,9 +153,9 @@ def test_torchs_padding_one_output_padding_one_is_shifted_from_tensorflows():
 
 @pytest.mark.slow
 def test_keras_archive_of_the_conv_vae_asks_for_the_spread_then_matches(tmp_path):
-    weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER)
+    weights = keras_weights(CLASSIC_ENCODER + CLASSIC_DECODER)
     path = tmp_path / "vae.keras"
-    _write_keras_archive(path, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
+    write_keras_archive(path, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
     with pytest.raises(AmbiguousModelError, match="latent_sigma") as caught:
         load_model(path)
     assert caught.value.detected.choices.spread == "log-var"  # preselected: Keras's exp(sigma / 2)
@@ -294,15 +169,15 @@ def test_keras_archive_of_the_conv_vae_asks_for_the_spread_then_matches(tmp_path
 
 @pytest.mark.slow
 def test_keras3_weights_file_of_the_conv_vae_matches(tmp_path):
-    weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=1)
+    weights = keras_weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=1)
     path = tmp_path / "vae.weights.h5"
-    _write_keras3_weights(path, CLASSIC_ENCODER + CLASSIC_DECODER, weights)
+    write_keras3_weights(path, CLASSIC_ENCODER + CLASSIC_DECODER, weights)
     detected = detect_file(path)
     assert detected.ambiguous == () and any("classic Keras conv VAE" in note for note in detected.notes)
     loaded = load_model(path)  # no names in the file: dense_2 is read as log-variances, noted
     _assert_matches(loaded, weights, _classic_encode, _classic_decode)
     named = tmp_path / "named.weights.h5"  # newer Keras 3 keeps each layer's name: latent_sigma must be decided
-    _write_keras3_weights(named, CLASSIC_ENCODER + CLASSIC_DECODER, weights, with_names=True)
+    write_keras3_weights(named, CLASSIC_ENCODER + CLASSIC_DECODER, weights, with_names=True)
     with pytest.raises(AmbiguousModelError, match="latent_sigma"):
         load_model(named)
     _assert_matches(_latent(import_file(named, ImportChoices(spread="log-var"))), weights, _classic_encode,
@@ -311,9 +186,9 @@ def test_keras3_weights_file_of_the_conv_vae_matches(tmp_path):
 
 @pytest.mark.slow
 def test_legacy_keras2_h5_of_the_conv_vae_matches(tmp_path):
-    weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=2)
+    weights = keras_weights(CLASSIC_ENCODER + CLASSIC_DECODER, seed=2)
     path = tmp_path / "vae.h5"
-    _write_legacy_h5(path, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
+    write_legacy_h5(path, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
     raw = import_file(path, ImportChoices(spread="log-var"))
     assert "HDF5" in raw["imported_from"]
     _assert_matches(_latent(raw), weights, _classic_encode, _classic_decode)
@@ -322,14 +197,14 @@ def test_legacy_keras2_h5_of_the_conv_vae_matches(tmp_path):
 @pytest.mark.slow
 @pytest.mark.parametrize("layout", ["keras", "weights.h5", "h5"])
 def test_keras_mlp_vaes_match(tmp_path, layout):
-    weights = _weights(MLP_ENCODER + MLP_DECODER, seed=3)
+    weights = keras_weights(MLP_ENCODER + MLP_DECODER, seed=3)
     path = tmp_path / f"mlp.{layout}"
     if layout == "keras":
-        _write_keras_archive(path, MLP_ENCODER, MLP_DECODER, weights)
+        write_keras_archive(path, MLP_ENCODER, MLP_DECODER, weights)
     elif layout == "h5":
-        _write_legacy_h5(path, MLP_ENCODER, MLP_DECODER, weights)
+        write_legacy_h5(path, MLP_ENCODER, MLP_DECODER, weights)
     else:
-        _write_keras3_weights(path, MLP_ENCODER + MLP_DECODER, weights)
+        write_keras3_weights(path, MLP_ENCODER + MLP_DECODER, weights)
     loaded = load_model(path)  # z_log_var says log-variance; a weights file follows the convention
     assert loaded.config.kind == "mlp" and loaded.config.hidden_sizes == (512,) and loaded.image_shape == (28, 28)
     _assert_matches(loaded, weights, _mlp_encode, _mlp_decode)
@@ -337,10 +212,10 @@ def test_keras_mlp_vaes_match(tmp_path, layout):
 
 def test_keras_files_say_what_they_are_instead_of_corrupt(tmp_path):
     classifier = [("InputLayer", "input", None, "layers/input_layer", {"batch_shape": [None, 784]}),
-                  ("Dense", "dense", (784, 10), "layers/dense", _dense(10, "softmax"))]
+                  ("Dense", "dense", (784, 10), "layers/dense", keras_dense(10, "softmax"))]
     path = tmp_path / "classifier.keras"
     weights_file = tmp_path / "w.h5"
-    _write_keras3_weights(weights_file, classifier, _weights(classifier))
+    write_keras3_weights(weights_file, classifier, keras_weights(classifier))
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps({"class_name": "Functional", "config": {
             "name": "clf", "layers": [{"class_name": cls, "config": {"name": n, **s}} for cls, n, _, _, s in classifier]}}))
@@ -350,7 +225,7 @@ def test_keras_files_say_what_they_are_instead_of_corrupt(tmp_path):
     assert "Keras 3 model (.keras)" in str(caught.value) and "corrupt" not in str(caught.value)
     truncated = tmp_path / "half.h5"
     vae_file = tmp_path / "vae.h5"
-    _write_legacy_h5(vae_file, MLP_ENCODER, MLP_DECODER, _weights(MLP_ENCODER + MLP_DECODER))
+    write_legacy_h5(vae_file, MLP_ENCODER, MLP_DECODER, keras_weights(MLP_ENCODER + MLP_DECODER))
     truncated.write_bytes(vae_file.read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="is a Keras file"):
         load_model(truncated)
@@ -362,7 +237,7 @@ def test_a_weights_file_of_an_unknown_conv_vae_asks_for_the_keras_archive(tmp_pa
               ("Dense", "s", (4, 2), "layers/dense_2", {}), ("Dense", "u", (2, 14 * 14 * 8), "layers/dense_3", {}),
               ("Conv2DTranspose", "t", (3, 3, 1, 8), "layers/conv2d_transpose", {})]
     path = tmp_path / "other.weights.h5"
-    _write_keras3_weights(path, layers, _weights(layers))
+    write_keras3_weights(path, layers, keras_weights(layers))
     with pytest.raises(CheckpointError, match='model.save\\("model.keras"\\)'):
         load_model(path)
 
@@ -371,22 +246,22 @@ def test_a_keras_layer_that_cannot_be_rebuilt_exactly_is_named(tmp_path):
     encoder = [(*layer[:4], {**layer[4], "padding": "valid"}) if layer[1] == "conv2d_1" else layer
                for layer in CLASSIC_ENCODER]
     path = tmp_path / "valid.keras"
-    _write_keras_archive(path, encoder, CLASSIC_DECODER, _weights(encoder + CLASSIC_DECODER))
+    write_keras_archive(path, encoder, CLASSIC_DECODER, keras_weights(encoder + CLASSIC_DECODER))
     with pytest.raises(CheckpointError, match="conv2d_1.*padding is 'valid'"):
         import_file(path, ImportChoices(spread="log-var"))
 
 
 @pytest.mark.slow  # loads mnist-5k and encodes its test images for the map
 def test_cli_imports_and_opens_keras_files(tmp_path, capsys):
-    weights = _weights(CLASSIC_ENCODER + CLASSIC_DECODER)
+    weights = keras_weights(CLASSIC_ENCODER + CLASSIC_DECODER)
     source = tmp_path / "vae.keras"
-    _write_keras_archive(source, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
+    write_keras_archive(source, CLASSIC_ENCODER, CLASSIC_DECODER, weights)
     out = tmp_path / "vae.pt"
     assert main(["import", str(source), str(out), "--log-var", "--dataset", "mnist-5k"]) == 0
     assert read_checkpoint(out)["dataset"] == "mnist-5k"
     _assert_matches(load_model(out), weights, _classic_encode, _classic_decode)
     weights_only = tmp_path / "vae.weights.h5"
-    _write_keras3_weights(weights_only, CLASSIC_ENCODER + CLASSIC_DECODER, weights)
+    write_keras3_weights(weights_only, CLASSIC_ENCODER + CLASSIC_DECODER, weights)
     capsys.readouterr()
     assert main(["info", str(weights_only)]) == 0
     assert '"kind": "keras-conv"' in capsys.readouterr().out

@@ -38,8 +38,10 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
     from vae.io.codes import TestCodes, encode_test_codes, read_test_codes, save_test_codes, write_test_codes
     from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+    from vae.io.importers import ImportChoices
+    from vae.io.model_import import ImportQuestions, inspect_model_file, save_imported_model
     from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
-    from vae.presets import PRESET_DESCRIPTIONS, PRESETS, model_config_for
+    from vae.presets import PRESET_DESCRIPTIONS, PRESETS, model_config_for, preset_beta
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
     from vae.training.loop import fit, train_model
     from vae.training.run import RunOutcome, run_training
@@ -59,8 +61,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("TestCodes", "encode_test_codes", "read_test_codes", "save_test_codes", "write_test_codes"),
                     "vae.io.codes"),
     **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.io.listing"),
+    "ImportChoices": "vae.io.importers",
+    **dict.fromkeys(("ImportQuestions", "inspect_model_file", "save_imported_model"), "vae.io.model_import"),
     **dict.fromkeys(("ConvVAE", "MLPVAE", "build_model", "count_parameters"), "vae.models"),
-    **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "model_config_for"), "vae.presets"),
+    **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "model_config_for", "preset_beta"), "vae.presets"),
     **dict.fromkeys(("MAX_RUNNING_JOBS", "JobSnapshot", "get_job", "name_in_training", "running_jobs", "start_job"),
                     "vae.training.jobs"),
     **dict.fromkeys(("fit", "train_model"), "vae.training.loop"),

@@ -71,7 +71,7 @@ def list_unreadable_models() -> list[vae.CheckpointInfo]:
 def remove_leftovers_once() -> None:
     """Once per server: remove temp files that a killed save or upload left in the data folders.
 
-    The checkpoint folder's are removed by each listing (vae.listing.scan_checkpoints).
+    The checkpoint folder's are removed by each listing (vae.io.listing.scan_checkpoints).
     """
     vae.files.remove_stale_temps(vae.data.uploads_folder())
 
