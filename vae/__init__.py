@@ -7,7 +7,8 @@ Names are loaded on first use: ``import vae`` alone is instant, and the parts th
 (config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
 analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
-same things for editors and type checkers.
+same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
+beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
 """
 from __future__ import annotations
 
@@ -45,6 +46,20 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
     from vae.training.loop import fit, train_model
     from vae.training.run import RunOutcome, run_training
+    from vae import grid_pictures
+    from vae.analysis.grids import (
+        NEAR_SHARE,
+        LatentGrid,
+        class_direction,
+        dim_direction,
+        grid_values,
+        latent_grid,
+        near_code_threshold,
+        near_codes,
+        offset_codes,
+        prior_centre,
+        random_direction,
+    )
 
 _EXPORTS: dict[str, str] = {
     "LatentModel": "vae.analysis.latent",
@@ -69,8 +84,12 @@ _EXPORTS: dict[str, str] = {
                     "vae.training.jobs"),
     **dict.fromkeys(("fit", "train_model"), "vae.training.loop"),
     **dict.fromkeys(("RunOutcome", "run_training"), "vae.training.run"),
+    **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
+                     "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
+                    "vae.analysis.grids"),
 }
-_SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training")
+_SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
+               "grid_pictures")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 
