@@ -24,7 +24,7 @@ DIGITS = [str(digit) for digit in range(10)]
 PICTURE_DOWNLOADS = {  # page -> keys of its download buttons that carry a picture
     "explore": {"explore_download"},
     "interpolate": {"interp_download_png", "interp_download_gif"},
-    "generate": {"gen_samples_download", "gen_map_download", "gen_traverse_download"},
+    "generate": {"gen_samples_download", "gen_map_download", "gen_walk_download", "gen_traverse_download"},
     "reconstructions": {"recon_download"},
 }
 PAGES = [Path(spec.path).stem for spec in shell.PAGES]

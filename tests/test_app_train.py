@@ -451,14 +451,15 @@ def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch,
 @pytest.mark.slow
 def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
     app = open_page(app_reading(model_folder, monkeypatch), "generate", "flat")
-    assert len(images(app)) == 3 and len(download_buttons(app)) == 3
-    assert not app.radio  # a 2-D model is its own plane
+    assert len(images(app)) == 2 and len(download_buttons(app)) == 4  # the grid and the walk are labelled charts
+    assert "gen_plane" not in [radio.key for radio in app.radio]  # a 2-D model is its own plane
     app.slider(key="gen_side").set_value(5)
     app.slider(key="gen_temperature").set_value(0.5)
+    app.radio(key="gen_map_spacing").set_value("range").run()
     app.slider(key="gen_map_range").set_value(2.0)
     app.number_input(key="gen_seed").set_value(7).run()
     assert not app.exception and not app.error
-    assert len(images(app)) == 3
+    assert len(images(app)) == 2 and len(app.get("plotly_chart")) == 2
 
 
 @pytest.mark.slow
@@ -469,13 +470,13 @@ def test_generate_page_for_a_20d_model_explains_the_slice(monkeypatch, model_fol
     app.radio(key="gen_plane").set_value("dims").run()
     assert "z1 and z2" in texts(app.caption)
     app.multiselect(key="gen_traverse_dims").set_value([0, 19]).run()
-    assert not app.exception and not app.error and len(download_buttons(app)) == 3
+    assert not app.exception and not app.error and len(download_buttons(app)) == 4
 
 
 def test_generate_page_for_a_1d_model_without_dataset(monkeypatch, model_folder):
     app = open_page(app_reading(model_folder, monkeypatch), "generate", "line")
     assert "single number" in texts(app.caption)
-    assert len(images(app)) == 3 and not app.error and not app.multiselect
+    assert len(images(app)) == 2 and not app.error and not app.multiselect
 
 
 # --------------------------------------------------------------------------- Reconstructions
