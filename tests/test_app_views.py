@@ -88,7 +88,8 @@ def test_the_grid_at_the_prior_quantiles_decodes_norm_ppf_codes_labelled_with_th
     values = stats.norm.ppf(np.linspace(0.05, 0.95, 7))
     figure = chart(app, GRID_CHART)
     model = model_at(model_folder, MODEL_2D)
-    np.testing.assert_array_equal(shown_picture(figure), decoded(model, grid_of(values, values, np.zeros(2), (0, 1)), 7))
+    expected = decoded(model, grid_of(values, values, np.zeros(2), (0, 1)), 7)
+    np.testing.assert_array_equal(shown_picture(figure), expected)
     np.testing.assert_allclose(as_numbers(figure["layout"]["xaxis"]["ticktext"]), np.round(values, 2))
     np.testing.assert_allclose(as_numbers(figure["layout"]["yaxis"]["ticktext"]), np.round(values[::-1], 2))
     assert figure["layout"]["xaxis"]["title"]["text"] == "z1" and figure["layout"]["yaxis"]["title"]["text"] == "z2"
@@ -105,7 +106,8 @@ def test_the_grid_over_a_range_follows_the_range_chosen(app, model_folder):
     values = np.linspace(-5, 5, 5)
     figure = chart(app, GRID_CHART)
     model = model_at(model_folder, MODEL_2D)
-    np.testing.assert_array_equal(shown_picture(figure), decoded(model, grid_of(values, values, np.zeros(2), (0, 1)), 5))
+    expected = decoded(model, grid_of(values, values, np.zeros(2), (0, 1)), 5)
+    np.testing.assert_array_equal(shown_picture(figure), expected)
     assert figure["layout"]["xaxis"]["ticktext"] == ["-5", "-2.5", "0", "2.5", "5"]
     app.slider(key="gen_map_range").set_value(2.0).run()
     smaller = chart(app, GRID_CHART)
@@ -248,7 +250,8 @@ def test_the_walk_starts_from_the_picture_clicked_on_the_latent_space_page(app, 
     assert_walk(app, model, walk_of(encoded_means(model)[25], [1.0, 0.0], 0.5, 8), 0.5)
     app.session_state["explore_picked"] = {"model": MODEL_16D, "index": 25}  # another model's click means nothing
     app.run()
-    assert app.radio(key="gen_walk_start").value == "number" and "clicked" not in app.radio(key="gen_walk_start").options
+    start = app.radio(key="gen_walk_start")
+    assert start.value == "number" and "clicked" not in start.options
 
 
 @pytest.fixture(scope="module")

@@ -220,6 +220,15 @@ def test_the_labelled_picture_keeps_the_grid_pixel_for_pixel_and_writes_labels_b
         assert band.min() < 128
 
 
+def test_on_a_large_grid_the_labels_grow_with_it():
+    picture = vae.images.tile(np.zeros((6, 6, 200, 200), np.float32))  # 1205 px: big images, no enlargement
+    labelled = grid_pictures.labelled_picture(picture, (200, 200), ["-1.5"] * 6, ["0.25"] * 6, "z1", "z2")
+    margin_below = labelled.shape[0] - picture.shape[0]
+    text_rows = np.flatnonzero((labelled[picture.shape[0]:] < 0.5).any(axis=1))  # rows of the labels and the title
+    assert text_rows.max() - text_rows.min() >= 2 * picture.shape[0] * grid_pictures.FONT_SHARE * 0.7
+    assert margin_below >= 2 * picture.shape[0] * grid_pictures.FONT_SHARE
+
+
 def test_a_labelled_download_is_at_least_1024_px_and_made_of_whole_pixel_blocks():
     picture = grid_picture(20, 20)
     labels = [grid_pictures.value_label(v) for v in grids.grid_values(20)]
@@ -231,6 +240,7 @@ def test_a_labelled_download_is_at_least_1024_px_and_made_of_whole_pixel_blocks(
     np.testing.assert_array_equal(download, vae.images.enlarge(vae.images.to_uint8(labelled), scale))
 
 
+@pytest.mark.slow  # plotly's figure to JSON: about half a second on a busy machine
 def test_the_page_figure_shows_the_picture_with_the_labels_as_ticks():
     picture = grid_picture(3, 4)
     x_labels, y_labels = ["-1", "0", "1", "2"], ["1", "0", "-1"]

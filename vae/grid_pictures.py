@@ -13,8 +13,9 @@ from vae.images import enlarge, png_bytes, to_uint8
 from vae.plots import png_data_uri
 
 LABEL_CANVAS_PX = 512  # a small grid is enlarged by a whole number to about this size before labels are written
-FONT_PX = 12  # label height on that canvas; a download enlarges it 2-3 times (24-36 px on a 1024+ px slide picture)
-GAP_PX = 4  # space between the pictures, the labels and the axis titles
+FONT_PX = 12  # least label height on that canvas; a download enlarges it 2-3 times (24-36 px on a 1024+ px picture)
+FONT_SHARE = 1 / 48  # labels of a large grid (big images) grow with it: about 2% of its long side
+GAP_PX = 4  # least space between the pictures, the labels and the axis titles
 FIGURE_WIDTH_PX = 620  # the page's figure: its width, and the height it may take for a square grid
 TICK_GAP = 2  # labels closer than this many pixels would touch: only every k-th is written then
 
@@ -43,7 +44,8 @@ def labelled_picture(
     grid = to_uint8(picture)
     scale = max(1, LABEL_CANVAS_PX // max(grid.shape))
     big = enlarge(grid, scale)
-    font = ImageFont.load_default(FONT_PX)
+    font_px = max(FONT_PX, round(max(big.shape) * FONT_SHARE))
+    font, gap = ImageFont.load_default(font_px), max(GAP_PX, font_px // 3)
     x_stamps = [_text_stamp(label, font) for label in x_labels]
     rotate_x = any(stamp.width > (tile_shape[1] + 1) * scale - TICK_GAP for stamp in x_stamps)
     if rotate_x:
@@ -51,22 +53,22 @@ def labelled_picture(
     y_stamps = [_text_stamp(label, font) for label in y_labels]
     x_title_stamp = _text_stamp(x_title, font) if x_title else None
     y_title_stamp = _text_stamp(y_title, font).rotate(90, expand=True) if y_title else None
-    left = GAP_PX + max([stamp.width for stamp in y_stamps], default=0) + GAP_PX
-    left += (y_title_stamp.width + GAP_PX) if y_title_stamp else 0
+    left = gap + max([stamp.width for stamp in y_stamps], default=0) + gap
+    left += (y_title_stamp.width + gap) if y_title_stamp else 0
     band = max([stamp.height for stamp in x_stamps], default=0)
-    bottom = GAP_PX + band + GAP_PX + ((x_title_stamp.height + GAP_PX) if x_title_stamp else 0)
-    right = GAP_PX + max([stamp.width // 2 for stamp in x_stamps], default=0)
-    canvas = Image.new("L", (left + big.shape[1] + right, GAP_PX + big.shape[0] + bottom), 255)
-    canvas.paste(Image.fromarray(big), (left, GAP_PX))
+    bottom = gap + band + gap + ((x_title_stamp.height + gap) if x_title_stamp else 0)
+    right = gap + max([stamp.width // 2 for stamp in x_stamps], default=0)
+    canvas = Image.new("L", (left + big.shape[1] + right, gap + big.shape[0] + bottom), 255)
+    canvas.paste(Image.fromarray(big), (left, gap))
     x_centres = left + (tile_centres(len(x_stamps), tile_shape[1]) + 0.5) * scale
-    _paste_along(canvas, x_stamps, x_centres, GAP_PX + big.shape[0] + GAP_PX, across=True)
-    y_centres = GAP_PX + (tile_centres(len(y_stamps), tile_shape[0]) + 0.5) * scale
-    _paste_along(canvas, y_stamps, y_centres, left - GAP_PX, across=False)
+    _paste_along(canvas, x_stamps, x_centres, gap + big.shape[0] + gap, across=True)
+    y_centres = gap + (tile_centres(len(y_stamps), tile_shape[0]) + 0.5) * scale
+    _paste_along(canvas, y_stamps, y_centres, left - gap, across=False)
     if x_title_stamp:
-        canvas.paste(x_title_stamp, (left + (big.shape[1] - x_title_stamp.width) // 2, canvas.height - GAP_PX
+        canvas.paste(x_title_stamp, (left + (big.shape[1] - x_title_stamp.width) // 2, canvas.height - gap
                                      - x_title_stamp.height))
     if y_title_stamp:
-        canvas.paste(y_title_stamp, (GAP_PX, GAP_PX + (big.shape[0] - y_title_stamp.height) // 2))
+        canvas.paste(y_title_stamp, (gap, gap + (big.shape[0] - y_title_stamp.height) // 2))
     return np.asarray(canvas, np.float32) / 255.0
 
 

@@ -21,6 +21,7 @@ PLANE_METHODS = {"pca": "The two main directions of the test images' codes (PCA)
 CENTRE, IMAGE = "centre", "image"
 HOLD_CHOICES = {CENTRE: "The centre of the slice", IMAGE: "A test picture's code"}
 DEFAULT_SIDE, MIN_SIDE, MAX_SIDE = 20, 5, 30  # pictures per side: Kingma's figures have 20, the Keras tutorial 30
+MAX_GRID_PX = 4096  # pixels per side of the grid at most: big images get fewer pictures per side (256 px: 15)
 # Session-state keys of the widgets. The range, plane and download keep the keys of the map this grid replaced.
 SPACING_KEY, SIDE_KEY, RANGE_KEY = "gen_map_spacing", "gen_map_side", "gen_map_range"
 PLANE_KEY, DIM_X_KEY, DIM_Y_KEY = "gen_plane", "gen_plane_x", "gen_plane_y"
@@ -39,7 +40,8 @@ def show_grid(name: str, model: vae.LatentModel) -> None:
     spacing = left.radio("Spacing", list(SPACINGS), format_func=SPACINGS.get, key=SPACING_KEY,
                          help="Even steps of the prior follow where the model expects codes (Kingma and Welling's "
                               "figures); even steps over a range cover a square (the Keras tutorial uses 5).")
-    side = middle.slider("Pictures per side", MIN_SIDE, MAX_SIDE, DEFAULT_SIDE, key=SIDE_KEY)
+    most = max(MIN_SIDE, min(MAX_SIDE, MAX_GRID_PX // (max(model.image_shape) + 1)))
+    side = middle.slider("Pictures per side", MIN_SIDE, most, min(DEFAULT_SIDE, most), key=SIDE_KEY)
     limit = right.slider("Range", 0.5, 10.0, 3.0, 0.5, key=RANGE_KEY, disabled=spacing != RANGE,
                          help="With even steps over a range, the grid covers codes from minus this value to plus "
                               "this value on both axes. Most training codes lie within 3.")
