@@ -1,0 +1,403 @@
+// The live part of the latent map: the model's decoder runs in the page (pages/decoder.js), so the picture
+// beside the map follows the mouse, a dragged cross, arrow keys, the latent sliders and Interpolate's
+// scrubber at display rate, with no server rerun. The server hears only what is committed.
+// Big things travel once: a point set by its token, a decoder by its sha256 (pages/common/live.py sends
+// each once per session); both are kept here, at module level, so they outlive a remount of the map in
+// this tab. Data that names one the tab lacks (e.g. after a reload) asks for it again: event "need".
+import { createDecoder, createLift, weightsFromBase64 } from "../decoder.js";
+
+const CACHE_LIMIT = 8; // point sets and decoders kept per tab (one per model and plane shown)
+const TIMING_LIMIT = 2000; // the newest input-to-pixels latencies kept for the benchmark
+const EMPTY_POINTS = { x: new Float32Array(0), y: new Float32Array(0), labels: new Uint16Array(0), codes: null, count: 0 };
+const POINT_SETS = new Map(); // token -> decoded points
+const DECODERS = new Map(); // sha256 -> { decoder } or { error }
+const GROUPS = new Map(); // a map's key -> { map, scrub }: how Interpolate's scrubber reaches its map
+export const COMMIT_PAUSE_MS = 350; // keys: the server hears the point this long after the last key is let go
+const CAPTIONS = { point: "The chosen point", hover: "Under the mouse", drag: "Moving the point",
+                   keys: "Moving the point", slider: "Moving the point" };
+
+function remember(cache, key, value) {
+  cache.delete(key);
+  cache.set(key, value);
+  while (cache.size > CACHE_LIMIT) cache.delete(cache.keys().next().value);
+  return value;
+}
+
+function bytes(base64) {
+  const text = atob(base64 || "");
+  const out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+
+function floats(base64) {
+  return new Float32Array(bytes(base64).buffer);
+}
+
+function decodePoints(spec) {
+  const x = floats(spec.x), y = floats(spec.y);
+  const labels = spec.labels ? new Uint16Array(bytes(spec.labels).buffer) : new Uint16Array(x.length);
+  const codes = spec.codes ? floats(spec.codes) : null;
+  return { x, y, labels, codes, codeDim: spec.code_dim || 0, count: x.length };
+}
+
+/** The map's points: sent inline (data.points with arrays, or the older top-level x/y/labels), or by token. */
+export function resolvePoints(data, ask) {
+  const spec = data.points || (data.x !== undefined ? data : null);
+  if (!spec) return EMPTY_POINTS;
+  if (spec.x !== undefined) {
+    const points = decodePoints(spec);
+    return spec.token ? remember(POINT_SETS, spec.token, points) : points;
+  }
+  if (POINT_SETS.has(spec.token)) return POINT_SETS.get(spec.token);
+  ask({ points: spec.token });
+  return EMPTY_POINTS;
+}
+
+/** A decoder from WebDecoder.payload() ({header, weights}) or its hash alone ({sha256}); null while it is missing. */
+export function resolveDecoder(spec, ask) {
+  if (!spec) return null;
+  const sha = spec.header ? spec.header.sha256 : spec.sha256;
+  if (spec.header && spec.weights !== undefined && !DECODERS.has(sha)) {
+    let entry;
+    try {
+      entry = { decoder: createDecoder(spec.header, weightsFromBase64(spec.weights)) };
+    } catch (error) {
+      entry = { error: String(error.message || error) };
+    }
+    remember(DECODERS, sha, entry);
+  }
+  if (DECODERS.has(sha)) return DECODERS.get(sha);
+  ask({ decoder: sha });
+  return null;
+}
+
+/** A picture canvas sized for one decoded image (CSS scales it up, pixels stay square). */
+export function preparePicture(canvas, decoder, shownPixels) {
+  if (canvas.width !== decoder.width || canvas.height !== decoder.height) {
+    canvas.width = decoder.width;
+    canvas.height = decoder.height;
+  }
+  const scale = Math.max(1, Math.floor(shownPixels / Math.max(decoder.width, decoder.height)));
+  canvas.style.width = `${scale * decoder.width}px`;
+  canvas.style.height = `${scale * decoder.height}px`;
+  return canvas.getContext("2d").createImageData(decoder.width, decoder.height);
+}
+
+// ---------------------------------------------------------------- the map's live state
+
+/** Set up (or clear) the map's live decoding from data.live; returns whether a decoder is ready. */
+export function updateLive(map, data) {
+  const spec = data.live;
+  const entry = spec ? resolveDecoder(spec.decoder, map.ask) : null;
+  if (!spec || !entry || entry.error || !spec.lift) {
+    map.live = null;
+    map.picture.hidden = true;
+    map.note.textContent = entry && entry.error ? "The picture is decoded on the server: click a spot." : "";
+    return false;
+  }
+  const decoder = entry.decoder;
+  const lift = createLift(spec.lift);
+  const latentDim = decoder.latentDim;
+  map.live = {
+    decoder, lift, latentDim, ranges: spec.ranges || null, caption: spec.caption || CAPTIONS.point,
+    mean: Float64Array.from(spec.lift.mean), axes: spec.lift.axes.map((row) => Float64Array.from(row)),
+    point: spec.point ? Float32Array.from(spec.point) : Float32Array.from(lift.lift(0, 0)),
+    work: new Float32Array(latentDim),
+    image: preparePicture(map.pictureCanvas, decoder, map.pictureSize),
+  };
+  map.picture.hidden = false;
+  map.note.textContent = "";
+  return true;
+}
+
+/** The full code of what ``want`` names: its own code, a test image's code, or a lifted plane point; clipped. */
+function codeFor(map, want) {
+  const live = map.live, out = live.work, points = map.points, i = want.index;
+  if (want.code) out.set(want.code.subarray ? want.code.subarray(0, live.latentDim) : want.code);
+  else if (i != null && points.codes && points.codeDim === live.latentDim) {
+    out.set(points.codes.subarray(i * live.latentDim, (i + 1) * live.latentDim));
+  } else if (i != null && live.latentDim <= 2) { // up to 2-D a dot's position is its code
+    out[0] = points.x[i];
+    if (live.latentDim > 1) out[1] = points.y[i];
+  } else out.set(live.lift.lift(want.x, want.y));
+  if (live.ranges) { // as the server keeps a chosen point inside the sliders' ranges
+    for (let d = 0; d < out.length; d++) out[d] = Math.min(Math.max(out[d], live.ranges[d][0]), live.ranges[d][1]);
+  }
+  return out;
+}
+
+/** The plane position of a full code: (code - mean) . axes, as Projection.to_2d. */
+export function project(live, code) {
+  let x = 0, y = 0;
+  for (let d = 0; d < live.latentDim; d++) {
+    x += (code[d] - live.mean[d]) * live.axes[0][d];
+    y += (code[d] - live.mean[d]) * live.axes[1][d];
+  }
+  return [x, y];
+}
+
+/** Ask for a live frame: the newest ``want`` is drawn at the next display frame (one decode per frame at most). */
+export function requestLive(map, want, stamp) {
+  map.want = want;
+  if (map.inputStamp === null && stamp != null) map.inputStamp = stamp;
+  if (!map.frame) map.frame = requestAnimationFrame(() => renderLive(map));
+}
+
+function renderLive(map) {
+  map.frame = 0;
+  const want = map.want;
+  map.want = null;
+  if (!want || !map.data) return;
+  if (want.cross !== undefined) {
+    map.pending = want.cross;
+    map.redrawOverlay();
+  }
+  if (map.live) {
+    const code = codeFor(map, want);
+    map.live.decoder.decodeInto(code, map.live.image);
+    map.pictureCanvas.getContext("2d").putImageData(map.live.image, 0, 0);
+    map.shown = { source: want.source, code: Float32Array.from(code), x: want.x ?? null, y: want.y ?? null,
+                  index: want.index ?? null };
+    map.caption.textContent = want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "";
+  }
+  noteLatency(map.timings, want.source, map.inputStamp);
+  map.inputStamp = null;
+}
+
+/** Record input-to-pixels milliseconds (the event's timestamp to the end of this frame's drawing). */
+export function noteLatency(timings, source, stamp) {
+  timings.frames += 1;
+  if (stamp === null || stamp === undefined) return;
+  timings.latencies.push([source, performance.now() - stamp]);
+  if (timings.latencies.length > TIMING_LIMIT) timings.latencies.shift();
+}
+
+/** Show the committed point (after a hover ends, or when the server's answer arrives). */
+export function showCommitted(map) {
+  if (map.live) requestLive(map, { source: "point", code: map.live.point }, null);
+}
+
+/** What the tests read: the live picture, its code and where it came from. */
+export function describeLive(map) {
+  const shown = map.shown, live = map.live;
+  const rect = map.pictureCanvas.getBoundingClientRect();
+  const out = { ready: Boolean(live), note: map.note.textContent, frames: map.timings.frames,
+                hovering: map.hovering, dragging: Boolean(map.drag), pending: map.pending,
+                picture: { left: rect.left, top: rect.top, width: rect.width, height: rect.height },
+                sliders: Array.from(map.slidersRoot.querySelectorAll("input")).map((input) => Number(input.value)) };
+  if (live && shown) {
+    Object.assign(out, { source: shown.source, code: Array.from(shown.code), x: shown.x, y: shown.y, index: shown.index,
+                         width: live.decoder.width, height: live.decoder.height,
+                         pixels: Array.from(live.decoder.decode(shown.code)) });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- the latent sliders
+
+/** Build (when their names or ranges change) and fill the latent sliders from data.live.sliders. */
+export function updateSliders(map, data) {
+  const spec = data.live && data.live.sliders, root = map.slidersRoot;
+  const signature = JSON.stringify(spec ? [spec, data.live.ranges] : null);
+  if (root.dataset.signature !== signature) {
+    root.dataset.signature = signature;
+    root.replaceChildren();
+    if (spec) buildSliders(map, root, spec, data.live.ranges);
+  }
+  const point = data.live && data.live.point;
+  if (!point) return;
+  for (const input of root.querySelectorAll("input")) {
+    const dim = Number(input.dataset.dim);
+    if (input.dataset.active) continue; // the one the user is moving keeps the user's value
+    input.value = String(point[dim]);
+    showValue(input);
+  }
+}
+
+function buildSliders(map, root, spec, ranges) {
+  let parent = root;
+  if (spec.title) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    summary.textContent = spec.title;
+    details.appendChild(summary);
+    root.appendChild(details);
+    parent = details;
+  }
+  const grid = document.createElement("div");
+  grid.className = "latent-map-slider-grid";
+  parent.appendChild(grid);
+  spec.labels.forEach((label, dim) => {
+    const item = document.createElement("label");
+    item.className = "latent-map-slider";
+    const name = document.createElement("span");
+    name.textContent = label;
+    const value = document.createElement("output");
+    const input = document.createElement("input");
+    Object.assign(input, { type: "range", min: String(ranges[dim][0]), max: String(ranges[dim][1]), step: "any" });
+    input.dataset.dim = String(dim);
+    input.setAttribute("aria-label", label);
+    item.append(name, value, input);
+    grid.appendChild(item);
+    wireSlider(map, input, dim);
+  });
+}
+
+function showValue(input) {
+  input.previousElementSibling.textContent = Number(input.value).toFixed(2);
+}
+
+function wireSlider(map, input, dim) {
+  let byKey = false;
+  input.addEventListener("pointerdown", () => { byKey = false; input.dataset.active = "1"; });
+  input.addEventListener("keydown", () => { byKey = true; input.dataset.active = "1"; });
+  input.addEventListener("input", (event) => {
+    showValue(input);
+    if (!map.live) return;
+    if (!map.draft) map.draft = Float32Array.from(map.live.point);
+    map.draft[dim] = Number(input.value);
+    clearTimeout(map.sliderTimer);
+    requestLive(map, { source: "slider", code: map.draft, cross: project(map.live, map.draft) }, event.timeStamp);
+  });
+  input.addEventListener("change", () => {
+    clearTimeout(map.sliderTimer);
+    const commit = () => {
+      delete input.dataset.active;
+      const code = map.draft || (map.live ? Float32Array.from(map.live.point) : null);
+      if (!code) return;
+      code[dim] = Number(input.value); // also when no decoder runs here: the server decodes
+      map.draft = null;
+      if (map.send) map.send("slider", { z: Array.from(code) });
+    };
+    if (byKey) map.sliderTimer = setTimeout(commit, COMMIT_PAUSE_MS); // one rerun for a run of key presses
+    else commit();
+  });
+}
+
+// ---------------------------------------------------------------- Interpolate's scrubber
+
+/** Join the map to its scrubber's group (the map's key); returns the scrubber's last spot, if any. */
+export function joinGroup(map, group) {
+  if (!group) return null;
+  const entry = GROUPS.get(group) || { map: null, scrub: null };
+  entry.map = map;
+  GROUPS.set(group, entry);
+  return entry.scrub;
+}
+
+export function leaveGroup(map, group) {
+  const entry = group && GROUPS.get(group);
+  if (entry && entry.map === map) entry.map = null;
+}
+
+/** The scrubber under Interpolate's strip: a slider from A to B, decoded live, its spot shown on the map. */
+export function mountScrubber(component) {
+  const { parentElement, data, setTriggerValue } = component;
+  let scrubber = parentElement.__latentScrubber;
+  if (!scrubber) {
+    scrubber = createScrubber(parentElement);
+    parentElement.__latentScrubber = scrubber;
+  }
+  scrubber.send = setTriggerValue;
+  scrubber.update(data);
+  return () => scrubber.destroy();
+}
+
+function createScrubber(parent) {
+  const root = document.createElement("div");
+  root.className = "latent-scrubber";
+  root.innerHTML = `<label class="latent-scrubber-track"><span>A</span>
+      <input type="range" min="0" max="1" step="any" value="0"><span>B</span></label>
+    <figure class="latent-map-picture"><canvas></canvas><figcaption></figcaption></figure>`;
+  parent.appendChild(root);
+  const input = root.querySelector("input"), canvas = root.querySelector("canvas");
+  const caption = root.querySelector("figcaption");
+  const scrubber = { root, data: null, send: null, decoder: null, image: null, code: null, t: 0,
+                     timings: { frames: 0, latencies: [] }, frame: 0, stamp: null };
+  const asked = new Set();
+  const ask = (what) => {
+    const id = JSON.stringify(what);
+    if (!asked.has(id) && scrubber.send) { asked.add(id); scrubber.send("need", what); }
+  };
+  scrubber.update = (data) => {
+    scrubber.data = data;
+    input.setAttribute("aria-label", data.label || "From A to B");
+    let entry = resolveDecoder(data.decoder, () => {}); // the map beside it may bring the weights in this render
+    if (!entry && data.decoder) {
+      requestAnimationFrame(() => { if (scrubber.data === data && resolveDecoder(data.decoder, ask)) scrubber.update(data); });
+    }
+    scrubber.decoder = entry && entry.decoder ? entry.decoder : null;
+    canvas.parentElement.hidden = !scrubber.decoder;
+    if (scrubber.decoder) scrubber.image = preparePicture(canvas, scrubber.decoder, data.picture_pixels || 112);
+    scrub(scrubber, Number(input.value), null);
+  };
+  scrubber.destroy = () => { root.remove(); delete parent.__latentScrubber; };
+  scrubber.describe = () => ({ t: scrubber.t, code: scrubber.code && Array.from(scrubber.code),
+                               frames: scrubber.timings.frames, ready: Boolean(scrubber.decoder),
+                               pixels: scrubber.decoder && scrubber.code ? Array.from(scrubber.decoder.decode(scrubber.code)) : null });
+  input.addEventListener("input", (event) => {
+    scrubber.t = Number(input.value);
+    if (scrubber.stamp === null) scrubber.stamp = event.timeStamp;
+    if (!scrubber.frame) scrubber.frame = requestAnimationFrame(() => {
+      scrubber.frame = 0;
+      scrub(scrubber, scrubber.t, scrubber.stamp);
+      scrubber.stamp = null;
+    });
+  });
+  scrubber.caption = caption;
+  scrubber.canvas = canvas;
+  return scrubber;
+}
+
+function scrub(scrubber, t, stamp) {
+  const data = scrubber.data;
+  scrubber.t = t;
+  const a = Float64Array.from(data.a), b = Float64Array.from(data.b);
+  scrubber.code = Float32Array.from(pathPoint(a, b, t, data.method));
+  scrubber.caption.textContent = `${Math.round(t * 100)}% of the way from A to B`;
+  if (scrubber.decoder) {
+    scrubber.decoder.decodeInto(scrubber.code, scrubber.image);
+    scrubber.canvas.getContext("2d").putImageData(scrubber.image, 0, 0);
+  }
+  const spot = project({ latentDim: a.length, mean: data.projection.mean, axes: data.projection.axes }, scrubber.code);
+  const entry = GROUPS.get(data.group) || { map: null, scrub: null };
+  entry.scrub = spot;
+  GROUPS.set(data.group, entry);
+  if (entry.map) { entry.map.scrub = spot; entry.map.redrawOverlay(); }
+  noteLatency(scrubber.timings, "scrub", stamp);
+}
+
+/** The point a share t of the way along the path, as vae/projection.py's lerp and slerp (float64). */
+export function pathPoint(a, b, t, method) {
+  const out = new Float64Array(a.length);
+  for (let d = 0; d < a.length; d++) out[d] = (1 - t) * a[d] + t * b[d];
+  if (method !== "spherical") return out;
+  const normA = Math.hypot(...a), normB = Math.hypot(...b);
+  if (normA < 1e-12 || normB < 1e-12) return out;
+  const unitA = a.map((v) => v / normA), unitB = b.map((v) => v / normB);
+  const angle = Math.acos(Math.min(1, Math.max(-1, unitA.reduce((s, v, d) => s + v * unitB[d], 0))));
+  let direction;
+  if (angle < 1e-6) direction = unitA.map((v, d) => (1 - t) * v + t * unitB[d]);
+  else if (Math.PI - angle < 1e-6) {
+    if (a.length === 1) return out; // +x to -x in 1-D: only through zero
+    const other = perpendicular(unitA);
+    direction = unitA.map((v, d) => Math.cos(t * Math.PI) * v + Math.sin(t * Math.PI) * other[d]);
+  } else {
+    direction = unitA.map((v, d) => (Math.sin((1 - t) * angle) * v + Math.sin(t * angle) * unitB[d]) / Math.sin(angle));
+  }
+  const length = Math.max(Math.hypot(...direction), 1e-12), norm = (1 - t) * normA + t * normB;
+  for (let d = 0; d < a.length; d++) out[d] = direction[d] / length * norm;
+  if (t === 0) out.set(a); // exact ends, as slerp keeps them
+  if (t === 1) out.set(b);
+  return out;
+}
+
+function perpendicular(unit) {
+  let smallest = 0;
+  for (let d = 1; d < unit.length; d++) if (Math.abs(unit[d]) < Math.abs(unit[smallest])) smallest = d;
+  const dot = unit[smallest];
+  const other = unit.map((v, d) => (d === smallest ? 1 : 0) - dot * v);
+  const length = Math.hypot(...other);
+  return other.map((v) => v / length);
+}
