@@ -137,15 +137,36 @@ export function project(live, code) {
   return [x, y];
 }
 
-/** Ask for a live frame: the newest ``want`` is drawn at the next display frame (one decode per frame at most). */
-export function requestLive(map, want, stamp) {
-  map.want = want;
-  if (map.inputStamp === null && stamp != null) map.inputStamp = stamp;
-  if (!map.frame) map.frame = requestAnimationFrame(() => renderLive(map));
+/**
+ * At most one drawing per display frame: the first input after a frame draws at once (its pixels are in the
+ * next frame the screen shows), the later ones of the same frame are folded into one drawing of the newest
+ * at the next animation frame. ``draw(input)`` gets the oldest undrawn input: {stamp, handled} (its event's
+ * timestamp, and when the page's handler saw it) or null, and whether it runs inside an animation frame.
+ */
+export function frameThrottle(draw) {
+  let frame = 0, waiting = false, input = null;
+  const run = (inFrame) => {
+    waiting = false;
+    const oldest = input;
+    input = null;
+    draw(oldest, inFrame);
+    frame = requestAnimationFrame(() => { frame = 0; if (waiting) run(true); });
+  };
+  return (stamp) => {
+    if (input === null && stamp != null) input = { stamp, handled: performance.now() };
+    waiting = true;
+    if (!frame) run(false);
+  };
 }
 
-function renderLive(map) {
-  map.frame = 0;
+/** Ask for a live picture of ``want`` (the newest wins); ``stamp`` is the input event's timestamp. */
+export function requestLive(map, want, stamp) {
+  map.want = want;
+  if (!map.throttle) map.throttle = frameThrottle((input, inFrame) => renderLive(map, input, inFrame));
+  map.throttle(stamp);
+}
+
+function renderLive(map, input, inFrame) {
   const want = map.want;
   map.want = null;
   if (!want || !map.data) return;
@@ -161,15 +182,22 @@ function renderLive(map) {
                   index: want.index ?? null };
     map.caption.textContent = want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "";
   }
-  noteLatency(map.timings, want.source, map.inputStamp);
-  map.inputStamp = null;
+  noteLatency(map.timings, want.source, input, inFrame);
 }
 
-/** Record input-to-pixels milliseconds (the event's timestamp to the end of this frame's drawing). */
-export function noteLatency(timings, source, stamp) {
+/**
+ * Record [source, input -> pixels, handler -> pixels, input -> frame] in ms: from the input event's timestamp
+ * (the browser holds mouse moves until its next frame: up to 16.7 ms at 60 Hz) and from the moment the page's
+ * handler saw it, to the decoded pixels painted on the canvas; and from the event to the start of the display
+ * frame that shows them (the next animation frame, or this one when drawn inside one).
+ */
+export function noteLatency(timings, source, input, inFrame) {
   timings.frames += 1;
-  if (stamp === null || stamp === undefined) return;
-  timings.latencies.push([source, performance.now() - stamp]);
+  if (!input) return;
+  const now = performance.now();
+  const entry = [source, now - input.stamp, now - input.handled, inFrame ? now - input.stamp : null];
+  if (!inFrame) requestAnimationFrame(() => { entry[3] = performance.now() - input.stamp; });
+  timings.latencies.push(entry);
   if (timings.latencies.length > TIMING_LIMIT) timings.latencies.shift();
 }
 
@@ -314,7 +342,7 @@ function createScrubber(parent) {
   const input = root.querySelector("input"), canvas = root.querySelector("canvas");
   const caption = root.querySelector("figcaption");
   const scrubber = { root, data: null, send: null, decoder: null, image: null, code: null, t: 0,
-                     timings: { frames: 0, latencies: [] }, frame: 0, stamp: null };
+                     timings: { frames: 0, latencies: [] } };
   const asked = new Set();
   const ask = (what) => {
     const id = JSON.stringify(what);
@@ -336,21 +364,17 @@ function createScrubber(parent) {
   scrubber.describe = () => ({ t: scrubber.t, code: scrubber.code && Array.from(scrubber.code),
                                frames: scrubber.timings.frames, ready: Boolean(scrubber.decoder),
                                pixels: scrubber.decoder && scrubber.code ? Array.from(scrubber.decoder.decode(scrubber.code)) : null });
+  const throttle = frameThrottle((input, inFrame) => scrub(scrubber, scrubber.t, input, inFrame));
   input.addEventListener("input", (event) => {
     scrubber.t = Number(input.value);
-    if (scrubber.stamp === null) scrubber.stamp = event.timeStamp;
-    if (!scrubber.frame) scrubber.frame = requestAnimationFrame(() => {
-      scrubber.frame = 0;
-      scrub(scrubber, scrubber.t, scrubber.stamp);
-      scrubber.stamp = null;
-    });
+    throttle(event.timeStamp);
   });
   scrubber.caption = caption;
   scrubber.canvas = canvas;
   return scrubber;
 }
 
-function scrub(scrubber, t, stamp) {
+function scrub(scrubber, t, input, inFrame = false) {
   const data = scrubber.data;
   scrubber.t = t;
   const a = Float64Array.from(data.a), b = Float64Array.from(data.b);
@@ -365,7 +389,7 @@ function scrub(scrubber, t, stamp) {
   entry.scrub = spot;
   GROUPS.set(data.group, entry);
   if (entry.map) { entry.map.scrub = spot; entry.map.redrawOverlay(); }
-  noteLatency(scrubber.timings, "scrub", stamp);
+  noteLatency(scrubber.timings, "scrub", input, inFrame);
 }
 
 /** The point a share t of the way along the path, as vae/projection.py's lerp and slerp (float64). */
