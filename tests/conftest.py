@@ -354,7 +354,8 @@ def latent_map(at, index: int = 0) -> dict:
 
 
 def map_event(at, event: str, value, index: int = 0):
-    """Simulate the map's ``event`` ("click", "legend", "slider", "need") as the browser sends it: a trigger value, then a rerun."""
+    """Simulate the map's ``event`` ("click", "legend", "slider", "need") as the browser sends it: a trigger value,
+    then a rerun."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
     element = map_elements(at)[index]

@@ -46,7 +46,8 @@ def reruns(page: Page) -> int:
 
 
 def live(page: Page, chart_key: str = h.EXPLORE_CHART) -> dict:
-    """The map's live state: ready, source, code, pixels (H*W floats), x, y, index, frames, pending, picture, sliders."""
+    """The map's live state: ready, source, code, pixels (H*W floats), x, y, index, frames, pending, picture and
+    sliders (map_live.js describeLive)."""
     return page.evaluate(f"key => {_MAP}.describe().live", chart_key)
 
 

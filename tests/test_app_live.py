@@ -7,6 +7,7 @@ server decoding with a note. The sliders drawn in the map send only their final 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import shutil
 
@@ -15,8 +16,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import (APP, DIGITS, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path, assert_clean, map_click, map_elements,
-                      map_event, map_json, map_slider, page_text)
+from conftest import (APP, DIGITS, MAP_COMPONENT, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path, assert_clean,
+                      map_click, map_elements, map_event, map_json, map_slider, page_text)
 from pages.common import live
 from vae.io import web as vae_web
 
@@ -179,3 +180,31 @@ def test_the_lift_sent_lifts_a_click_as_the_server_does(app):
     expected = np.clip(code.astype(np.float32), ranges[:, 0], ranges[:, 1])
     map_click(app, *spot)
     np.testing.assert_allclose(app.session_state["explore_point"]["z"], expected, atol=1e-6)
+
+
+# ------------------------------------------------------------------ Interpolate
+
+
+def scrubber_json(at: AppTest) -> dict:
+    """The data of Interpolate's scrubber (the map component in its "scrubber" mode)."""
+    sent = [json.loads(element.proto.json) for element in at.get("bidi_component")
+            if element.proto.component_name == MAP_COMPONENT]
+    (scrubber,) = [data for data in sent if data.get("mode") == "scrubber"]
+    return scrubber
+
+
+def test_the_scrubber_gets_the_ends_the_path_and_the_decoder_by_name(app):
+    app.run()
+    app.switch_page("pages/interpolate.py").run()
+    app.radio(key="interp_mode").set_value("index").run()
+    app.number_input(key="interp_index_b").set_value(17).run()
+    app.radio(key="interp_method").set_value("spherical").run()
+    assert_clean(app)
+    means = vae.load_model(app_model_path(app)).encode(vae.load_dataset("digits").test_images[[0, 17]])[0]
+    shown, scrubber = map_json(app), scrubber_json(app)
+    np.testing.assert_allclose([scrubber["a"], scrubber["b"]], means, rtol=1e-4, atol=1e-5)
+    assert scrubber["method"] == "spherical" and scrubber["group"] == "interp_scatter" == shown["group"]
+    assert scrubber["decoder"] == {"sha256": shown["live"]["decoder"]["sha256"]}  # the map beside it sent the weights
+    assert shown["legend_local"]  # the legend hides classes in the browser alone on this page
+    np.testing.assert_allclose(shown["path"][-1], means[1], atol=1e-4)  # a 2-D model's plane is its codes
+    assert shown["live"]["lift"]["base"] is None  # a click lifts from the plane's origin, as on this page

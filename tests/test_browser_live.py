@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import urllib.parse
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +30,7 @@ CODE_TOLERANCE = 1e-5  # the page's lifted code against vae.projection's (float3
 HOVER_SPOTS = 10  # empty spots hovered per model, plus a few dots
 KEY_STEP = 0.01  # pages/common/latent_map.js KEY_STEP: an arrow key moves the point 1% of the plane
 PHONE = {"width": 390, "height": 844}  # the issue's phone viewport
+EXPLORE_MAP = "document.querySelector('.st-key-explore_scatter .latent-map').parentElement.__latentMap"
 VIEWS = {  # case -> (model, link parameters past ?model=, plane)
     "conv-2d": (DEFAULT_MODEL, {}, "dims"),
     "mlp-16d, PCA": (MODEL_16D, {}, "pca"),
@@ -73,9 +75,13 @@ def open_view(page, server, name: str, params: dict) -> None:
 
 def current_point(page) -> np.ndarray:
     """The chosen point the page holds (the base a hover lifts from)."""
-    return np.asarray(page.evaluate(
-        "() => document.querySelector('.st-key-explore_scatter .latent-map').parentElement.__latentMap.data.live.point"),
-        np.float64)
+    return np.asarray(page.evaluate(f"() => {EXPLORE_MAP}.data.live.point"), np.float64)
+
+
+def wait_marker_at(page, target, within: float) -> None:
+    """Wait until the server's cross (the map's marker) is within ``within`` of plane point ``target``."""
+    page.wait_for_function(f"t => {{ const m = {EXPLORE_MAP}.data.marker;"
+                           " return Math.hypot(m[0] - t[0], m[1] - t[1]) < t[2]; }", arg=[*target, within])
 
 
 # ---------------------------------------------------------------- hover
@@ -153,9 +159,7 @@ def test_dragging_the_cross_decodes_live_and_commits_on_release(page, server, ch
     assert lh.reruns(page) == 0, "dragging reran the app before the release"
     code = np.asarray(state["code"], np.float32)
     page.mouse.up()
-    page.wait_for_function("t => { const m = document.querySelector('.st-key-explore_scatter .latent-map')"
-                           ".parentElement.__latentMap.data.marker; return Math.hypot(m[0] - t[0], m[1] - t[1]) < 0.05; }",
-                           arg=list(target))
+    wait_marker_at(page, target, 0.05)
     h.wait_idle(page)
     assert lh.reruns(page) >= 1
     np.testing.assert_allclose(current_point(page), code, atol=1e-6)
@@ -174,9 +178,7 @@ def test_arrow_keys_move_the_point_then_commit_it(page, server):
     moved = lh.live(page)
     assert moved["source"] in ("keys", "point")  # "point" once the server has answered
     expected = [start[0] + 3 * KEY_STEP * (x1 - x0), start[1] + 2 * KEY_STEP * (y1 - y0)]
-    page.wait_for_function("t => { const m = document.querySelector('.st-key-explore_scatter .latent-map')"
-                           ".parentElement.__latentMap.data.marker; return Math.hypot(m[0] - t[0], m[1] - t[1]) < 1e-3; }",
-                           arg=expected)
+    wait_marker_at(page, expected, 1e-3)
     h.wait_idle(page)
     assert h.map_state(page)["marker"] == pytest.approx(expected, abs=1e-3)
     assert_no_error(page)
@@ -204,8 +206,7 @@ def test_a_latent_slider_decodes_while_it_moves_and_the_server_hears_the_end(pag
     assert len({picture.tobytes() for picture in seen}) == len(seen)
     page.mouse.up()
     value = float(slider.input_value())
-    page.wait_for_function("v => document.querySelector('.st-key-explore_scatter .latent-map').parentElement"
-                           ".__latentMap.data.live.point[0] === v", arg=value)
+    page.wait_for_function(f"v => {EXPLORE_MAP}.data.live.point[0] === v", arg=value)
     h.wait_idle(page)
     assert lh.reruns(page) == 1  # only the end was sent
     assert current_point(page)[0] == pytest.approx(value, abs=1e-6)
@@ -270,8 +271,7 @@ def test_a_click_sends_the_marker_not_the_points(browser, server, checkpoint_cop
 
         x_text = encode_floats(means[:, 0])[:200]  # the dots' positions as they travel
         assert any(x_text in frame for frame in frames), "the first view did not carry the points"
-        token = page.evaluate("() => document.querySelector('.st-key-explore_scatter .latent-map').parentElement"
-                              ".__latentMap.data.points.token")
+        token = page.evaluate(f"() => {EXPLORE_MAP}.data.points.token")
         before = len(frames)
         h.timed_plane_click(page, *h.empty_spots(page, 1)[0])
         after = frames[before:]
@@ -307,8 +307,7 @@ def test_on_a_phone_the_plane_is_square_the_picture_in_view_and_a_finger_decodes
         assert moving["source"] == "drag" and moving["dragging"] and tip.is_visible()
         assert lh.reruns(page) == 0
         lh.touch_drag(page, [spots[-1]], lift=True)  # the finger lifts: the point is chosen there
-        page.wait_for_function("() => !document.querySelector('.st-key-explore_scatter .latent-map').parentElement"
-                               ".__latentMap.drag")
+        page.wait_for_function(f"() => !{EXPLORE_MAP}.drag")
         assert tip.is_hidden()
         h.wait_idle(page)
         dot = h.isolated_dots(page, 1)[0]
@@ -320,3 +319,60 @@ def test_on_a_phone_the_plane_is_square_the_picture_in_view_and_a_finger_decodes
     finally:
         page.screenshot(path=str(artifacts / "e2e-live-phone-after.png"))
         context.close()
+
+
+# ---------------------------------------------------------------- the component outside Streamlit
+
+MOUNT_JS = """async ([source, mounts]) => {
+    const module = await import(URL.createObjectURL(new Blob([source], {type: 'text/javascript'})));
+    window.sent = [];
+    window.maps = mounts.map((data, n) => {
+        const parentElement = document.createElement('div');
+        parentElement.style.width = '700px';
+        document.body.appendChild(parentElement);
+        module.default({parentElement, data, setTriggerValue: (event, value) => window.sent.push([n, event, value])});
+        return parentElement;
+    });
+}"""
+
+
+def test_the_map_runs_outside_streamlit_and_asks_for_what_this_tab_lacks(browser, checkpoint_copy):
+    """The entry point a saved web page calls: {parentElement, data, setTriggerValue}; no server behind it."""
+    from pages.common import _latent_map
+    from vae.io.web import export_decoder, lift_payload
+
+    network = load_model(f"{checkpoint_copy}/{DEFAULT_MODEL}.pt")
+    means = saved_means(str(checkpoint_copy), DEFAULT_MODEL)
+    projection, ranges = plane_of(means, "dims")
+    full = _latent_map.map_data(projection.to_2d(means), np.arange(len(means)) % 10, [str(d) for d in range(10)],
+                                tuple(ranges[0]), tuple(ranges[1]), marker=(0.0, 0.0))
+    payload = export_decoder(network).payload()
+    full["live"] = {"decoder": payload, "lift": lift_payload(projection, np.zeros(2)), "ranges": ranges.tolist(),
+                    "point": [0.0, 0.0], "sliders": None, "caption": None}
+    by_name = {**full, "points": {"token": full["points"]["token"], "count": len(means)},
+               "live": {**full["live"], "decoder": {"sha256": payload["header"]["sha256"]}}}
+    unknown = {**by_name, "points": {"token": "0" * 32, "count": 3},
+               "live": {**by_name["live"], "decoder": {"sha256": "f" * 64}}}
+    page = h.new_page(browser)
+    try:
+        page.set_content("<!doctype html><html><body></body></html>")
+        page.add_style_tag(content=(Path(_latent_map.__file__).parent / "latent_map.css").read_text())
+        page.evaluate(MOUNT_JS, [_latent_map.component_js(), [full, by_name, unknown]])
+        page.wait_for_function("() => window.maps.every(p => p.__latentMap.describe().drawn > 0)")
+        described = page.evaluate("() => window.maps.map(p => p.__latentMap.describe())")
+        assert [len(d["index"]) for d in described] == [len(means), len(means), 0]  # the second from this tab's cache
+        assert [d["live"]["ready"] for d in described] == [True, True, False]
+        assert page.evaluate("() => window.sent") == [[2, "need", {"points": "0" * 32}],
+                                                      [2, "need", {"decoder": "f" * 64}]]
+        box = page.evaluate("() => window.maps[1].__latentMap.describe()")
+        x, y = 0.75 * ranges[0, 0], 0.5 * ranges[1, 1]
+        page.mouse.move(round(box["left"] + (x - ranges[0, 0]) / (ranges[0, 1] - ranges[0, 0]) * box["width"]),
+                        round(box["top"] + (ranges[1, 1] - y) / (ranges[1, 1] - ranges[1, 0]) * box["height"]))
+        page.wait_for_function("() => window.maps[1].__latentMap.describe().live.source === 'hover'")
+        state = page.evaluate("() => window.maps[1].__latentMap.describe().live")
+        code = np.asarray(state["code"], np.float32)
+        assert np.abs(lh.picture(state) - network.decode(code[None])[0]).max() < PAGE_TOLERANCE
+        assert code == pytest.approx([state["x"], state["y"]], abs=1e-6)  # a 2-D plane is the codes
+        assert page.evaluate("() => window.sent.length") == 2  # hovering sent nothing
+    finally:
+        page.context.close()

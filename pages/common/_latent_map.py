@@ -152,6 +152,9 @@ def scrubber(key: str, data: dict, on_need: Callable[[], None]) -> None:
 
 
 def event(key: str, name: str) -> object | None:
-    """The value of the map's event ``name`` ("click", "legend", "slider", "need") in this run, or None (call it in a callback)."""
+    """The value of the map's event ``name`` ("click", "legend", "slider", "need") in this run, or None.
+
+    Call it in a callback.
+    """
     state = st.session_state.get(key)
     return state.get(name) if state is not None else None

@@ -97,7 +97,9 @@ function loadBackground(map, source) {
   map.image = null;
   if (!source) return;
   const image = new Image();
-  image.onload = () => { if (map.data && map.data.background === source) { map.image = image; map.width = 0; layout(map); } };
+  image.onload = () => {
+    if (map.data && map.data.background === source) { map.image = image; map.width = 0; layout(map); }
+  };
   image.src = source;
 }
 

@@ -91,7 +91,8 @@ def slider_spec(latent_dim: int) -> dict:
     if latent_dim <= 2:
         return {"labels": list(SLIDER_LABELS_2D[:latent_dim]), "title": None}
     shown = min(latent_dim, _shared.MAX_SLIDER_DIMS)
-    return {"labels": [f"z{dim + 1}" for dim in range(shown)], "title": f"Fine-tune all {latent_dim} numbers of the point"}
+    return {"labels": [f"z{dim + 1}" for dim in range(shown)],
+            "title": f"Fine-tune all {latent_dim} numbers of the point"}
 
 
 def slider_code(value: object, latent_dim: int) -> np.ndarray | None:

@@ -8,7 +8,8 @@ import { createDecoder, createLift, weightsFromBase64 } from "../decoder.js";
 
 const CACHE_LIMIT = 8; // point sets and decoders kept per tab (one per model and plane shown)
 const TIMING_LIMIT = 2000; // the newest input-to-pixels latencies kept for the benchmark
-const EMPTY_POINTS = { x: new Float32Array(0), y: new Float32Array(0), labels: new Uint16Array(0), codes: null, count: 0 };
+const EMPTY_POINTS = { x: new Float32Array(0), y: new Float32Array(0), labels: new Uint16Array(0), codes: null,
+                       count: 0 };
 const POINT_SETS = new Map(); // token -> decoded points
 const DECODERS = new Map(); // sha256 -> { decoder } or { error }
 const GROUPS = new Map(); // a map's key -> { map, scrub }: how Interpolate's scrubber reaches its map
@@ -353,7 +354,9 @@ function createScrubber(parent) {
     input.setAttribute("aria-label", data.label || "From A to B");
     let entry = resolveDecoder(data.decoder, () => {}); // the map beside it may bring the weights in this render
     if (!entry && data.decoder) {
-      requestAnimationFrame(() => { if (scrubber.data === data && resolveDecoder(data.decoder, ask)) scrubber.update(data); });
+      requestAnimationFrame(() => {
+        if (scrubber.data === data && resolveDecoder(data.decoder, ask)) scrubber.update(data);
+      });
     }
     scrubber.decoder = entry && entry.decoder ? entry.decoder : null;
     canvas.parentElement.hidden = !scrubber.decoder;
@@ -361,9 +364,11 @@ function createScrubber(parent) {
     scrub(scrubber, Number(input.value), null);
   };
   scrubber.destroy = () => { root.remove(); delete parent.__latentScrubber; };
-  scrubber.describe = () => ({ t: scrubber.t, code: scrubber.code && Array.from(scrubber.code),
-                               frames: scrubber.timings.frames, ready: Boolean(scrubber.decoder),
-                               pixels: scrubber.decoder && scrubber.code ? Array.from(scrubber.decoder.decode(scrubber.code)) : null });
+  scrubber.describe = () => ({
+    t: scrubber.t, code: scrubber.code && Array.from(scrubber.code), frames: scrubber.timings.frames,
+    ready: Boolean(scrubber.decoder),
+    pixels: scrubber.decoder && scrubber.code ? Array.from(scrubber.decoder.decode(scrubber.code)) : null,
+  });
   const throttle = frameThrottle((input, inFrame) => scrub(scrubber, scrubber.t, input, inFrame));
   input.addEventListener("input", (event) => {
     scrubber.t = Number(input.value);
