@@ -353,15 +353,17 @@ def test_the_map_runs_outside_streamlit_and_asks_for_what_this_tab_lacks(browser
                "live": {**full["live"], "decoder": {"sha256": payload["header"]["sha256"]}}}
     unknown = {**by_name, "points": {"token": "0" * 32, "count": 3},
                "live": {**by_name["live"], "decoder": {"sha256": "f" * 64}}}
+    server_decoded = {**by_name, "live": {**by_name["live"], "decoder": None,  # a model the page cannot run
+                                          "sliders": {"labels": ["Across (z1)", "Up (z2)"], "title": None}}}
     page = h.new_page(browser)
     try:
         page.set_content("<!doctype html><html><body></body></html>")
         page.add_style_tag(content=(Path(_latent_map.__file__).parent / "latent_map.css").read_text())
-        page.evaluate(MOUNT_JS, [_latent_map.component_js(), [full, by_name, unknown]])
+        page.evaluate(MOUNT_JS, [_latent_map.component_js(), [full, by_name, unknown, server_decoded]])
         page.wait_for_function("() => window.maps.every(p => p.__latentMap.describe().drawn > 0)")
         described = page.evaluate("() => window.maps.map(p => p.__latentMap.describe())")
-        assert [len(d["index"]) for d in described] == [len(means), len(means), 0]  # the second from this tab's cache
-        assert [d["live"]["ready"] for d in described] == [True, True, False]
+        assert [len(d["index"]) for d in described] == [len(means), len(means), 0, len(means)]  # 2nd, 4th: cached
+        assert [d["live"]["ready"] for d in described] == [True, True, False, False]
         assert page.evaluate("() => window.sent") == [[2, "need", {"points": "0" * 32}],
                                                       [2, "need", {"decoder": "f" * 64}]]
         box = page.evaluate("() => window.maps[1].__latentMap.describe()")
@@ -374,5 +376,13 @@ def test_the_map_runs_outside_streamlit_and_asks_for_what_this_tab_lacks(browser
         assert np.abs(lh.picture(state) - network.decode(code[None])[0]).max() < PAGE_TOLERANCE
         assert code == pytest.approx([state["x"], state["y"]], abs=1e-6)  # a 2-D plane is the codes
         assert page.evaluate("() => window.sent.length") == 2  # hovering sent nothing
+
+        slider = page.locator("input[data-dim='0']")  # without a decoder the sliders still commit: the server decodes
+        slider.focus()
+        page.keyboard.press("End")
+        page.wait_for_function("() => window.sent.length === 3")
+        map_number, event, value = page.evaluate("() => window.sent[2]")
+        assert (map_number, event) == (3, "slider") and value["z"] == pytest.approx([ranges[0, 1], 0.0], abs=1e-6)
+        assert page.evaluate("() => window.maps[3].__latentMap.pending") == pytest.approx([ranges[0, 1], 0.0])
     finally:
         page.context.close()

@@ -54,8 +54,8 @@ function createMap(parent) {
                 pictureCanvas: $(".latent-map-picture canvas"), caption: $("figcaption"), note: $(".latent-map-note"),
                 slidersRoot: $(".latent-map-sliders"), pictureSize: PICTURE_PIXELS, data: null, points: null,
                 pixels: null, buckets: null, image: null, send: null, width: 0, height: 0, hidden: new Set(),
-                localHidden: null, pending: null, scrub: null, live: null, shown: null, want: null, throttle: null,
-                hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
+                localHidden: null, pending: null, scrub: null, live: null, plane: null, point: null, shown: null,
+                want: null, throttle: null, hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
                 sliderTimer: 0, asked: new Set(), timings: { frames: 0, latencies: [] } };
   map.ask = (what) => {
     const id = JSON.stringify(what);
@@ -80,6 +80,7 @@ function createMap(parent) {
 function update(map, data) {
   const previous = map.data;
   map.data = data;
+  map.asked = new Set(); // one ask per missing thing per update: a thing evicted later may be asked for again
   map.points = resolvePoints(data, map.ask);
   if (!previous || previous.background !== data.background) loadBackground(map, data.background);
   if (!map.drag && map.keyPoint === null) map.pending = null; // the server's cross replaces the one drawn at a commit

@@ -87,9 +87,16 @@ export function preparePicture(canvas, decoder, shownPixels) {
 
 // ---------------------------------------------------------------- the map's live state
 
-/** Set up (or clear) the map's live decoding from data.live; returns whether a decoder is ready. */
+/**
+ * Set up the map's live parts from data.live: ``map.plane`` (how codes project onto the plane) and
+ * ``map.point`` (the chosen code) whenever they are sent, and ``map.live`` (the decoder) once it runs here.
+ * Without a decoder the sliders and the cross still move; the server decodes what they commit.
+ */
 export function updateLive(map, data) {
   const spec = data.live;
+  map.plane = spec && spec.lift ? planeOf(spec.lift) : null;
+  map.point = spec && spec.point ? Float32Array.from(spec.point)
+    : spec && spec.lift ? Float32Array.from(createLift(spec.lift).lift(0, 0)) : null;
   const entry = spec ? resolveDecoder(spec.decoder, map.ask) : null;
   if (!spec || !entry || entry.error || !spec.lift) {
     map.live = null;
@@ -98,18 +105,20 @@ export function updateLive(map, data) {
     return false;
   }
   const decoder = entry.decoder;
-  const lift = createLift(spec.lift);
-  const latentDim = decoder.latentDim;
   map.live = {
-    decoder, lift, latentDim, ranges: spec.ranges || null, caption: spec.caption || CAPTIONS.point,
-    mean: Float64Array.from(spec.lift.mean), axes: spec.lift.axes.map((row) => Float64Array.from(row)),
-    point: spec.point ? Float32Array.from(spec.point) : Float32Array.from(lift.lift(0, 0)),
-    work: new Float32Array(latentDim),
+    decoder, lift: createLift(spec.lift), latentDim: decoder.latentDim, ranges: spec.ranges || null,
+    caption: spec.caption || CAPTIONS.point, work: new Float32Array(decoder.latentDim),
     image: preparePicture(map.pictureCanvas, decoder, map.pictureSize),
   };
   map.picture.hidden = false;
   map.note.textContent = "";
   return true;
+}
+
+/** How codes project onto the plane (from a lift payload): {latentDim, mean, axes}, float64. */
+export function planeOf(lift) {
+  return { latentDim: lift.mean.length, mean: Float64Array.from(lift.mean),
+           axes: lift.axes.map((row) => Float64Array.from(row)) };
 }
 
 /** The full code of what ``want`` names: its own code, a test image's code, or a lifted plane point; clipped. */
@@ -128,12 +137,12 @@ function codeFor(map, want) {
   return out;
 }
 
-/** The plane position of a full code: (code - mean) . axes, as Projection.to_2d. */
-export function project(live, code) {
+/** The plane position of a full code: (code - mean) . axes, as Projection.to_2d (``plane`` from planeOf). */
+export function project(plane, code) {
   let x = 0, y = 0;
-  for (let d = 0; d < live.latentDim; d++) {
-    x += (code[d] - live.mean[d]) * live.axes[0][d];
-    y += (code[d] - live.mean[d]) * live.axes[1][d];
+  for (let d = 0; d < plane.latentDim; d++) {
+    x += (code[d] - plane.mean[d]) * plane.axes[0][d];
+    y += (code[d] - plane.mean[d]) * plane.axes[1][d];
   }
   return [x, y];
 }
@@ -204,7 +213,7 @@ export function noteLatency(timings, source, input, inFrame) {
 
 /** Show the committed point (after a hover ends, or when the server's answer arrives). */
 export function showCommitted(map) {
-  if (map.live) requestLive(map, { source: "point", code: map.live.point }, null);
+  if (map.live && map.point) requestLive(map, { source: "point", code: map.point }, null);
 }
 
 /** What the tests read: the live picture, its code and where it came from. */
@@ -283,17 +292,18 @@ function wireSlider(map, input, dim) {
   input.addEventListener("keydown", () => { byKey = true; input.dataset.active = "1"; });
   input.addEventListener("input", (event) => {
     showValue(input);
-    if (!map.live) return;
-    if (!map.draft) map.draft = Float32Array.from(map.live.point);
+    if (!map.point) return;
+    if (!map.draft) map.draft = Float32Array.from(map.point);
     map.draft[dim] = Number(input.value);
     clearTimeout(map.sliderTimer);
-    requestLive(map, { source: "slider", code: map.draft, cross: project(map.live, map.draft) }, event.timeStamp);
+    const cross = map.plane ? project(map.plane, map.draft) : undefined;
+    requestLive(map, { source: "slider", code: map.draft, cross }, event.timeStamp);
   });
   input.addEventListener("change", () => {
     clearTimeout(map.sliderTimer);
     const commit = () => {
       delete input.dataset.active;
-      const code = map.draft || (map.live ? Float32Array.from(map.live.point) : null);
+      const code = map.draft || (map.point ? Float32Array.from(map.point) : null);
       if (!code) return;
       code[dim] = Number(input.value); // also when no decoder runs here: the server decodes
       map.draft = null;
@@ -344,13 +354,14 @@ function createScrubber(parent) {
   const caption = root.querySelector("figcaption");
   const scrubber = { root, data: null, send: null, decoder: null, image: null, code: null, t: 0,
                      timings: { frames: 0, latencies: [] } };
-  const asked = new Set();
+  let asked = new Set(); // one ask per thing per update
   const ask = (what) => {
     const id = JSON.stringify(what);
     if (!asked.has(id) && scrubber.send) { asked.add(id); scrubber.send("need", what); }
   };
   scrubber.update = (data) => {
     scrubber.data = data;
+    asked = new Set();
     input.setAttribute("aria-label", data.label || "From A to B");
     let entry = resolveDecoder(data.decoder, () => {}); // the map beside it may bring the weights in this render
     if (!entry && data.decoder) {
@@ -389,7 +400,7 @@ function scrub(scrubber, t, input, inFrame = false) {
     scrubber.decoder.decodeInto(scrubber.code, scrubber.image);
     scrubber.canvas.getContext("2d").putImageData(scrubber.image, 0, 0);
   }
-  const spot = project({ latentDim: a.length, mean: data.projection.mean, axes: data.projection.axes }, scrubber.code);
+  const spot = project(planeOf(data.projection), scrubber.code);
   const entry = GROUPS.get(data.group) || { map: null, scrub: null };
   entry.scrub = spot;
   GROUPS.set(data.group, entry);
