@@ -55,7 +55,7 @@ function createMap(parent) {
                 slidersRoot: $(".latent-map-sliders"), pictureSize: PICTURE_PIXELS, data: null, points: null,
                 pixels: null, buckets: null, image: null, send: null, width: 0, height: 0, hidden: new Set(),
                 localHidden: null, pending: null, scrub: null, live: null, plane: null, point: null, shown: null,
-                want: null, throttle: null, hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
+                basePoints: null, want: null, throttle: null, hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
                 sliderTimer: 0, asked: new Set(), timings: { frames: 0, latencies: [] } };
   map.ask = (what) => {
     const id = JSON.stringify(what);
@@ -89,9 +89,19 @@ function update(map, data) {
   updateLive(map, data);
   updateSliders(map, data);
   drawLegend(map);
-  map.width = 0; // draw again, whatever the size
-  layout(map);
+  if (baseChanged(map, previous, data)) {
+    map.basePoints = map.points;
+    map.width = 0; // draw the dots again, whatever the size
+    layout(map);
+  } else map.redrawOverlay(); // a click's answer moves the cross only: 70,000 dots stay as drawn
   if (!map.hovering && !map.drag) showCommitted(map);
+}
+
+/** Whether the dots' layer must be drawn again: other points, classes, ranges, titles or background. */
+function baseChanged(map, previous, data) {
+  if (!previous || map.points !== map.basePoints || previous.background !== data.background) return true;
+  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height"];
+  return keys.some((key) => JSON.stringify(previous[key]) !== JSON.stringify(data[key]));
 }
 
 function loadBackground(map, source) {
