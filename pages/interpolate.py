@@ -69,7 +69,7 @@ def show_interpolation(name: str) -> None:
             draw_plane(name, plane, path)
         with right:
             describe_ends(plane, ends)
-        show_strip(name, images, method)
+        show_strip(images, method)
         live.draw_scrubber(SCRUBBER_KEY, CHART_KEY, name, plane.projection, z_a, z_b, method)
         show_downloads(name, images)
         update_link(ends, steps, method)
@@ -312,7 +312,7 @@ def describe_ends(plane: _shared.Plane, ends: dict) -> None:
     st.caption(f"Next click on the map sets **{ends['next'].upper()}**.")
 
 
-def show_strip(name: str, images: np.ndarray, method: str) -> None:
+def show_strip(images: np.ndarray, method: str) -> None:
     """The pictures from A to B in one row (the scrubber under it morphs between them in the page)."""
     strip = vae_images.tile(images, columns=len(images), padding=1)
     widest = max(1, STRIP_HEIGHT // images.shape[1]) * strip.shape[1]  # any wider: a step taller than STRIP_HEIGHT

@@ -144,7 +144,7 @@ def test_the_models_page_shows_model_names_as_text(model_folder, monkeypatch):
 
 def test_the_map_component_writes_names_as_text_never_as_html():
     folder = Path(__file__).resolve().parent.parent / "pages" / "common"
-    for module in ("latent_map.js", "map_live.js", "map_draw.js"):  # the map's modules (the sliders' labels too)
+    for module in ("latent_map.js", "map_live.js", "map_draw.js", "map_scrubber.js"):  # the map's modules (the sliders' labels too)
         script = (folder / module).read_text()
         assignments = re.findall(r"innerHTML\s*=\s*`([^`]*)`", script)
         assert len(assignments) == script.count("innerHTML"), f"{module}: innerHTML set from something not fixed"

@@ -84,13 +84,13 @@ def test_the_component_script_is_one_module_with_its_imports_joined():
     source = _latent_map.component_js()
     assert not re.search(r"^import ", source, re.MULTILINE) and "from \"." not in source  # nothing left to fetch
     here = Path(_latent_map.__file__).parent
-    modules = [here / "map_draw.js", here.parent / "decoder.js", here / "map_live.js"]
+    modules = [here / "map_draw.js", here.parent / "decoder.js", here / "map_live.js", here / "map_scrubber.js"]
     for module in modules:  # each once, its lines as written (bar "export" and its own imports)
         lines = [line.removeprefix("export ") for line in module.read_text().splitlines()
                  if line.strip() and not line.startswith(("import ", "         "))]
         assert source.count(f"// ---- {module.name}\n") == 1
         assert all(line in source for line in lines), module.name
     order = [source.index(f"// ---- {module.name}") for module in modules]
-    assert order == sorted(order)  # the decoder before map_live.js, which uses it
+    assert order == sorted(order)  # each before its first user: the decoder before map_live.js, which uses it
     assert source.count("export default function") == 1 and source.rstrip().endswith("}")
     assert len(source) < 1.05 * sum(len(path.read_text()) for path in [*modules, here / "latent_map.js"])

@@ -1,7 +1,8 @@
 // The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional
 // picture of decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the
 // model's decoder running in the page: the picture beside the map follows the mouse, a dragged cross,
-// arrow keys and the latent sliders, with no server rerun.
+// arrow keys and the latent sliders, with no server rerun. With data.mode "scrubber" it mounts
+// Interpolate's scrubber instead (map_scrubber.js). Drawing: map_draw.js.
 // Streamlit calls the default export on the first draw and again whenever the data changes, with the
 // same parentElement; the map is built once and kept on that element (see pages/common/_latent_map.py).
 // Outside Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null).
@@ -9,8 +10,9 @@
 // when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z: the full code},
 // "need" {points: token} or {decoder: sha256} (this tab lacks what the data names: send it again).
 import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
-import { COMMIT_PAUSE_MS, describeLive, joinGroup, leaveGroup, mountScrubber, requestLive, resolvePoints,
-         showCommitted, updateLive, updateSliders } from "./map_live.js";
+import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
+         updateSliders } from "./map_live.js";
+import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
 const HIT_PIXELS = 6; // a click this close to a dot picks that test image
@@ -288,11 +290,11 @@ function onRelease(map, event) {
 
 function onKey(map, event) {
   const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
-  if (!map.data || !(event.key in moves)) return;
+  const start = map.data && (map.keyPoint || map.pending || map.data.marker);
+  if (!start || !(event.key in moves)) return; // no chosen point (Interpolate): nothing to move
   event.preventDefault(); // not the page's scrolling
   clearTimeout(map.keyTimer);
   const [x0, x1] = map.data.x_range, [y0, y1] = map.data.y_range;
-  const start = map.keyPoint || map.pending || map.data.marker || [(x0 + x1) / 2, (y0 + y1) / 2];
   const step = KEY_STEP * (event.shiftKey ? 10 : 1), [dx, dy] = moves[event.key];
   const x = Math.min(Math.max(start[0] + dx * step * (x1 - x0), x0), x1);
   const y = Math.min(Math.max(start[1] + dy * step * (y1 - y0), y0), y1);
