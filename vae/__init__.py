@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
     from vae.io.importers import ImportChoices
     from vae.io.model_import import ImportQuestions, inspect_model_file, save_imported_model
+    from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload
     from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
     from vae.presets import PRESET_DESCRIPTIONS, PRESETS, model_config_for, preset_beta
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
@@ -78,6 +79,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.io.listing"),
     "ImportChoices": "vae.io.importers",
     **dict.fromkeys(("ImportQuestions", "inspect_model_file", "save_imported_model"), "vae.io.model_import"),
+    **dict.fromkeys(("UnsupportedLayer", "WebDecoder", "export_decoder", "lift_payload"), "vae.io.web"),
     **dict.fromkeys(("ConvVAE", "MLPVAE", "build_model", "count_parameters"), "vae.models"),
     **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "model_config_for", "preset_beta"), "vae.presets"),
     **dict.fromkeys(("MAX_RUNNING_JOBS", "JobSnapshot", "get_job", "name_in_training", "running_jobs", "start_job"),
