@@ -184,6 +184,45 @@ def test_encode_with_a_loaded_model_gives_its_means(checkpoint, tiny_model, tiny
     _assert_same(read_test_codes(checkpoint, VERSION), encoded)
 
 
+# ---------------------------------------------------------------- log-variances (format 2)
+
+
+def test_encode_keeps_the_models_log_variances_and_they_survive_the_round_trip(checkpoint, tiny_model, tiny_images):
+    encoded = encode_test_codes(vae.load_model(checkpoint), tiny_images, np.zeros(64, np.int64), ("0",), "digits")
+    with torch.no_grad():
+        expected = tiny_model.encode(torch.from_numpy(tiny_images))[1].numpy()
+    np.testing.assert_array_equal(encoded.logvars, expected)
+    write_test_codes(checkpoint, encoded, VERSION)
+    loaded = read_test_codes(checkpoint, VERSION)
+    assert loaded.logvars.dtype == np.float32
+    np.testing.assert_array_equal(loaded.logvars, expected)
+    np.testing.assert_array_equal(_stored_arrays(checkpoint)["logvars"], expected)
+
+
+def test_a_file_of_the_format_before_log_variances_is_ignored(checkpoint, codes):
+    """Files written before format 2 hold only the means: read as stale, so the app makes them again."""
+    write_test_codes(checkpoint, codes, VERSION)
+    arrays = _stored_arrays(checkpoint)
+    np.savez(codes_path(checkpoint), **{**arrays, "format": np.array(1)})
+    assert CODES_FORMAT == 2 and read_test_codes(checkpoint, VERSION) is None
+
+
+def test_codes_without_log_variances_read_back_without_them(checkpoint, codes):
+    assert codes.logvars is None
+    write_test_codes(checkpoint, codes, VERSION)
+    assert "logvars" not in _stored_arrays(checkpoint)
+    assert read_test_codes(checkpoint, VERSION).logvars is None
+
+
+@pytest.mark.parametrize("logvars", [np.zeros((30, 3), np.float32), np.zeros(30, np.float32),
+                                     np.full((30, 2), np.nan, np.float32), np.full((30, 2), -np.inf, np.float32)],
+                         ids=["other-dims", "flat", "nan", "minus-inf"])
+def test_damaged_log_variances_give_none(checkpoint, codes, logvars):
+    write_test_codes(checkpoint, codes, VERSION)
+    np.savez(codes_path(checkpoint), **{**_stored_arrays(checkpoint), "logvars": logvars})
+    assert read_test_codes(checkpoint, VERSION) is None
+
+
 # ---------------------------------------------------------------- dataset versions
 
 

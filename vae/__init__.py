@@ -5,7 +5,7 @@ and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` an
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
 (config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
-analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
+analysis.projection, analysis.diagnostics, analysis.overlays, analysis.likelihoods, analysis.selections) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
 beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
@@ -61,6 +61,36 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_centre,
         random_direction,
     )
+    # The map's research views (issue 15): diagnostics, overlays and selections are torch-free; scores runs the model.
+    from vae.analysis.diagnostics import (
+        MIN_TSNE_POINTS,
+        TSNE_NEIGHBOURS,
+        DensityGrids,
+        PlaneAccuracy,
+        density_grids,
+        explained_variance,
+        nearest_codes,
+        off_the_data,
+        plane_grid,
+        plane_knn_accuracy,
+        tsne_click_code,
+        tsne_plane,
+    )
+    from vae.analysis.metrics import KNN_MAX_TRAIN
+    from vae.analysis.overlays import (
+        DENSITY_RESOLUTION,
+        PRIOR_RING_MASSES,
+        Ellipses,
+        density_picture,
+        density_sample,
+        ellipse_mass,
+        picture_extent,
+        posterior_ellipses,
+        prior_rings,
+        rgba_png,
+    )
+    from vae.analysis.scores import ImageScores, score_images
+    from vae.analysis.selections import attribute_strip, attribute_vector, check_selection, selection_csv
 
 _EXPORTS: dict[str, str] = {
     "LatentModel": "vae.analysis.latent",
@@ -89,6 +119,15 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
                      "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
                     "vae.analysis.grids"),
+    **dict.fromkeys(("MIN_TSNE_POINTS", "TSNE_NEIGHBOURS", "DensityGrids", "PlaneAccuracy", "density_grids", "explained_variance",
+                     "nearest_codes", "off_the_data", "plane_grid", "plane_knn_accuracy", "tsne_click_code",
+                     "tsne_plane"), "vae.analysis.diagnostics"),
+    "KNN_MAX_TRAIN": "vae.analysis.metrics",
+    **dict.fromkeys(("DENSITY_RESOLUTION", "PRIOR_RING_MASSES", "Ellipses", "density_picture", "density_sample",
+                     "ellipse_mass", "picture_extent", "posterior_ellipses", "prior_rings", "rgba_png"),
+                    "vae.analysis.overlays"),
+    **dict.fromkeys(("ImageScores", "score_images"), "vae.analysis.scores"),
+    **dict.fromkeys(("attribute_strip", "attribute_vector", "check_selection", "selection_csv"), "vae.analysis.selections"),
 }
 _SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
                "grid_pictures")

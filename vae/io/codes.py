@@ -1,6 +1,7 @@
 """Saved test-image codes: a model's test images encoded once, kept beside its checkpoint (numpy only).
 
-The map of a model shows the codes (latent means) of its test images. Computing them needs
+The map of a model shows the codes (latent means) of its test images, and their uncertainty (the
+log-variances of each image's posterior q(z|x)) for the ellipses and the density overlays. Computing them needs
 torch, the model and the dataset; reading them back from ``<stem>.codes.npz`` needs none of
 these, so the map of a model seen before appears as soon as the app starts. The file records
 the checkpoint it belongs to (SHA-256 of its bytes) and the version of its dataset; codes made
@@ -22,7 +23,7 @@ from vae.data.dataset import require_image_size
 from vae.data.registry import dataset_version
 from vae.files import codes_path, write_atomically
 
-CODES_FORMAT = 1
+CODES_FORMAT = 2  # 2: the log-variances are kept too; files of format 1 are ignored and made again
 LOGGER = logging.getLogger(__name__)
 # What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
 _READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError, NotImplementedError,
@@ -31,12 +32,13 @@ _READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError
 
 @dataclass(frozen=True)
 class TestCodes:
-    """The test images' latent means and labels, as the map draws them."""
+    """The test images' latent means, log-variances and labels, as the map draws them."""
 
     means: np.ndarray  # (N, D) float32
     labels: np.ndarray  # (N,) int64
     class_names: tuple[str, ...]
     dataset: str
+    logvars: np.ndarray | None = None  # (N, D) float32: log sigma^2 of each image's posterior; None when not known
 
 
 class Encoder(Protocol):
@@ -83,8 +85,12 @@ def _checked(stored: dict[str, np.ndarray]) -> TestCodes | None:
     means, labels = np.asarray(stored["means"]), np.asarray(stored["labels"])
     if means.ndim != 2 or labels.shape != (len(means),) or not np.isfinite(means).all():
         return None
+    logvars = np.asarray(stored["logvars"]) if "logvars" in stored else None
+    if logvars is not None and (logvars.shape != means.shape or not np.isfinite(logvars).all()):
+        return None
     return TestCodes(means.astype(np.float32), labels.astype(np.int64),
-                     tuple(str(name) for name in stored["class_names"]), str(stored["dataset"]))
+                     tuple(str(name) for name in stored["class_names"]), str(stored["dataset"]),
+                     None if logvars is None else logvars.astype(np.float32))
 
 
 def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: str) -> Path:
@@ -96,21 +102,23 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
         "means": np.asarray(codes.means, np.float32), "labels": np.asarray(codes.labels, np.int64),
         "class_names": np.array([str(name) for name in codes.class_names], dtype=str),
     }
+    if codes.logvars is not None:  # codes made by hand (tests, other tools) may lack them: read back as None
+        arrays["logvars"] = np.asarray(codes.logvars, np.float32)
     write_atomically(target, lambda handle: np.savez_compressed(handle, **arrays))
     return target
 
 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
                       class_names: tuple[str, ...], dataset: str) -> TestCodes:
-    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`.
+    """Encode the test images (N, H, W) with ``model``: their latent means and log-variances as :class:`TestCodes`.
 
     Raises:
         DataError: the images are not the size the model reads.
     """
     require_image_size(test_images, model.image_shape, dataset)
-    means, _ = model.encode(test_images)
+    means, logvars = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
-                     tuple(str(name) for name in class_names), dataset)
+                     tuple(str(name) for name in class_names), dataset, np.asarray(logvars, np.float32))
 
 
 def save_codes(checkpoint: str | Path, codes: TestCodes) -> Path | None:
