@@ -221,7 +221,7 @@ def test_the_nearest_test_pictures_are_the_brute_force_nearest(app, folder):
     distances = np.sqrt(((codes.means.astype(np.float64) - z) ** 2).sum(axis=1))
     nearest = np.argsort(distances, kind="stable")[: research.NEAREST_COUNT]
     listed = [caption.value for caption in app.caption if caption.value.startswith("\\#")]
-    expected = [f"#{i}, class {DIGITS[codes.labels[i]]}, distance {distances[i]:.2f}" for i in nearest]
+    expected = [f"#{i} · {DIGITS[codes.labels[i]]} · {distances[i]:.2f}" for i in nearest]
     assert [caption.replace("\\", "") for caption in listed] == expected
 
 
@@ -250,3 +250,15 @@ def test_the_tsne_map_decodes_the_mean_code_of_the_nearest_pictures_there(app, f
     np.testing.assert_allclose(app.session_state["explore_point"]["z"], expected, atol=1e-5)
     assert map_json(app)["marker"] == pytest.approx(spot.tolist(), abs=1e-6)
     assert app.query_params["plane"] == "tsne"
+
+
+def test_too_many_pictures_for_rings_draws_only_the_clicked_ones_ring_and_says_so(app, folder, monkeypatch):
+    monkeypatch.setattr(research, "MAX_ELLIPSES", 10)  # the digits test set has more: the rings are left out
+    app.run()
+    app.checkbox(key=research.ELLIPSES_KEY).check().run()
+    assert_clean(app)
+    codes = saved(folder, MODEL_2D)
+    assert "ellipses" not in map_json(app)
+    assert f"Too many test pictures for rings ({len(codes.means):,})" in page_text(app)
+    map_click(app, float(codes.means[2, 0]), float(codes.means[2, 1]), index=2)
+    assert map_json(app)["picked_ellipse"]["centre"] == pytest.approx(codes.means[2].tolist(), abs=1e-6)

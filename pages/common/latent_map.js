@@ -108,7 +108,7 @@ function update(map, data) {
 /** Whether the dots' layer must be drawn again: other points, classes, ranges, titles or background. */
 function baseChanged(map, previous, data) {
   if (!previous || map.points !== map.basePoints || previous.background !== data.background) return true;
-  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height", "density", "prior"];
+  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height", "density"];
   return keys.some((key) => JSON.stringify(previous[key]) !== JSON.stringify(data[key]));
 }
 

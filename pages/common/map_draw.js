@@ -1,9 +1,9 @@
 // Drawing the latent map: the base layer (background picture, axes, dots; redrawn only when the data or
 // the size changes) and the overlay (cross, interpolation path, its ends and the scrubber's spot; redrawn
 // on every live frame, which stays cheap at 70,000 dots). Geometry comes from latent_map.js. The research layers
-// (map_layers.js: density picture and prior rings under the dots, ellipses on the overlay) and the selection's
+// (map_layers.js: density picture under the dots, prior rings and ellipses on the overlay) and the selection's
 // rings and band (map_select.js) are drawn here, in that order.
-import { drawEllipses, drawUnderDots } from "./map_layers.js";
+import { drawOverDots, drawUnderDots } from "./map_layers.js";
 import { drawSelection } from "./map_select.js";
 
 const RADIUS = 3; // dot radius in CSS pixels (plotly's marker size 6)
@@ -48,7 +48,7 @@ export function drawOverlay(map, box) {
   context.beginPath();
   context.rect(box.left, box.top, box.width, box.height);
   context.clip();
-  drawEllipses(map, context);
+  drawOverDots(map, context);
   drawSelection(map, context);
   const path = map.data.path;
   if (path && path.length >= 2) drawPath(map, context, path);

@@ -1,7 +1,7 @@
 // The research layers of the latent map (pages/common/research.py sends them; every field is optional):
 //   density: {picture: PNG data URI, extent: [left, right, bottom, top]}: where the images' codes are and the holes,
 //            a picture drawn under the dots like the decoded background;
-//   prior: {centre: [x, y], radii: [...], masses: [...]}: dashed rings holding that share of the prior, under the dots;
+//   prior: {centre: [x, y], radii: [...], masses: [...]}: dashed rings holding that share of the prior, over the dots;
 //   holes: {size: R, x_range, y_range, bits}: the holes' R x R grid (one bit a cell, row by row from the top, high bit
 //          first; cell centres run from the range's first value to its last), so a hovered spot is flagged "off the data";
 //   ellipses: {count, major, minor, angle}: base64 float32, one per dot, each centred on its dot; drawn on the overlay;
@@ -53,17 +53,15 @@ export function offTheData(map, x, y) {
   return Boolean((holes.cells[bit >> 3] >> (7 - (bit & 7))) & 1);
 }
 
-/** Under the dots (base layer): the density picture at its extent, then the prior's dashed rings. */
+/** Under the dots (base layer): the density picture at its extent. */
 export function drawUnderDots(map, context) {
   const data = map.data, layers = map.layers || {};
-  if (layers.image && data.density) {
-    const [left, right, bottom, top] = data.density.extent;
-    const [px0, py0] = map.toPixel(left, top), [px1, py1] = map.toPixel(right, bottom);
-    context.imageSmoothingEnabled = false; // cells stay cells: a hole's edge is where the server found it
-    context.drawImage(layers.image, px0, py0, px1 - px0, py1 - py0);
-    context.imageSmoothingEnabled = true;
-  }
-  if (data.prior) drawPrior(map, context, data.prior);
+  if (!layers.image || !data.density) return;
+  const [left, right, bottom, top] = data.density.extent;
+  const [px0, py0] = map.toPixel(left, top), [px1, py1] = map.toPixel(right, bottom);
+  context.imageSmoothingEnabled = false; // cells stay cells: a hole's edge is where the server found it
+  context.drawImage(layers.image, px0, py0, px1 - px0, py1 - py0);
+  context.imageSmoothingEnabled = true;
 }
 
 function drawPrior(map, context, prior) {
@@ -83,14 +81,22 @@ function drawPrior(map, context, prior) {
     context.ellipse(cx, cy, radius * sx, radius * sy, 0, 0, 2 * Math.PI);
     context.stroke();
     const share = prior.masses ? `${Math.round(prior.masses[k] * 100)}%` : "";
+    context.lineWidth = 3;
+    context.strokeStyle = "white";
+    context.setLineDash([]);
+    context.strokeText(`prior ${share}`, cx, cy - radius * sy - 2); // a halo: readable over the dots
     context.fillText(`prior ${share}`, cx, cy - radius * sy - 2);
+    context.strokeStyle = PRIOR_COLOR;
+    context.lineWidth = 1.5;
+    context.setLineDash(PRIOR_DASH);
   });
   context.restore();
 }
 
-/** On the overlay: the test images' ellipses (visible classes), then the clicked image's, bold. */
-export function drawEllipses(map, context) {
+/** On the overlay, over the dots: the prior's rings, the test images' ellipses (visible classes), the clicked one's. */
+export function drawOverDots(map, context) {
   const data = map.data, points = map.points, spec = map.layers && map.layers.ellipses;
+  if (data.prior) drawPrior(map, context, data.prior);
   if (spec && spec.count === points.count) {
     context.lineWidth = 1;
     context.globalAlpha = ELLIPSE_ALPHA;

@@ -169,9 +169,10 @@ def show_nearest(name: str, plane: planes.Plane, z: np.ndarray) -> None:
     if not len(means):
         return
     indices, distances = vae.nearest_codes(z, means, NEAREST_COUNT)
-    st.markdown(f"**Nearest test pictures** (distance counting all {len(z)} numbers)")
+    counted = f"counting all {len(z)} numbers" if len(z) > 2 else "on the map"
+    st.markdown(f"**Nearest test pictures**: number, class and distance ({counted})")
     columns = st.columns(len(indices))
     for column, index, distance in zip(columns, indices, distances):
         pictures.show(datasets.test_image(name, int(index)), THUMBNAIL_WIDTH, place=column)
         class_name = vae.plots.class_name(plane.class_names, int(plane.labels[index]))
-        column.caption(plain(f"#{index}, class {class_name}, distance {distance:.2f}"))
+        column.caption(plain(f"#{index} · {class_name} · {distance:.2f}"))
