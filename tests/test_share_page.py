@@ -19,7 +19,8 @@ WEB_PAGE_KEY = "explore_web_page"  # pages/explore.py WEB_PAGE_KEY
 URL_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background", "ping", "manifest"}
 HOSTILE_NAME = '<script>alert("name")</script> &amp; <b>bold</b>'
 HOSTILE_DATASET = "</title><img src=x onerror=alert(1)>"
-HOSTILE_CLASSES = ("</script><script>alert(1)</script>", "<!-- never closed", "a & b", "<img src=y>", '"quoted"')
+HOSTILE_CLASSES = ("</script><script>alert(1)</script>", "<!-- never closed", "a & b", "</SCRIPT ><img src=y>",
+                   '"quoted"')
 
 
 class PageParts(HTMLParser):
@@ -139,6 +140,9 @@ def test_names_from_files_stay_text(tiny_model):
     assert [tag for tag, _ in parts.elements if tag in ("script", "img", "b")] == ["script", "script"]
     data = parts.map_data()
     assert data["class_names"] == list(HOSTILE_CLASSES)  # JSON carries them, the map writes them as text
+    # A browser ends a script at "</script" followed by a space, "/" or ">", and "<!--" changes how it reads on
+    # (Python's tokenizer waits for ">"): only the two closing tags may be there.
+    assert page.lower().count("</script") == 2 and "<!--" not in page
     (script,) = [text for name, attributes, text in parts.texts if attributes.get("type") == "module"]
     assert script.rstrip().endswith("startSharedPage(mountLatentMap);")  # no name ended a script early
     np.testing.assert_array_equal(floats(data["points"]["codes"]).reshape(40, 16), means)
@@ -149,6 +153,10 @@ def test_the_page_calls_the_map_s_default_export(monkeypatch):
     script = share_page.page_script()
     assert "export default" not in script and script.rstrip().endswith("startSharedPage(mountLatentMap);")
     assert script.count("function mountLatentMap(") == 1
+    monkeypatch.setattr(share_page.latent_map, "component_js",
+                        lambda: 'export default function (c) { return "</script><!--" + "</Script>"; }')
+    script = share_page.page_script()
+    assert "</script" not in script.lower() and "<!--" not in script  # the same text for JavaScript: <\/script
     monkeypatch.setattr(share_page.latent_map, "component_js", lambda: "export function other() {}")
     with pytest.raises(RuntimeError, match="export default"):
         share_page.page_script()
