@@ -52,7 +52,7 @@ def offline(browser, artifacts, request):
     seen.page = opened
     yield seen
     try:
-        opened.screenshot(path=str(artifacts / f"last-{request.node.name}.png"), timeout=10_000)
+        opened.screenshot(path=str(artifacts / f"last-{request.node.name}-offline.png"), timeout=10_000)
     finally:
         context.close()
 
