@@ -110,7 +110,7 @@ def show_curves_and_preview(snapshot: vae.JobSnapshot) -> None:
     left, right = st.columns([3, 2])
     with left:
         if snapshot.epochs_done:
-            st.plotly_chart(vae.plots.loss_curves(snapshot.curves), key=CURVES_KEY)
+            st.plotly_chart(epoch_curves(snapshot.job_id, snapshot.epochs_done, snapshot), key=CURVES_KEY)
         if snapshot.batch_curves["step"]:
             st.caption("Batch by batch (nats per image; lower is better)")
             st.plotly_chart(vae.plots.batch_loss_curves(snapshot.batch_curves), key=BATCH_CURVES_KEY)
@@ -134,12 +134,25 @@ def show_live_map(snapshot: vae.JobSnapshot) -> None:
     if snapshot.map_points is None or snapshot.map_frame is None or not len(snapshot.map_points):
         st.caption("The map of the test images appears after the first epoch.")
         return
-    x_min, x_max, y_min, y_max = snapshot.map_frame
-    points = np.clip(snapshot.map_points, [x_min, y_min], [x_max, y_max])  # outliers sit on the frame's edge
-    figure = vae.plots.latent_scatter(points, snapshot.map_labels, snapshot.map_class_names, (x_min, x_max),
-                                      (y_min, y_max), grid_density=2, axis_titles=snapshot.map_axis_titles,
-                                      height=MAP_HEIGHT)
-    st.plotly_chart(figure, key=MAP_KEY)
+    st.plotly_chart(live_map(snapshot.job_id, snapshot.preview_epoch, snapshot), key=MAP_KEY)
     plane = "the codes themselves" if snapshot.map_axis_titles[0] == "z1" else "the plane of their two main directions"
     st.caption(f"The test images' codes after epoch {snapshot.preview_epoch}, on {plane}. The frame stays the same "
                f"for the whole run, so you can watch the classes move apart.")
+
+
+# The progress area reruns every POLL_SECONDS while a run goes; these figures change once an epoch, so each is built
+# once per epoch (building a plotly figure holds the server's Python for tens of ms that other users' clicks wait for).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def epoch_curves(job_id: str, epochs_done: int, _snapshot: vae.JobSnapshot):
+    """The per-epoch loss curves of a run after ``epochs_done`` epochs (shared, read-only)."""
+    return vae.plots.loss_curves(_snapshot.curves)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def live_map(job_id: str, epoch: int, _snapshot: vae.JobSnapshot):
+    """The test images' map of a run after ``epoch``, in the run's fixed frame (shared, read-only)."""
+    x_min, x_max, y_min, y_max = _snapshot.map_frame
+    points = np.clip(_snapshot.map_points, [x_min, y_min], [x_max, y_max])  # outliers sit on the frame's edge
+    return vae.plots.latent_scatter(points, _snapshot.map_labels, _snapshot.map_class_names, (x_min, x_max),
+                                    (y_min, y_max), grid_density=2, axis_titles=_snapshot.map_axis_titles,
+                                    height=MAP_HEIGHT)

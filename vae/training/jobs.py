@@ -9,6 +9,7 @@ cap are read from disk too.
 """
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -31,7 +32,7 @@ from vae.training.progress import MAX_RUNNING_JOBS, PREVIEW_COUNT, PRIOR_SAMPLES
 
 STATUSES = ("running", *progress.FINAL_STATUSES)
 POLL_S = 0.05  # how often wait() looks at the state file
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding vae/, so the process finds the package
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding vae/: on the process's PYTHONPATH
 
 __all__ = ["MAX_RUNNING_JOBS", "PREVIEW_COUNT", "PRIOR_SAMPLES", "STATUSES", "JobError", "JobSnapshot", "TrainingJob", "check_capacity",
            "check_name_free", "get_job", "name_in_training", "running_jobs", "start_job"]
@@ -144,8 +145,8 @@ def snapshot_of(folder: Path, state: dict) -> JobSnapshot:
         message=progress.INTERRUPTED_MESSAGE if status == "interrupted" else state["message"],
         progress=float(state["progress"]), epoch=state["epoch"], epochs=state["epochs"], batch=state["batch"],
         batches=state["batches"], images_per_s=float(state["images_per_s"]), elapsed_s=max(0.0, end - state["started"]),
-        curves={key: [float(v) for v in values] for key, values in state["curves"].items()},
-        batch_curves={key: [float(v) for v in values] for key, values in state["batch_curves"].items()},
+        curves={key: _floats(values) for key, values in state["curves"].items()},
+        batch_curves={key: _floats(values) for key, values in state["batch_curves"].items()},
         preview=_pictures(np.stack([originals, reconstructions])) if originals is not None else None,
         preview_epoch=int(preview.get("epoch", state["preview_epoch"])),
         samples=_pictures(preview["samples"]) if "samples" in preview else None,
@@ -157,6 +158,10 @@ def snapshot_of(folder: Path, state: dict) -> JobSnapshot:
         saved_name=saved, saved_path=str(checkpoint_path(folder, saved)) if saved else None,
         advice=state["advice"],
     )
+
+
+def _floats(values: list) -> list[float]:
+    return [math.nan if value is None else float(value) for value in values]  # JSON keeps no NaN: it wrote None
 
 
 def _number(value: object, default: float) -> float:
@@ -213,7 +218,7 @@ def launch_worker(state_path: Path) -> subprocess.Popen:
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environment.get("PYTHONPATH")]))
     process = subprocess.Popen([sys.executable, "-m", "vae.training.worker", str(state_path)], env=environment,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, cwd=str(PACKAGE_ROOT))
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # its warnings go to our stderr
     threading.Thread(target=process.wait, name="vae-train-reaper", daemon=True).start()
     return process
 

@@ -19,6 +19,8 @@ import os
 import re
 import socket
 import time
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -218,7 +220,7 @@ def read_preview(checkpoints: str | Path, job_id: str) -> dict[str, np.ndarray]:
     try:
         with np.load(preview_file(checkpoints, job_id), allow_pickle=False) as saved:
             return {key: saved[key] for key in saved.files}
-    except (OSError, ValueError, EOFError, KeyError):  # none yet, or being replaced on a system without atomic renames
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error):  # none yet, or damaged
         return {}
 
 

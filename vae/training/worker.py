@@ -8,6 +8,7 @@ torch is imported only after the first state write, so the page shows the proces
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import socket
@@ -145,7 +146,7 @@ class Reporter:
             if event.kind == "epoch":
                 for key, value in (("train_loss", event.loss), ("recon", event.recon), ("kl", event.kl),
                                    ("test_elbo", event.test_elbo)):
-                    state["curves"][key].append(float(value))
+                    state["curves"][key].append(_finite(value))
                 state["message"] = f"Epoch {event.epoch} of {event.epochs} done."
             else:
                 self._add_batch_point(event)
@@ -158,7 +159,7 @@ class Reporter:
             self.next_step = step + self.curve_stride
             for key, value in (("step", step / event.batches), ("loss", event.loss), ("recon", event.recon),
                                ("kl", event.kl)):
-                self.state["batch_curves"][key].append(float(value))
+                self.state["batch_curves"][key].append(_finite(value))
 
     def on_frame(self, frame) -> None:
         """The previews after an epoch (vae.training.recorder.EpochFrame); the map from the first epoch on."""
@@ -226,6 +227,11 @@ class Reporter:
             with self.lock:
                 if time.monotonic() - self.last_write >= progress.HEARTBEAT_S:
                     self._write()
+
+
+def _finite(value: float | None) -> float | None:
+    """A curve value for JSON, which has no NaN or infinity: those become None (a gap in the curve)."""
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 if __name__ == "__main__":
