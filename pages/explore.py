@@ -7,7 +7,8 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, research, selection, shell
+from pages.common import (datasets, latent_map, links, live, model_access, pictures, planes, research, selection,
+                          share_page, shell)
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -22,7 +23,9 @@ BACKGROUND_KEY = "explore_background"
 CLASSES_KEY = "explore_classes"  # class indices shown on the map
 LINK_READ_KEY = "explore_link_read"  # the model whose link this session has read (once per model)
 DOWNLOAD_KEY = "explore_download"
+WEB_PAGE_KEY = "explore_web_page"  # the map as one web page (pages/common/share_page.py)
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions", planes.TSNE: "Neighbourhoods (t-SNE)"}
+NO_WEB_PAGE_ON_TSNE = "The map as a web page is offered on the PCA and two-dimension views (t-SNE has no way back to codes)."
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
 ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
 
@@ -66,7 +69,7 @@ def show_explorer(name: str) -> None:
         left, right = st.columns([2, 1], gap="medium")  # the map holds its own live picture
         if ready:  # sent first, so the picture shows at once while the browser redraws the map
             with right:
-                show_decoded(name, plane, z)
+                show_decoded(name, plane, z, method, dims)
         with left:  # from saved codes, the map needs no model: a first view draws it before torch loads
             draw_plane(name, plane, z, method, dims)
         if not ready:
@@ -243,14 +246,8 @@ def on_legend(classes: list[int]) -> None:
 
 def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
     """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
-    background = None
-    if st.session_state.get(BACKGROUND_KEY):
-        base = None if len(z) <= 2 else z
-        background = planes.manifold_png(name, method, dims, base)
+    background, hidden, codes = base_layers(name, plane, z, method, dims)
     classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
-    shown = st.session_state.get(CLASSES_KEY)
-    hidden = [c for c in classes if shown is not None and c not in shown]
-    codes = planes.encode_test_set(name).means if len(z) > 2 and len(plane.labels) else None  # hover = click on a dot
     data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
                                 marker=marker_of(name, plane, z), background_png=background,
                                 axis_titles=("t-SNE 1", "t-SNE 2") if plane.tsne else plane.axis_titles,
@@ -286,6 +283,20 @@ def marker_of(name: str, plane: planes.Plane, z: np.ndarray) -> tuple[float, flo
     return tuple(spot) if spot else None
 
 
+def base_layers(name: str, plane: planes.Plane, z: np.ndarray, method: str,
+                dims: tuple[int, int]) -> tuple[str | None, list[int], np.ndarray | None]:
+    """What the map draws besides the dots: the background (or None), the hidden classes, the dots' full codes."""
+    background = None
+    if st.session_state.get(BACKGROUND_KEY):
+        base = None if len(z) <= 2 else z
+        background = planes.manifold_png(name, method, dims, base)
+    classes = range(vae.plots.class_count(plane.labels, plane.class_names))
+    shown = st.session_state.get(CLASSES_KEY)
+    hidden = [c for c in classes if shown is not None and c not in shown]
+    codes = planes.encode_test_set(name).means if len(z) > 2 and len(plane.labels) else None  # hover = click on a dot
+    return background, hidden, codes
+
+
 def choose_classes(plane: planes.Plane, classes: list[int]) -> None:
     """Chips that choose the classes shown on the map (the map's legend changes the same choice)."""
     if not len(plane.labels):
@@ -303,13 +314,19 @@ def pill_name(class_names: tuple[str, ...], index: int) -> str:
     return plain(vae.plots.class_name(class_names, index))
 
 
-def show_decoded(name: str, plane: planes.Plane, z: np.ndarray) -> None:
-    """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
+def show_decoded(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
+    """The decoded image, large, with its coordinates, a PNG download and the map as a web page; plus the
+    clicked test image."""
     model = model_access.load_model(name)
     image = model.decode(z[None])[0]
     pictures.show(image, IMAGE_WIDTH, research.OFF_THE_DATA_NOTE if research.off_the_data(name, plane, z) else None)
     st.markdown(describe_point(plane, z))
     pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
+    if plane.tsne:  # a saved page decodes through the plane's directions, which the t-SNE map does not have
+        st.caption(NO_WEB_PAGE_ON_TSNE)
+    else:
+        background, hidden, codes = base_layers(name, plane, z, method, dims)
+        share_page.download_button(name, plane, z, WEB_PAGE_KEY, hidden, codes, background)
     with friendly_errors():  # a missing dataset must not hide the map
         if picked_image(name) is not None:
             show_original(name, plane, picked_image(name))

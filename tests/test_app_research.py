@@ -17,6 +17,7 @@ from PIL import Image
 
 import vae
 from conftest import (DIGITS, MODEL_2D, MODEL_16D, app_reading, assert_clean, map_click, map_json, page_text)
+from pages import explore
 from pages.common import research
 
 pytestmark = [pytest.mark.usefixtures("navigation_mode"), pytest.mark.slow]  # every test here runs the app
@@ -240,6 +241,8 @@ def test_the_tsne_map_decodes_the_mean_code_of_the_nearest_pictures_there(app, f
     assert data["live"]["nearest"] == 5 and data["axis_titles"] == ["t-SNE 1", "t-SNE 2"]
     assert "average code of the 5 test pictures nearest that spot" in page_text(app)
     assert research.NO_LAYERS_ON_TSNE in page_text(app)
+    assert explore.NO_WEB_PAGE_ON_TSNE in page_text(app)  # a saved page could only lift through PCA: none offered
+    assert not [b for b in app.get("download_button") if b.proto.id.endswith(f"-{explore.WEB_PAGE_KEY}")]
     spot = points[10] + np.array([0.3, -0.2])
     map_click(app, float(spot[0]), float(spot[1]))
     assert_clean(app)
@@ -262,3 +265,38 @@ def test_too_many_pictures_for_rings_draws_only_the_clicked_ones_ring_and_says_s
     assert f"Too many test pictures for rings ({len(codes.means):,})" in page_text(app)
     map_click(app, float(codes.means[2, 0]), float(codes.means[2, 1]), index=2)
     assert map_json(app)["picked_ellipse"]["centre"] == pytest.approx(codes.means[2].tolist(), abs=1e-6)
+
+
+@pytest.mark.parametrize("count", ["all", "other"])
+def test_codes_saved_without_log_variances(model_folder, tmp_path, monkeypatch, count):
+    """Codes written by another tool without log-variances: of the model's own test pictures, the model gives the
+    rings; of other pictures (another count), the rings and shading are not offered, and a click still works."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    digits = vae.load_dataset("digits")
+    shutil.copy2(model_folder / f"{MODEL_2D}.pt", tmp_path / f"{MODEL_2D}.pt")
+    model = vae.load_model(tmp_path / f"{MODEL_2D}.pt")
+    means, logvars = model.encode(digits.test_images)
+    labels = digits.test_labels
+    if count == "other":
+        means, labels = np.random.default_rng(0).normal(size=(len(labels) + 50, 2)), np.arange(len(labels) + 50) % 10
+    vae.write_test_codes(tmp_path / f"{MODEL_2D}.pt", vae.TestCodes(np.asarray(means, np.float32), labels, tuple(DIGITS),
+                                                                    "digits"), vae.dataset_version("digits"))
+    app = app_reading(tmp_path, monkeypatch)
+    app.run()
+    if count == "all":
+        app.checkbox(key=research.ELLIPSES_KEY).check().run()
+        assert_clean(app)
+        assert_same_ellipses(sent_ellipses(map_json(app)), expected_ellipses(means, logvars, np.eye(2)))
+        return
+    assert research.NO_UNCERTAINTY in page_text(app)
+    assert research.ELLIPSES_KEY not in [box.key for box in app.checkbox]  # no switch for what cannot be drawn
+    map_click(app, 0.5, 0.5)
+    assert_clean(app)
+    assert "z1 = 0.500, z2 = 0.500" in page_text(app)
+    map_click(app, *means[len(digits.test_labels) + 10], index=len(digits.test_labels) + 10)  # not a test picture
+    assert [error.value.replace("\\", "") for error in app.error] == [
+        f"The map's saved codes are not of this model's {len(digits.test_labels):,} test pictures, so test picture "
+        f"#{len(digits.test_labels) + 10} cannot be shown. Run `python -m vae codes` on the model to make them again."]
+    assert not {"ellipses", "picked_ellipse", "density"} & set(map_json(app))

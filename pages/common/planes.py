@@ -16,6 +16,8 @@ LOGGER = logging.getLogger("vae_explorer")
 TSNE = "tsne"  # the plane method of the t-SNE map (above 2-D); "pca" and "dims" are vae.plane_projection's
 BACKGROUND_SIDE = 20  # decoded pictures per side of the background grid
 TSNE_MAX_POINTS = 10_000  # above this many test images t-SNE would take minutes: the PCA view is shown instead
+PROGRESS_MIN_IMAGES = 20_000  # test sets this large are encoded with a progress bar (70,000 images: seconds)
+_PREPARED: set[tuple[str, int]] = set()  # checkpoint versions whose large test sets were looked at by prepare_codes
 
 
 @st.cache_data(show_spinner="Encoding the test images…", max_entries=8)
@@ -28,11 +30,45 @@ def _encode_test_set_cached(path: str, mtime_ns: int) -> vae.TestCodes:
     dataset = model_dataset(model)
     codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
                                   tuple(model.class_names or dataset.class_names), dataset.name)
+    _save_codes(path, codes, dataset.name)
+    return codes
+
+
+def _save_codes(path: str, codes: vae.TestCodes, dataset_name: str) -> None:
     try:
-        vae.write_test_codes(path, codes, vae.data.dataset_version(dataset.name))
+        vae.write_test_codes(path, codes, vae.data.dataset_version(dataset_name))
     except OSError:  # a read-only folder: the codes are simply made again next time
         LOGGER.warning("Could not save the test-image codes of %s", path, exc_info=True)
-    return codes
+
+
+def prepare_codes(path: str, mtime_ns: int) -> None:
+    """Encode a large test set with a progress bar and save its codes, once per checkpoint version.
+
+    Outside the cached functions on purpose: an element drawn inside one would be replayed on every
+    cache hit. The cached read then finds the saved codes; small sets are encoded there (a spinner), and
+    so are large ones whose codes file is there but stale (a dataset that changed).
+    """
+    if (path, mtime_ns) in _PREPARED:
+        return
+    _PREPARED.add((path, mtime_ns))
+    if vae.codes_path(path).exists():
+        return
+    try:
+        model = load_model_at(path, mtime_ns)
+        dataset = model_dataset(model)
+    except vae.VAEError:
+        return  # the cached read says why there are no test images
+    if len(dataset.test_images) < PROGRESS_MIN_IMAGES:
+        return
+    text = f"Encoding the {len(dataset.test_images):,} test images for the map…"
+    bar = st.progress(0.0, text=text)
+    try:
+        codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
+                                      tuple(model.class_names or dataset.class_names), dataset.name,
+                                      progress=lambda done: bar.progress(done, text=text))
+        _save_codes(path, codes, dataset.name)
+    finally:
+        bar.empty()
 
 
 def _saved_codes(path: str) -> vae.TestCodes | None:
@@ -46,23 +82,34 @@ def _saved_codes(path: str) -> vae.TestCodes | None:
 
 def encode_test_set(name: str) -> vae.TestCodes:
     """The latent means of the model's test images (cached per checkpoint file version)."""
-    return _encode_test_set_cached(*model_stamp(name))
+    stamp = model_stamp(name)
+    prepare_codes(*stamp)
+    return _encode_test_set_cached(*stamp)
 
 
 @st.cache_data(show_spinner="Reading how sure the model is of each code…", max_entries=8)
-def _posteriors_cached(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+def _posteriors_cached(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray | None]:
     codes = _encode_test_set_cached(path, mtime_ns)
     if codes.logvars is not None:
         return codes.means, codes.logvars
-    # Codes saved without their log-variances (by another tool): the model gives them; the map keeps the file's means.
-    model = load_model_at(path, mtime_ns)
-    dataset = model_dataset(model)
+    # Codes saved without their log-variances (by another tool): the model gives them when the codes are of its own
+    # test images; codes of other images (another count) have no known uncertainty. The map keeps the file's means.
+    try:
+        model = load_model_at(path, mtime_ns)
+        dataset = model_dataset(model)
+    except vae.VAEError:
+        return codes.means, None
+    if len(dataset.test_images) != len(codes.means):
+        return codes.means, None
     return codes.means, model.encode(dataset.test_images)[1].astype(np.float32)
 
 
-def test_posteriors(name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The test images' posteriors q(z|x): means (N, D) and log-variances (N, D), float32 (cached)."""
-    return _posteriors_cached(*model_stamp(name))
+def test_posteriors(name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The test images' posteriors q(z|x): means (N, D) and log-variances (N, D), float32 (cached); the
+    log-variances are None when the saved codes lack them and the model cannot give them for those images."""
+    stamp = model_stamp(name)
+    prepare_codes(*stamp)
+    return _posteriors_cached(*stamp)
 
 
 @st.cache_data(show_spinner="Drawing the t-SNE map of the codes (this takes a few seconds, once per model)…",
@@ -115,7 +162,9 @@ def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) 
 
 def latent_plane(name: str, method: str = "pca", dims: tuple[int, int] = (0, 1)) -> Plane:
     """The 2-D plane for the model: its own plane for a 2-D latent, else PCA (default) or two dims."""
-    return _plane_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])))
+    stamp = model_stamp(name)
+    prepare_codes(*stamp)
+    return _plane_cached(*stamp, method, (int(dims[0]), int(dims[1])))
 
 
 def clicked_test_image(point: dict, plane: Plane) -> int | None:
@@ -160,5 +209,6 @@ def clear_caches() -> None:
     _encode_test_set_cached.clear()
     _posteriors_cached.clear()
     _tsne_cached.clear()
+    _PREPARED.clear()
     _plane_cached.clear()
     _manifold_png_cached.clear()

@@ -22,6 +22,8 @@ THUMBNAIL_WIDTH = 48  # most on-screen pixels of a nearest picture
 OFF_THE_DATA = "off the data"
 OFF_THE_DATA_NOTE = ("Off the data: the model expects codes here, but no test picture's code is near, so this picture "
                      "is the model's guess.")
+NO_UNCERTAINTY = ("The saved codes of this model do not say how unsure it is of each picture, and they are not of its "
+                  "test pictures, so the uncertainty rings and the shading cannot be drawn.")
 NO_LAYERS_ON_TSNE = ("The t-SNE map bends distances, so the uncertainty rings and the shading are drawn only on the "
                      "other two views.")
 
@@ -34,6 +36,8 @@ def _layers_of(name: str, plane: planes.Plane) -> str:
         return "There are no test pictures to draw these from."
     if len(plane.dim_ranges) < 2:
         return "A model with a single code number has no plane to draw these on."
+    if planes.test_posteriors(name)[1] is None:
+        return NO_UNCERTAINTY
     return ""
 
 

@@ -15,7 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from vae.data.registry import dataset_version
 from vae.files import codes_path, write_atomically
 
 CODES_FORMAT = 2  # 2: the log-variances are kept too; files of format 1 are ignored and made again
+ENCODE_BATCH_IMAGES = 4096  # images encoded per step; progress is reported after each
 LOGGER = logging.getLogger(__name__)
 # What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
 _READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError, NotImplementedError,
@@ -109,16 +110,44 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 
 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
-                      class_names: tuple[str, ...], dataset: str) -> TestCodes:
+                      class_names: tuple[str, ...], dataset: str,
+                      progress: Callable[[float], None] | None = None) -> TestCodes:
     """Encode the test images (N, H, W) with ``model``: their latent means and log-variances as :class:`TestCodes`.
+
+    They are encoded ENCODE_BATCH_IMAGES at a time; ``progress`` gets the fraction done (0..1) after each
+    batch, so a page can show a bar while a large set (70,000 images) is encoded.
 
     Raises:
         DataError: the images are not the size the model reads.
     """
     require_image_size(test_images, model.image_shape, dataset)
-    means, logvars = model.encode(test_images)
-    return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
-                     tuple(str(name) for name in class_names), dataset, np.asarray(logvars, np.float32))
+    means, logvars = encode_in_batches(model, test_images, progress)
+    return TestCodes(means, np.asarray(test_labels).astype(np.int64), tuple(str(name) for name in class_names), dataset,
+                     logvars)
+
+
+def encode_in_batches(model: Encoder, images: np.ndarray, progress: Callable[[float], None] | None = None,
+                      batch_size: int = ENCODE_BATCH_IMAGES) -> tuple[np.ndarray, np.ndarray | None]:
+    """The latent means and log-variances (N, D) float32 of (N, H, W) images, a batch at a time, reporting the
+    fraction done; the log-variances are None when the encoder gives none."""
+    total = len(images)
+    if not total:
+        return _posterior(model.encode(images))
+    parts = []
+    for start in range(0, total, batch_size):
+        parts.append(_posterior(model.encode(images[start : start + batch_size])))
+        if progress is not None:
+            progress(min(start + batch_size, total) / total)
+    means = np.concatenate([mean for mean, _ in parts])
+    if any(logvar is None for _, logvar in parts):
+        return means, None
+    return means, np.concatenate([logvar for _, logvar in parts])
+
+
+def _posterior(encoded: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    """An encoder's (means, logvars) as float32 arrays; logvars stay None when it gives none."""
+    means, logvars = encoded
+    return np.asarray(means, np.float32), None if logvars is None else np.asarray(logvars, np.float32)
 
 
 def save_codes(checkpoint: str | Path, codes: TestCodes) -> Path | None:
