@@ -293,3 +293,24 @@ def test_encode_refuses_images_of_another_size(checkpoint):
     model = vae.load_model(checkpoint)  # reads 8x8 images
     with pytest.raises(vae.DataError, match="the model reads"):
         encode_test_codes(model, np.zeros((3, 28, 28), np.float32), np.zeros(3, np.int64), ("0",), "mnist-5k")
+
+
+def test_batched_encoding_keeps_each_images_log_variances_in_order():
+    """Across several batches (main's progress encoding) each image keeps its own log-variances; an encoder
+    that gives none gives codes without them."""
+    class Encoder:
+        image_shape = (4, 4)
+
+        def __init__(self, with_logvars: bool):
+            self.with_logvars = with_logvars
+
+        def encode(self, images):
+            flat = images.reshape(len(images), -1)
+            return flat[:, :3], (flat[:, 3:6] - 5.0 if self.with_logvars else None)
+
+    images = np.random.default_rng(3).random((9_000, 4, 4), dtype=np.float32)  # three batches of ENCODE_BATCH_IMAGES
+    codes = encode_test_codes(Encoder(True), images, np.zeros(9_000), ("all",), "x")
+    flat = images.reshape(9_000, -1)
+    np.testing.assert_array_equal(codes.means, flat[:, :3])
+    np.testing.assert_array_equal(codes.logvars, flat[:, 3:6] - 5.0)
+    assert encode_test_codes(Encoder(False), images, np.zeros(9_000), ("all",), "x").logvars is None
