@@ -18,19 +18,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # allow `python benchmarks/map_figure.py`
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
+
 from benchmarks import browser_harness as h  # noqa: E402
+from benchmarks import live_harness as lh  # noqa: E402
 from vae.files import write_atomically  # noqa: E402
 
 PIXEL_RATIO = 2  # device pixels per CSS pixel: a sharp picture on a README
 VIEWPORT = {"width": 1500, "height": 1400}  # wide: the map beside its picture and legend
 PALETTE_COLOURS = 256  # colours kept in the saved PNG: the class colours survive, the file shrinks about 3 times
-CLICKED_SHARE = (0.62, 0.38)  # the clicked picture: the dot nearest this share of the plot across and down
+CLICKED_SHARE = (0.62, 0.38)
+TRIES = 3  # each switch and the click are tried this often before the script gives up
+STEP_TIMEOUT_MS = 60_000  # how long one try waits for the map to show its effect
+MAP = "document.querySelector('.st-key-explore_scatter .latent-map').parentElement.__latentMap"  # the clicked picture: the dot nearest this share of the plot across and down
 
 
 def make_figure(out: Path, model: str) -> None:
     """Save the map with ellipses, shading, rings and holes as ``out`` (PNG)."""
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory() as folder:
         for path in [*(ROOT / "checkpoints").glob(f"{model}.*")]:
             shutil.copy2(path, Path(folder) / path.name)
@@ -53,23 +58,41 @@ def draw(page, url: str, out: Path) -> None:
     h.open_app(page, url)
     h.wait_for_scatter(page)
     h.wait_decoded_shown(page)
-    h.keyed(page, "explore_ellipses").locator("label").click()
+    lh.wait_live_ready(page)  # the points and the decoder have arrived: the dots can be found and clicked
+    until(page, lambda: h.keyed(page, "explore_ellipses").locator("label").click(), "layers.ellipses > 0")
+    until(page, lambda: h.keyed(page, "explore_density").get_by_text("Both", exact=True).click(),
+          "layers.density && layers.prior === 2")
+    until(page, lambda: click_dot(page), "layers.picked_ellipse !== null")
+    page.mouse.move(0, 0)  # no tooltip in the picture
     h.wait_idle(page)
-    h.keyed(page, "explore_density").get_by_text("Both", exact=True).click()
-    h.wait_idle(page)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_small(page.locator(".st-key-explore_scatter .latent-map").screenshot(), out)
+    print(f"saved {out} ({out.stat().st_size // 1024} KB)")
+
+
+def until(page, act, condition: str) -> None:
+    """Do ``act`` until the map's describe() meets ``condition`` (JavaScript over ``layers``); a click that lands
+    during a rerun is lost, so each try waits STEP_TIMEOUT_MS and the last one raises."""
+    for attempt in range(TRIES):
+        h.wait_idle(page)
+        act()
+        try:
+            page.wait_for_function(f"() => {{ const layers = {MAP}.describe().layers; return Boolean({condition}); }}",
+                                   timeout=STEP_TIMEOUT_MS)
+            h.wait_idle(page)
+            return
+        except PlaywrightTimeout:
+            if attempt == TRIES - 1:
+                raise
+
+
+def click_dot(page) -> None:
+    """Click the test picture nearest CLICKED_SHARE of the plot (one a click surely reports)."""
     state = h.map_state(page)
     target = (state["left"] + CLICKED_SHARE[0] * state["width"], state["top"] + CLICKED_SHARE[1] * state["height"])
     dot = min(h.isolated_dots(page, 200), key=lambda d: sum((a - b) ** 2 for a, b in
                                                           zip(h.plane_to_page(page, d["x"], d["y"]), target)))
     h.click_plane(page, dot["x"], dot["y"])
-    h.wait_idle(page)
-    page.mouse.move(0, 0)  # no tooltip in the picture
-    page.wait_for_function("""() => { const map = document.querySelector('.st-key-explore_scatter .latent-map')
-        .parentElement.__latentMap; return map.describe().layers.density && map.describe().layers.picked_ellipse; }""",
-                           timeout=h.PAGE_TIMEOUT_MS)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_small(page.locator(".st-key-explore_scatter .latent-map").screenshot(), out)
-    print(f"saved {out} ({out.stat().st_size // 1024} KB)")
 
 
 def save_small(png: bytes, out: Path) -> None:
