@@ -24,12 +24,18 @@ LINK_CHANNEL = "compare"  # the maps' shared channel in the page (pages/common/m
 PREFERRED_PAIRS = (("mnist5k-mlp-2d", "mnist5k-mlp-16d"), ("mnist5k-mlp-2d", "mnist5k-conv-2d"))
 MAP_HEIGHT = 460  # most pixels of each map's plot
 RECONSTRUCTION_WIDTH = 150  # most on-screen pixels of a test image beside its reconstruction
-METRICS = (  # (key in vae.evaluate's result, row title, digits)
-    ("test_elbo", "Test ELBO (nats per image; higher is better)", 2),
-    ("nll", "NLL estimate (nats per image; lower is better)", 2),
-    ("knn_accuracy", "kNN accuracy (k = 5; share of test images whose 5 nearest codes name their class)", 3),
-    ("active_units", "Active units (code numbers the model really uses)", 0),
+METRICS = (  # (key in vae.evaluate's result, row title, decimals)
+    ("test_elbo", "Test ELBO (higher is better)", 2),
+    ("nll", "NLL estimate (lower is better)", 2),
+    ("knn_accuracy", "kNN accuracy (k = 5)", 3),
+    ("active_units", "Active units", 0),
 )
+STORED_SOURCE, MEASURED_SOURCE = "stored in the file", "measured now"
+METRICS_HELP = ("ELBO and NLL in nats per image, on the first 500 test images. kNN accuracy: the share of test "
+                "images whose 5 nearest codes among the training images name their class. Active units: the code "
+                "numbers the model really uses. \"Stored in the file\": measured when the model was trained. "
+                "\"Measured now\": measured here once (vae.evaluate, NLL with 100 samples per image) and kept "
+                "until the file changes.")
 USES = ("Try the same images at latent sizes 2 and 16, or a model trained with β = 1 against one with β = 4: "
         "the same test image and the same point, seen by both.")
 
@@ -226,10 +232,10 @@ def model_numbers(name: str) -> tuple[dict[str, float], str]:
     """The model's four numbers and where they come from: stored in its file, or measured now (cached)."""
     stored = model_access.load_model(name).metrics
     if all(key in stored for key, _, _ in METRICS):
-        return stored, "stored in the model file when it was trained"
-    with st.spinner(f"Measuring {name} on its test images (once per model)…"):
+        return stored, STORED_SOURCE
+    with st.spinner("Measuring the model on its test images (once per model)…"):
         measured = evaluate_model(name)
-    return measured, f"measured now on {int(measured.get('images', 0))} test images (kept until the file changes)"
+    return measured, f"{MEASURED_SOURCE} ({int(measured.get('images', 0))} test images)"
 
 
 def show_metrics(names: dict[str, str]) -> None:
@@ -240,11 +246,12 @@ def show_metrics(names: dict[str, str]) -> None:
         try:
             numbers, source = model_numbers(names[side])
         except vae.VAEError as error:
-            numbers, source = {}, f"not available: {error}"
+            numbers, source = {}, f"not available: {error}"  # a table cell is plain text
         cells = [format_number(numbers.get(key), digits) for key, _, digits in METRICS]
         size = model_access.latent_size(names[side])
         columns[f"{side.upper()}: {names[side]}"] = [*cells, str(size), source]
     st.dataframe(columns, hide_index=True, key=METRICS_KEY, width="stretch")
+    st.caption(METRICS_HELP)
 
 
 def format_number(value: float | None, digits: int) -> str:

@@ -1,6 +1,7 @@
 """Several models side by side, without torch: their loss curves in one figure, and the test images they share."""
 from __future__ import annotations
 
+import html
 from typing import Sequence
 
 import numpy as np
@@ -37,17 +38,18 @@ def curves_by_model(histories: Sequence[tuple[str, dict]], quantity: str = "test
             continue
         epochs = list(range(1, len(values) + 1))
         last = max(i for i, value in enumerate(values) if value is not None)
+        shown = html.escape(label)  # plotly reads names as HTML: a model's name is shown as typed
         figure.add_trace(go.Scatter(
-            x=epochs, y=values, mode="lines+text", name=label, text=[""] * last + [label] + [""] * (len(values) - last - 1),
+            x=epochs, y=values, mode="lines+text", name=shown, text=[""] * last + [shown] + [""] * (len(values) - last - 1),
             textposition="middle right", textfont=dict(color=color), cliponaxis=False,
             line=dict(color=color, width=2, dash=DASHES[number % len(DASHES)]),
-            hovertemplate=f"{label}<br>Epoch %{{x}}<br>{name}: %{{y:.2f}}<extra></extra>",
+            hovertemplate=f"%{{fullData.name}}<br>Epoch %{{x}}<br>{name}: %{{y:.2f}}<extra></extra>",
         ))
     if not figure.data:
         figure.add_annotation(text="None of these models has this curve in its training history", showarrow=False,
                               xref="paper", yref="paper", x=0.5, y=0.5)
     figure.update_xaxes(title_text="Epoch", rangemode="tozero")
-    figure.update_yaxes(title_text=f"{name}, nats per image (lower is better)")
+    figure.update_yaxes(title_text="nats per image (lower is better)")
     figure.update_layout(height=CURVES_HEIGHT, margin=dict(l=60, r=140, t=20, b=50), plot_bgcolor="white",
                          legend=dict(orientation="h", y=-0.2), hovermode="closest")
     return figure

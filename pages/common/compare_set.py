@@ -2,6 +2,8 @@
 how each redraws the same test images (one row per model), e.g. latent sizes 2, 5, 10, 20 and 40."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import streamlit as st
 
@@ -59,15 +61,19 @@ def choose_models(infos: list[vae.CheckpointInfo], preferred: str | None) -> lis
 
 
 def default_models(members: list[vae.CheckpointInfo]) -> list[str]:
-    """Up to DEFAULT_MODELS names (``members`` sorted by code size): one per code size first, then others."""
-    firsts, seen = [], set()
+    """Up to DEFAULT_MODELS names to start with (``members`` sorted by code size), smallest code first.
+
+    A family of names that differ only in their numbers (mnist5k-sizes-z2 ... -z40, as
+    benchmarks/latent_sizes.sh names them) is what one wants to compare: the family with the most
+    code sizes wins. Without one, one model per code size.
+    """
+    families: dict[str, list[vae.CheckpointInfo]] = {}
     for info in members:
-        if info.latent_dim not in seen:
-            seen.add(info.latent_dim)
-            firsts.append(info.name)
-    rest = [info.name for info in members if info.name not in firsts]
-    kept = set((firsts + rest)[:DEFAULT_MODELS])
-    return [info.name for info in members if info.name in kept]  # smallest code first, as the rows
+        families.setdefault(re.sub(r"\d+", "#", info.name), []).append(info)
+    best = max(families.values(), key=lambda family: len({info.latent_dim for info in family}), default=[])
+    if len({info.latent_dim for info in best}) < 2:
+        best = list({info.latent_dim: info for info in reversed(members)}.values())[::-1]  # the first of each size
+    return [info.name for info in best][:DEFAULT_MODELS]
 
 
 def label(info: vae.CheckpointInfo) -> str:
