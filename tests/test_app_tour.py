@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import (MAP_COMPONENT, MODEL_2D, MODEL_16D, app_model_path, assert_clean, latent_map, map_click, map_elements,
+from conftest import (APP, TIMEOUT, MAP_COMPONENT, MODEL_2D, MODEL_16D, app_model_path, assert_clean, latent_map, map_click, map_elements,
                       map_json, open_page, page_text)
 from pages.common import tour_frame, tour_steps
 
@@ -139,3 +140,12 @@ def test_leaving_the_hover_step_keeps_the_point_clicked_in_the_tour(app):
     assert title(app) == "Latent space" and app.query_params["z"] == "0.7500,-0.5000"
     assert "z1 = 0.750, z2 = -0.500" in page_text(app)  # Latent space shows the same point
     assert len(map_elements(app)) == 1
+
+
+def test_the_start_page_links_to_the_tour_and_the_link_opens_its_first_step(app):
+    open_page(app, "home")
+    links = [link.proto for link in app.get("page_link") if link.proto.page.lower().endswith("tour")]
+    assert len(links) == 1 and "presenter tour" in links[0].label.lower()
+    follow = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a new visitor following the link
+    open_page(follow, "tour")
+    assert title(follow) == TITLES[0] and follow.query_params["step"] == "1"

@@ -59,7 +59,7 @@ def press_step(page, key: str, title: str) -> None:
 def test_the_presenter_walks_the_tour_with_the_keyboard(page, server, checkpoint_copy, artifacts):
     h.open_app(page, f"{server.url}tour?{urllib.parse.urlencode({'model': DEFAULT_MODEL})}")
     expect_heading(page, TITLES[0])
-    assert not page.locator('[data-testid="stSidebar"]').is_visible()  # the whole screen for the tour
+    page.locator('[data-testid="stSidebar"]').wait_for(state="hidden", timeout=h.PAGE_TIMEOUT_MS)  # the whole screen
     page.get_by_text("Drawn again from its code").wait_for(timeout=h.PAGE_TIMEOUT_MS)  # the model, live
     intro = page.locator('.st-key-tour [data-testid="stMarkdownContainer"] p').filter(has_text="squeezes each picture")
     assert float(intro.evaluate("p => parseFloat(getComputedStyle(p).fontSize)")) >= 24  # large type (16 px elsewhere)
