@@ -26,6 +26,9 @@ PROJECTOR = {"width": 1600, "height": 900}  # a projector's 16:9
 PAGE_WIDTH = 1400
 TALL = 3400  # tall enough for the whole Compare page (Streamlit scrolls an inner container)
 MARGIN = 12  # pixels around a clipped picture
+FIGURES = ("compare.png", "latent-sizes.png", "tour.png")
+MAX_BYTES = 300_000  # a README picture stays under this
+COLOURS = 256  # a palette PNG: screenshots of flat UI lose nothing visible
 
 
 def model_folder(sizes: Path, target: Path) -> None:
@@ -39,6 +42,17 @@ def model_folder(sizes: Path, target: Path) -> None:
     missing = [size for size in SIZES if not (target / f"mnist5k-sizes-z{size}.pt").is_file()]
     if missing:
         print(f"warning: no model of latent size {missing} in {sizes}: run bash benchmarks/latent_sizes.sh first")
+
+
+def shrink(path: Path) -> None:
+    """Rewrite a screenshot as an optimised palette PNG (a few times smaller); warn if still over MAX_BYTES."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        small = image.convert("RGB").quantize(colors=COLOURS, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+    if path.stat().st_size > MAX_BYTES:
+        print(f"warning: {path.name} is {path.stat().st_size} bytes, over {MAX_BYTES}")
 
 
 def clip_of(page, top_locator, bottom_locator) -> dict:
@@ -63,7 +77,8 @@ def compare_figures(browser, url: str, out: Path) -> None:
     page.wait_for_function(f"() => document.querySelector('.st-key-{MAP_B} .latent-map').parentElement"
                            f".__latentMap.describeLink().index === {dot['index']}")
     heading = page.locator('[data-testid="stMain"] h1').first
-    page.screenshot(path=str(out / "compare.png"), clip=clip_of(page, heading, h.keyed(page, "compare_metrics")))
+    metrics = page.get_by_text("ELBO and NLL in nats per image")  # the caption under the table of numbers
+    page.screenshot(path=str(out / "compare.png"), clip=clip_of(page, heading, metrics))
     section = page.get_by_role("heading", name="Several models at once")
     page.screenshot(path=str(out / "latent-sizes.png"),
                     clip=clip_of(page, section, page.locator('[data-testid="stImage"]').last))
@@ -101,9 +116,11 @@ def main() -> None:
                 compare_figures(browser, server.url, args.out)
                 tour_figure(browser, server.url, args.out)
                 browser.close()
+            for name in FIGURES:
+                shrink(args.out / name)
         finally:
             h.stop_server(server)
-    print(f"wrote compare.png, latent-sizes.png and tour.png in {args.out}")
+    print(f"wrote {', '.join(FIGURES)} in {args.out}")
 
 
 if __name__ == "__main__":
