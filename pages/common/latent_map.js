@@ -13,6 +13,7 @@ import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
 import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
          updateSliders } from "./map_live.js";
 import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
+import { linkMap } from "./map_link.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
 const HIT_PIXELS = 6; // a click this close to a dot picks that test image
@@ -69,7 +70,7 @@ function createMap(parent) {
   map.describe = () => describe(map); // what the browser tests read
   map.destroy = () => {
     resize.disconnect();
-    leaveGroup(map, map.data && map.data.group);
+    leaveGroup(map, map.data && map.data.group); linkMap(map, null);
     root.remove();
     delete parent.__latentMap;
   };
@@ -88,6 +89,8 @@ function update(map, data) {
   if (!map.drag && map.keyPoint === null) map.pending = null; // the server's cross replaces the one drawn at a commit
   map.draft = null;
   map.scrub = joinGroup(map, data.group);
+  map.pictureSize = data.picture_pixels || PICTURE_PIXELS; // larger in the presenter's tour
+  linkMap(map, data.linked); // optional: maps linked across the page (map_link.js)
   updateLive(map, data);
   updateSliders(map, data);
   drawLegend(map);

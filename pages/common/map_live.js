@@ -190,8 +190,9 @@ function renderLive(map, input, inFrame) {
     map.pictureCanvas.getContext("2d").putImageData(map.live.image, 0, 0);
     map.shown = { source: want.source, code: Float32Array.from(code), x: want.x ?? null, y: want.y ?? null,
                   index: want.index ?? null };
-    map.caption.textContent = want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "";
+    map.caption.textContent = want.caption || (want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "");
   }
+  if (map.onLive) map.onLive(want, map.live ? map.shown.code : null); // linked maps (map_link.js), if any
   noteLatency(map.timings, want.source, input, inFrame);
 }
 
