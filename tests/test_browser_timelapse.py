@@ -5,6 +5,7 @@ with one small digits model that has a time-lapse.
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
 from benchmarks import browser_harness as h
 from conftest import DIGITS, write_growing_timelapse
@@ -75,3 +76,18 @@ def test_play_and_the_slider_change_the_epoch_in_the_page_without_a_rerun(page, 
     assert player.locator("output").inner_text() == f"Epoch {EPOCHS[0]} of {EPOCHS[-1]}"
     page.screenshot(path=str(artifacts / "timelapse-first-epoch.png"), full_page=True)
     assert page.evaluate("() => window.__reruns") == 0  # neither playing nor the slider asked the server
+
+
+def test_the_gif_download_saves_one_frame_per_epoch(page, server, tmp_path):
+    h.open_app(page, f"{server.url}?model={MODEL}")
+    h.wait_for_scatter(page)
+    h.wait_decoded_shown(page)
+    button = h.keyed(page, "explore_timelapse_gif").get_by_role("button")  # pages/common/timelapse_view.py GIF_KEY
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=h.PAGE_TIMEOUT_MS) as download:
+        button.click()
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == f"{MODEL}-timelapse.gif"
+    with Image.open(saved) as gif:
+        assert gif.format == "GIF" and gif.n_frames == len(EPOCHS) and gif.size[1] >= 720

@@ -174,3 +174,20 @@ def test_a_trained_models_saved_timelapse_becomes_a_film_with_every_epoch(tmp_pa
     frames, _ = mp4_frames(video.timelapse_mp4(timelapse, "m"))
     assert len(frames) == 3 + video.hold_frames(video.frames_per_second(3))
     assert np.abs(frames[0].astype(int) - frames[2].astype(int)).max() > 0  # the codes moved between epochs
+
+
+@pytest.mark.slow
+def test_the_film_needs_no_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys, numpy as np\n"
+              "from vae.io.timelapse import build_timelapse\n"
+              "from vae import timelapse_video as video\n"
+              "t = build_timelapse([1, 2], [np.zeros((4, 2)), np.ones((4, 2))], np.arange(4), ('a', 'b'), 'x')\n"
+              "video.timelapse_gif(t, 'm'); video.timelapse_mp4(t, 'm')\n"
+              "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
