@@ -93,7 +93,8 @@ def write_picture(timelapse, name: str, target: Path) -> None:
     picture = Image.new("RGB", (2 * size[0], 2 * size[1]), "white")
     for position, index in enumerate(picks):
         frame = Image.fromarray(video.render_frame(timelapse, int(index), name))
-        picture.paste(frame.resize(size, Image.Resampling.LANCZOS), ((position % 2) * size[0], (position // 2) * size[1]))
+        corner = ((position % 2) * size[0], (position // 2) * size[1])
+        picture.paste(frame.resize(size, Image.Resampling.LANCZOS), corner)
     buffer = io.BytesIO()
     picture.quantize(colors=64).save(buffer, format="PNG", optimize=True)
     if buffer.tell() > MAX_PICTURE_BYTES:

@@ -35,7 +35,7 @@ BACKGROUND, INK, FAINT, GRID = (255, 255, 255), (34, 34, 34), (110, 110, 110), (
 
 
 def film_epochs(epochs: np.ndarray) -> np.ndarray:
-    """Which recorded frames a film shows: all of them up to MAX_FILM_FRAMES, else evenly spread (first and last kept)."""
+    """The recorded frames a film shows: all up to MAX_FILM_FRAMES, else evenly spread (first and last kept)."""
     count = len(epochs)
     if count <= MAX_FILM_FRAMES:
         return np.arange(count)

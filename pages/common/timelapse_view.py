@@ -1,5 +1,6 @@
 """The Latent space page's training time-lapse: a player that animates the test codes epoch by epoch in the browser
-(pages/common/timelapse_player.js, no rerun per frame), and the same film as GIF and MP4 downloads (vae.timelapse_video).
+(pages/common/timelapse_player.js, no rerun per frame), and the same film as GIF and MP4 downloads
+(vae.timelapse_video).
 """
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def show_timelapse(name: str) -> None:
         return
     plane = "the codes themselves" if timelapse.latent_dim <= 2 else "the final codes' two main directions (PCA)"
     st.caption(f"Each dot is a test image's code after the epoch shown, on {plane}: press play or drag the slider "
-               f"to watch the classes pull apart as the model learns (the frame stays the same, so only the dots move).")
+               f"to watch the classes pull apart as the model learns (the frame stays the same, so only the dots "
+               f"move).")
     _mount(key=PLAYER_KEY, data=player_data(timelapse))
     show_downloads(name)
 
