@@ -100,3 +100,20 @@ def test_a_damaged_or_stale_timelapse_is_ignored_with_a_plain_line(model_folder,
     assert_clean(at)
     assert not players(at) and download(at, timelapse_view.GIF_KEY) is None and not at.error
     assert "its file is damaged, or the model file changed after training" in page_text(at)
+
+
+@pytest.mark.slow
+def test_a_model_above_two_dims_plays_on_the_final_codes_pca_plane(model_folder, tmp_path, monkeypatch):
+    folder = tmp_path / "models"
+    shutil.copytree(model_folder, folder)
+    write_growing_timelapse(folder / f"{MODEL_16D}.pt", EPOCHS)
+    saved = vae.read_timelapse(folder / f"{MODEL_16D}.pt")
+    at = app_reading(folder, monkeypatch)
+    open_page(at, "explore", MODEL_16D)
+    (player,) = players(at)
+    data = json.loads(player.proto.json)
+    assert data["axis_titles"] == list(saved.projection.labels) and data["epochs"] == EPOCHS
+    final = saved.codes[-1] - saved.codes[-1].mean(axis=0)  # the plane fits the last epoch: its main directions
+    top_two = np.linalg.svd(final, full_matrices=False)[2][:2]
+    np.testing.assert_allclose(np.abs(saved.projection.axes @ top_two.T), np.eye(2), atol=1e-3)
+    assert "the final codes' two main directions (PCA)" in page_text(at)
