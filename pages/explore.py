@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, share_page, shell
+from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, share_page, shell, timelapse_view
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -44,6 +44,8 @@ def show_page() -> None:
                "to see what the model draws there, and **click** to choose that point (or drag the cross, use the "
                "arrow keys, or move the sliders). Click a class in the legend to hide or show it.")
     show_explorer(name)
+    with friendly_errors():  # outside the fragment: a click on the map does not send the time-lapse again
+        timelapse_view.show_timelapse(name)
 
 
 @st.fragment

@@ -9,8 +9,8 @@ analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.select
 training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
-beside them), ``vae.comparison`` (several models' curves in one figure) and ``analysis.grids`` (the codes of
-grids and offset walks) are torch-free too.
+beside them), ``vae.comparison`` (several models' curves in one figure), ``vae.timelapse_video`` (a time-lapse
+as GIF and MP4) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
     from vae.training.loop import fit, train_model
     from vae.training.run import RunOutcome, run_training
-    from vae import comparison, grid_pictures
+    from vae import comparison, grid_pictures, timelapse_video
     from vae.analysis.grids import (
         NEAR_SHARE,
         LatentGrid,
@@ -95,7 +95,7 @@ _EXPORTS: dict[str, str] = {
                     "vae.analysis.grids"),
 }
 _SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
-               "grid_pictures", "comparison")
+               "grid_pictures", "comparison", "timelapse_video")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 
