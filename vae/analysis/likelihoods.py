@@ -95,11 +95,14 @@ def likelihood_floor(images: np.ndarray, likelihood: str, gaussian_std: float = 
     """The smallest -log p(x|z) the model's likelihood allows for each image (N, H, W) -> (N,), in nats.
 
     Bernoulli: the entropy floor above. Gaussian with fixed std: the normalising constant
-    pixels * (log std + log(2 pi) / 2), reached when the decoded mean equals the image.
+    pixels * (log std + log(2 pi) / 2), reached when the decoded mean equals the image. The continuous
+    Bernoulli is a density with no such floor (it rises without bound at black and white pixels): NaN.
     In plain words: the part of the error no model can remove.
     """
     data = np.asarray(images)
     if likelihood == "bernoulli":
         return bernoulli_entropy_floor(data)
+    if likelihood == "continuous-bernoulli":
+        return np.full(len(data), np.nan)
     pixels = data[0].size if len(data) else 0
     return np.full(len(data), pixels * (math.log(gaussian_std) + 0.5 * math.log(2 * math.pi)))

@@ -13,7 +13,7 @@ import torch
 from vae.analysis.metrics import test_elbo
 from vae.config import History, ModelConfig, TrainConfig, TrainEvent
 from vae.models import BaseVAE, build_model
-from vae.models.losses import vae_loss
+from vae.models.losses import vae_loss, warmup_beta
 
 CancelFlag = threading.Event | Callable[[], bool] | None
 # torch.manual_seed is process-wide: two runs building models at once (the app's jobs) would mix their seeds.
@@ -100,7 +100,7 @@ def _run_epoch(model, optimizer, train, config, epoch, generator, callback, canc
         # index_select copies the rows several times faster than train[rows] (advanced indexing).
         images = train.index_select(0, order[(batch - 1) * config.batch_size : batch * config.batch_size])
         logits, mu, logvar = model(images, generator)
-        loss = vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, config.beta)
+        loss = _objective(model, logits, images, mu, logvar, config, epoch)
         values = torch.stack([loss.total, loss.recon, loss.kl]).tolist()  # the batch's one host sync
         if not all(map(math.isfinite, values)):
             return "diverged"
@@ -117,6 +117,13 @@ def _run_epoch(model, optimizer, train, config, epoch, generator, callback, canc
     loss_mean, recon_mean, kl_mean = (total / count for total in sums)
     return dict(kind="epoch", epoch=epoch, epochs=config.epochs, batch=batches, batches=batches,
                 loss=loss_mean, recon=recon_mean, kl=kl_mean, images_per_s=count / seconds, seconds=seconds)
+
+
+def _objective(model, logits, images, mu, logvar, config: TrainConfig, epoch: int):
+    """The batch's loss: the negative ELBO, its KL weighted by the warm-up's beta and floored by free bits."""
+    beta = warmup_beta(config.beta, epoch, config.kl_warmup)
+    return vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, beta,
+                    free_bits=config.free_bits)
 
 
 def _record(history: History, outcome: dict, elbo: float) -> None:
