@@ -8,7 +8,8 @@ Names are loaded on first use: ``import vae`` alone is instant, and the parts th
 analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
-beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
+beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too, and so is
+``vae.lens_plots`` (the research views' charts: KL per dim, statistics along a path).
 """
 from __future__ import annotations
 
@@ -61,6 +62,18 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_centre,
         random_direction,
     )
+    from vae import lens_plots
+    from vae.analysis.diagnostics import ACTIVE_VARIANCE, DimensionKL, kl_per_dimension
+    from vae.analysis.likelihoods import bernoulli_entropy_floor, pixel_error_maps, pixel_likelihood_floor
+    from vae.analysis.scores import (
+        MAX_NLL_SAMPLES,
+        ImageScores,
+        PathDiagnostics,
+        path_diagnostics,
+        pixel_nll_maps,
+        score_images,
+        stochastic_reconstructions,
+    )
 
 _EXPORTS: dict[str, str] = {
     "LatentModel": "vae.analysis.latent",
@@ -89,9 +102,14 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
                      "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
                     "vae.analysis.grids"),
+    **dict.fromkeys(("ACTIVE_VARIANCE", "DimensionKL", "kl_per_dimension"), "vae.analysis.diagnostics"),
+    **dict.fromkeys(("bernoulli_entropy_floor", "pixel_error_maps", "pixel_likelihood_floor"),
+                    "vae.analysis.likelihoods"),
+    **dict.fromkeys(("MAX_NLL_SAMPLES", "ImageScores", "PathDiagnostics", "path_diagnostics", "pixel_nll_maps",
+                     "score_images", "stochastic_reconstructions"), "vae.analysis.scores"),
 }
 _SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
-               "grid_pictures")
+               "grid_pictures", "lens_plots")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 
