@@ -23,9 +23,18 @@ def test_posteriors(name: str) -> tuple[np.ndarray, np.ndarray]:
     Raises:
         DataError: the model names no dataset, or its images cannot be loaded or do not fit.
     """
-    path, mtime_ns = model_stamp(name)
+    return test_posteriors_at(*model_stamp(name))
+
+
+def test_posteriors_at(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`test_posteriors` of the model in the file ``path`` as it was at ``mtime_ns``."""
+    return _posteriors_cached(path, mtime_ns, dataset_version_at(path, mtime_ns))
+
+
+def dataset_version_at(path: str, mtime_ns: int) -> str:
+    """The version of the images the model in ``path`` names (vae.data.dataset_version), "" for none."""
     dataset = load_model_at(path, mtime_ns).dataset
-    return _posteriors_cached(path, mtime_ns, vae.data.dataset_version(dataset) if dataset else "")
+    return vae.data.dataset_version(dataset) if dataset else ""
 
 
 def clear_caches() -> None:
