@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, shell
+from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, share_page, shell
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -22,6 +22,7 @@ BACKGROUND_KEY = "explore_background"
 CLASSES_KEY = "explore_classes"  # class indices shown on the map
 LINK_READ_KEY = "explore_link_read"  # the model whose link this session has read (once per model)
 DOWNLOAD_KEY = "explore_download"
+WEB_PAGE_KEY = "explore_web_page"  # the map as one web page (pages/common/share_page.py)
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
 ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
@@ -66,7 +67,7 @@ def show_explorer(name: str) -> None:
         left, right = st.columns([2, 1], gap="medium")  # the map holds its own live picture
         if ready:  # sent first, so the picture shows at once while the browser redraws the map
             with right:
-                show_decoded(name, plane, z)
+                show_decoded(name, plane, z, method, dims)
         with left:  # from saved codes, the map needs no model: a first view draws it before torch loads
             draw_plane(name, plane, z, method, dims)
         if not ready:
@@ -232,15 +233,9 @@ def on_legend(classes: list[int]) -> None:
 
 def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
     """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
-    background = None
-    if st.session_state.get(BACKGROUND_KEY):
-        base = None if len(z) <= 2 else z
-        background = planes.manifold_png(name, method, dims, base)
+    background, hidden, codes = map_layers(name, plane, z, method, dims)
     classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
-    shown = st.session_state.get(CLASSES_KEY)
-    hidden = [c for c in classes if shown is not None and c not in shown]
     marker = tuple(plane.projection.to_2d(z[None])[0])
-    codes = planes.encode_test_set(name).means if len(z) > 2 and len(plane.labels) else None  # hover = click on a dot
     data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
                                 marker=marker, background_png=background, axis_titles=plane.axis_titles,
                                 hidden_classes=hidden, codes=codes)
@@ -252,6 +247,20 @@ def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims:
     st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
                 help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
     choose_classes(plane, classes)
+
+
+def map_layers(name: str, plane: planes.Plane, z: np.ndarray, method: str,
+               dims: tuple[int, int]) -> tuple[str | None, list[int], np.ndarray | None]:
+    """What the map draws besides the dots: the background (or None), the hidden classes, the dots' full codes."""
+    background = None
+    if st.session_state.get(BACKGROUND_KEY):
+        base = None if len(z) <= 2 else z
+        background = planes.manifold_png(name, method, dims, base)
+    classes = range(vae.plots.class_count(plane.labels, plane.class_names))
+    shown = st.session_state.get(CLASSES_KEY)
+    hidden = [c for c in classes if shown is not None and c not in shown]
+    codes = planes.encode_test_set(name).means if len(z) > 2 and len(plane.labels) else None  # hover = click on a dot
+    return background, hidden, codes
 
 
 def choose_classes(plane: planes.Plane, classes: list[int]) -> None:
@@ -271,13 +280,16 @@ def pill_name(class_names: tuple[str, ...], index: int) -> str:
     return plain(vae.plots.class_name(class_names, index))
 
 
-def show_decoded(name: str, plane: planes.Plane, z: np.ndarray) -> None:
-    """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
+def show_decoded(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
+    """The decoded image, large, with its coordinates, a PNG download and the map as a web page; plus the
+    clicked test image."""
     model = model_access.load_model(name)
     image = model.decode(z[None])[0]
     pictures.show(image, IMAGE_WIDTH)
     st.markdown(describe_point(plane, z))
     pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
+    background, hidden, codes = map_layers(name, plane, z, method, dims)
+    share_page.download_button(name, plane, z, WEB_PAGE_KEY, hidden, codes, background)
     picked = st.session_state.get(PICKED_KEY)
     if picked and picked.get("model") == name:
         with friendly_errors():  # a missing dataset must not hide the map

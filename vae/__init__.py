@@ -4,8 +4,9 @@ The public API. Pages write ``import vae`` and reach every name as ``vae.<name>`
 and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` and ``vae.plots``.
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
-(config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
-analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
+(config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes, io.timelapse,
+analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections, training.jobs,
+training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
 beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too, and so is
@@ -40,6 +41,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
     from vae.io.codes import TestCodes, encode_test_codes, read_test_codes, save_test_codes, write_test_codes
     from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+    from vae.io.timelapse import Timelapse, read_timelapse
     from vae.io.importers import ImportChoices
     from vae.io.model_import import ImportQuestions, inspect_model_file, save_imported_model
     from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload
@@ -90,6 +92,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("TestCodes", "encode_test_codes", "read_test_codes", "save_test_codes", "write_test_codes"),
                     "vae.io.codes"),
     **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.io.listing"),
+    **dict.fromkeys(("Timelapse", "read_timelapse"), "vae.io.timelapse"),
     "ImportChoices": "vae.io.importers",
     **dict.fromkeys(("ImportQuestions", "inspect_model_file", "save_imported_model"), "vae.io.model_import"),
     **dict.fromkeys(("UnsupportedLayer", "WebDecoder", "export_decoder", "lift_payload"), "vae.io.web"),
