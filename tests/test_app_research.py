@@ -331,6 +331,8 @@ def test_the_train_page_trains_with_warm_up_free_bits_and_the_continuous_bernoul
     job = jobs.get_job(app.session_state["train_job_id"])
     assert job is not None and job.wait(60), "the run did not end in time"
     app.run()
+    assert_clean(app)
+    assert "minus the test ELBO" in page_text(app) and "no model can remove" in page_text(app)  # under the curves
     saved = vae.load_model(tmp_path / f"{job.snapshot().saved_name}.pt")
     assert saved.config.likelihood == "continuous-bernoulli"
     assert (saved.train_config.kl_warmup, saved.train_config.free_bits) == (4, 0.5)
