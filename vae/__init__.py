@@ -10,7 +10,8 @@ training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
 beside them), ``vae.comparison`` (several models' curves in one figure), ``vae.timelapse_video`` (a time-lapse
-as GIF and MP4) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
+as GIF and MP4), ``vae.lens_plots`` (the research views' charts: KL per dim, statistics along a path) and
+``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
 """
 from __future__ import annotations
 
@@ -64,6 +65,18 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_centre,
         random_direction,
     )
+    from vae import lens_plots
+    from vae.analysis.diagnostics import ACTIVE_VARIANCE, DimensionKL, kl_per_dimension
+    from vae.analysis.likelihoods import bernoulli_entropy_floor, pixel_error_maps, pixel_likelihood_floor
+    from vae.analysis.scores import (
+        MAX_NLL_SAMPLES,
+        ImageScores,
+        PathDiagnostics,
+        path_diagnostics,
+        pixel_nll_maps,
+        score_images,
+        stochastic_reconstructions,
+    )
 
 _EXPORTS: dict[str, str] = {
     "LatentModel": "vae.analysis.latent",
@@ -93,9 +106,14 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
                      "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
                     "vae.analysis.grids"),
+    **dict.fromkeys(("ACTIVE_VARIANCE", "DimensionKL", "kl_per_dimension"), "vae.analysis.diagnostics"),
+    **dict.fromkeys(("bernoulli_entropy_floor", "pixel_error_maps", "pixel_likelihood_floor"),
+                    "vae.analysis.likelihoods"),
+    **dict.fromkeys(("MAX_NLL_SAMPLES", "ImageScores", "PathDiagnostics", "path_diagnostics", "pixel_nll_maps",
+                     "score_images", "stochastic_reconstructions"), "vae.analysis.scores"),
 }
 _SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
-               "grid_pictures", "comparison", "timelapse_video")
+               "grid_pictures", "comparison", "timelapse_video", "lens_plots")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 
