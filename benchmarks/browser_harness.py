@@ -230,7 +230,8 @@ def title_heading(menu_title: str) -> str:
     """The ``st.title`` each menu entry leads to."""
     return {"Latent space": "Latent space", "Interpolate": "Interpolate", "Train": "Train a model",
             "Models": "Models", "Start": "VAE Latent Explorer", "Generate": "Generate new pictures",
-            "Reconstructions": "Reconstructions"}.get(menu_title, menu_title)
+            "Reconstructions": "Reconstructions", "Compare": "Compare models",
+            "Presenter tour": "What a latent space is"}.get(menu_title, menu_title)
 
 
 # ---------------------------------------------------------------- the latent plane

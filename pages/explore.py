@@ -8,7 +8,7 @@ import streamlit as st
 
 import vae
 from pages.common import (datasets, latent_map, links, live, model_access, pictures, planes, research, selection,
-                          share_page, shell)
+                          share_page, shell, timelapse_view)
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -46,6 +46,8 @@ def show_page() -> None:
                "to see what the model draws there, and **click** to choose that point (or drag the cross, use the "
                "arrow keys, or move the sliders). Click a class in the legend to hide or show it.")
     show_explorer(name)
+    with friendly_errors():  # outside the fragment: a click on the map does not send the time-lapse again
+        timelapse_view.show_timelapse(name)
 
 
 @st.fragment

@@ -1,22 +1,19 @@
-"""Generate page: new pictures from random codes, a decoded grid, an offset walk, and one dimension at a time."""
+"""Generate page: new pictures from random codes, a decoded grid, an offset walk, the KL per code number, and
+one dimension at a time ordered by it."""
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import decoded_grid, model_access, offset_walk, pictures, shell
+from pages.common import decoded_grid, kl_view, model_access, offset_walk, pictures, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
-MAX_TRAVERSAL_ROWS = 16
-# Session-state keys of the widgets, section by section.
+# Session-state keys of the widgets, section by section (the others' in their modules).
 SIDE_KEY, SEED_KEY, TEMPERATURE_KEY = "gen_side", "gen_seed", "gen_temperature"
 SAMPLES_DOWNLOAD_KEY = "gen_samples_download"
-TRAVERSE_RANGE_KEY, TRAVERSE_STEPS_KEY = "gen_traverse_range", "gen_traverse_steps"
-TRAVERSE_DIMS_KEY, TRAVERSE_DOWNLOAD_KEY = "gen_traverse_dims", "gen_traverse_download"
 
 
 def show_samples(name: str, model: vae.LatentModel) -> None:
@@ -36,33 +33,6 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
                                  f"{name}-samples-seed{seed}.png", SAMPLES_DOWNLOAD_KEY)
 
 
-def show_traversals(name: str, model: vae.LatentModel) -> None:
-    """One row per latent dim: that number moves from -range to +range while the others stay at 0."""
-    st.subheader("One code number at a time")
-    st.caption("Each row changes one number of the code from low (left) to high (right) while all the others "
-               "stay at 0. A row that never changes is a number the model does not use.")
-    left, right = st.columns(2)
-    scale = left.slider("Range", 1.0, 5.0, 3.0, 0.5, key=TRAVERSE_RANGE_KEY,
-                        help="Each number goes from minus this value to plus this value.")
-    steps = right.slider("Steps per row", 5, 15, 9, key=TRAVERSE_STEPS_KEY, help="Pictures per row.")
-    dims = list(range(model.latent_dim))
-    if len(dims) > MAX_TRAVERSAL_ROWS:
-        chosen = st.multiselect(
-            "Code numbers to show", dims, default=dims[:MAX_TRAVERSAL_ROWS], key=TRAVERSE_DIMS_KEY,
-            max_selections=MAX_TRAVERSAL_ROWS, format_func=lambda d: f"z{d + 1}",
-            help=f"This model has {model.latent_dim} numbers; up to {MAX_TRAVERSAL_ROWS} rows are shown at once.",
-        )
-        dims = sorted(chosen)
-    if not dims:
-        st.info("Choose at least one code number to show.")
-        return
-    values = np.linspace(-float(scale), float(scale), int(steps))
-    rows = np.stack([model.traverse(dim, values=values) for dim in dims])  # (rows, steps, H, W)
-    labels = ", ".join(f"z{d + 1}" for d in dims[:4]) + (" ..." if len(dims) > 4 else "")
-    pictures.show_with_download(vae.images.tile(rows), f"Rows: {labels}. Columns: {values[0]:g} to {values[-1]:g}.",
-                                 f"{name}-one-number-at-a-time.png", TRAVERSE_DOWNLOAD_KEY)
-
-
 def main() -> None:
     st.title("Generate new pictures")
     model = model_access.active_model()
@@ -70,8 +40,8 @@ def main() -> None:
     if model is None or name is None:
         return
     st.markdown(f"Model in use: **{plain(name)}** ({model.latent_dim} numbers per code).")
-    # The decoded grid and the offset walk live in pages/common (decoded_grid.py, offset_walk.py).
-    for section in (show_samples, decoded_grid.show_grid, offset_walk.show_offset_walk, show_traversals):
+    # The decoded grid, the offset walk and the KL with its traversals live in pages/common.
+    for section in (show_samples, decoded_grid.show_grid, offset_walk.show_offset_walk, kl_view.show_kl_and_traversals):
         with friendly_errors():
             section(name, model)
         st.divider()

@@ -20,6 +20,8 @@ st.markdown(
 
 st.subheader("What each page does")
 st.markdown(
+    "- **Presenter tour**: a full-screen walk through the latent space for a room, stepped with the arrow "
+    "keys or a clicker.\n"
     "- **Latent space**: the map of the test images, one colour per class. Click anywhere to see what the "
     "model draws at that spot, or move the sliders.\n"
     "- **Interpolate**: pick two pictures and watch one morph into the other along a path on the map; "
@@ -27,6 +29,7 @@ st.markdown(
     "- **Generate**: draw brand-new pictures from random codes.\n"
     "- **Reconstructions**: compare pictures with the model's redrawn versions, and find the hardest ones "
     "(the link below opens them, hardest first).\n"
+    "- **Compare**: two models side by side on linked maps, or several models of one dataset at once.\n"
     "- **Train**: teach a new model on a built-in dataset or your own images.\n"
     "- **Models**: choose the model every page uses, upload, download or delete models."
 )
@@ -41,3 +44,5 @@ st.page_link("pages/explore.py", label="Open the latent space", icon=":material/
 st.page_link("pages/reconstructions.py", label="Find the hardest reconstructions", icon=":material/compare:",
              query_params={HARDEST_PARAM: HARDEST_VALUE},
              help="Opens Reconstructions with the test pictures the model redraws worst first.")
+st.page_link("pages/tour.py", label="Start the presenter tour", icon=":material/slideshow:",
+             help="Full screen, large type, five live steps: → or PageDown for the next one.")

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import latent_map, links, live, model_access, pictures, planes, shell
+from pages.common import latent_map, links, live, model_access, path_view, pictures, planes, shell
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -73,6 +73,7 @@ def show_interpolation(name: str) -> None:
         show_strip(images, method)
         live.draw_scrubber(SCRUBBER_KEY, CHART_KEY, name, plane.projection, z_a, z_b, method)
         show_downloads(name, images)
+        path_view.show_path_checks(name, path)  # each step's likelihood, nearest code, hole
         update_link(ends, steps, method)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 import vae
-from pages.common import caches, import_form, model_access, model_upload, shell
+from pages.common import caches, honest, import_form, model_access, model_upload, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
@@ -42,6 +42,7 @@ def show_page() -> None:
     if infos:
         show_table(infos, active)
         show_actions([info.name for info in infos], active)
+        show_likelihood_note(infos, st.session_state.get(CHOICE_KEY))
     else:
         st.info("There are no models yet. Train one on the **Train** page, or upload one below.")
     show_unreadable(model_access.list_unreadable_models())
@@ -72,8 +73,23 @@ def show_table(infos: list[vae.CheckpointInfo], active: str | None) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, key=TABLE_KEY, column_config={
         "Test ELBO": st.column_config.TextColumn(help="How well the model explains unseen test images, in nats per "
                                                  "image. Higher (closer to 0) is better. Imported models carry none: "
-                                                 "the Reconstructions page measures it."),
+                                                 "the Reconstructions page measures it. " + honest.FLOOR_HELP),
     })
+
+
+def show_likelihood_note(infos: list[vae.CheckpointInfo], choice: str | None) -> None:
+    """What the chosen model's test ELBO contains: for a Bernoulli model, its grey images' floor and how far above."""
+    info = next((info for info in infos if info.name == choice), None)
+    if info is None or info.test_elbo is None:
+        return
+    floor = None
+    if info.likelihood == "bernoulli":
+        try:
+            floor = honest.dataset_floor(info.dataset)
+        except vae.VAEError:  # its images are not here: the sentence says so without a figure
+            floor = None
+    st.caption(f"{plain(info.name)}, test ELBO {info.test_elbo:.1f}: "
+               f"{honest.likelihood_words(info.likelihood, info.test_elbo, floor)}")
 
 
 def format_elbo(test_elbo: float | None) -> str:

@@ -21,6 +21,7 @@ DATASET_KEY, MODEL_KEY, KIND_KEY = "train_dataset", "train_model", "train_kind"
 HIDDEN_KEY, CHANNELS_KEY, LIKELIHOOD_KEY = "train_hidden", "train_channels", "train_likelihood"
 LATENT_KEY, BETA_KEY, EPOCHS_KEY = "train_latent", "train_beta", "train_epochs"
 BATCH_KEY, RATE_KEY, SEED_KEY = "train_batch", "train_lr", "train_seed"
+WARMUP_KEY, FREE_BITS_KEY = "train_kl_warmup", "train_free_bits"  # against posterior collapse
 NAME_KEY, OVERWRITE_KEY, START_KEY = "train_name", "train_overwrite", "train_start"
 UPLOAD_KEY = "train_upload"  # the file uploader for the user's own images
 UPLOAD_NAME_KEY = "train_upload_name"  # the name box for those images
@@ -36,7 +37,7 @@ def settings_defaults() -> None:
         DATASET_KEY: train_choices.dataset_options()[0], MODEL_KEY: "classic-mlp", KIND_KEY: "mlp",
         HIDDEN_KEY: "400", CHANNELS_KEY: "32,64", LIKELIHOOD_KEY: "bernoulli",
         LATENT_KEY: vae.PRESETS["classic-mlp"].latent_dim, BETA_KEY: vae.preset_beta("classic-mlp"), EPOCHS_KEY: 10,
-        BATCH_KEY: 128, RATE_KEY: 0.001, SEED_KEY: 0, OVERWRITE_KEY: False,
+        BATCH_KEY: 128, RATE_KEY: 0.001, SEED_KEY: 0, OVERWRITE_KEY: False, WARMUP_KEY: 0, FREE_BITS_KEY: 0.0,
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -244,9 +245,10 @@ def choose_training() -> vae.TrainConfig | None:
                               help="Size of each learning step. 0.001 is safe; too large makes training blow up.")
     seed = right.number_input("Seed", 0, 2**31 - 1, step=1, key=SEED_KEY, persist_state="session",
                               help="Same seed and settings give the same model again.")
+    warmup, free_bits = train_choices.collapse_options(right, WARMUP_KEY, FREE_BITS_KEY)
     try:
         return vae.TrainConfig(epochs=int(epochs), batch_size=int(batch), learning_rate=float(rate),
-                               beta=float(beta), seed=int(seed))
+                               beta=float(beta), seed=int(seed), kl_warmup=warmup, free_bits=free_bits)
     except vae.VAEError as error:
         st.error(plain(error))
         return None

@@ -703,6 +703,21 @@ def spread_codes(model, images: np.ndarray, spread: float = 1.5):
     return model
 
 
+def write_growing_timelapse(checkpoint: Path, epochs: list[int]) -> None:
+    """Give a digits model a training time-lapse (vae.io.timelapse): its test codes growing from a tenth of the
+    model's codes at the first recorded epoch to the codes themselves at the last, in equal steps."""
+    import torch
+
+    import vae
+    from vae.io.timelapse import build_timelapse, write_timelapse
+
+    digits = vae.load_dataset("digits")
+    with torch.no_grad():
+        final = vae.load_model(checkpoint).encode(digits.test_images)[0]
+    frames = [final * (0.1 + 0.9 * step / max(len(epochs) - 1, 1)) for step in range(len(epochs))]
+    write_timelapse(checkpoint, build_timelapse(epochs, frames, digits.test_labels, tuple(DIGITS), "digits"))
+
+
 def app_reading(folder: Path, monkeypatch):
     """The app (an AppTest, not yet run), reading its models from ``folder``."""
     from streamlit.testing.v1 import AppTest

@@ -1,302 +1,338 @@
-"""AppTest of the Latent space map's research views (pages/common/research.py): uncertainty ellipses, where the model
-has data and where it has none, honest planes above 2-D, the nearest test pictures, and the t-SNE map.
-
-Each figure the page shows is checked against an independent computation in the test (numpy's eigen-decomposition,
-explicit sums of Gaussians, brute-force distances). The 2-D model's codes are laid on a ring, so its centre is a hole.
-"""
+"""AppTest of the research views off the map (issue 15): the KL per code number with KL-ordered traversals, the
+checks along an interpolation path, the Reconstructions page's likelihood sort, error maps and several codes per
+picture, and honest likelihoods (the entropy floor, the ELBO-NLL gap, k up to 5,000). What the pages show is checked
+against numbers computed here independently: closed forms in numpy, brute-force distances and densities (scipy),
+and the unbatched NLL of vae.analysis.metrics."""
 from __future__ import annotations
 
-import base64
 import io
-import shutil
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+from scipy import stats
 
 import vae
-from conftest import (DIGITS, MODEL_2D, MODEL_16D, app_reading, assert_clean, map_click, map_json, page_text)
-from pages import explore
-from pages.common import research
+from conftest import DIGITS, app_reading, assert_clean, open_page, page_text, spread_codes
+from vae.analysis.metrics import importance_sampled_nll
+from vae.config import ModelConfig
+from vae.data import load_dataset
+from vae.models import build_model
 
 pytestmark = [pytest.mark.usefixtures("navigation_mode"), pytest.mark.slow]  # every test here runs the app
-
-RING_RADIUS = 1.5  # plane units: the 2-D model's codes lie on this circle ...
-RING_LOGVAR = -4.0  # ... each with this log-variance (sigma 0.135), so nothing reaches the centre
-
-
-def ring_codes(count: int) -> tuple[np.ndarray, np.ndarray]:
-    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
-    means = RING_RADIUS * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    logvars = np.full_like(means, RING_LOGVAR)
-    logvars[:, 1] -= 0.5 * np.cos(angles)  # spreads that differ across and up: tilted-free but unequal ellipses
-    return means.astype(np.float32), logvars.astype(np.float32)
+FOUR_D, TIGHT_2D, CB_2D = "lens-4d", "lens-tight-2d", "lens-cb-2d"
+DEAD_DIMS = (1, 3)  # the 4-D model's code numbers z2 and z4 give the prior for every picture: unused
+CODE_CENTRE = (1.0, 0.0)  # the tight model's codes crowd here, so the prior's middle elsewhere is a hole
 
 
 @pytest.fixture(scope="module")
-def folder(model_folder, tmp_path_factory) -> Path:
-    """Copies of the two test models: the 2-D one with its codes on a ring, the 16-D one with its own codes."""
-    target = tmp_path_factory.mktemp("research")
-    digits = vae.load_dataset("digits")
-    for name in (MODEL_2D, MODEL_16D):
-        shutil.copy2(model_folder / f"{name}.pt", target / f"{name}.pt")
-    means, logvars = ring_codes(len(digits.test_labels))
-    vae.write_test_codes(target / f"{MODEL_2D}.pt", vae.TestCodes(means, digits.test_labels, tuple(DIGITS), "digits",
-                                                                  logvars), vae.dataset_version("digits"))
-    model = vae.load_model(target / f"{MODEL_16D}.pt")
-    vae.write_test_codes(target / f"{MODEL_16D}.pt", vae.encode_test_codes(model, digits.test_images, digits.test_labels,
-                                                                           tuple(DIGITS), "digits"),
-                         vae.dataset_version("digits"))
-    return target
+def model_folder(tmp_path_factory) -> Path:
+    """A 4-D MLP with two dead dims, a 2-D MLP whose codes crowd near (1, 0), and a continuous Bernoulli one."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    images = load_dataset("digits").test_images
+    four = spread_codes(build_model(ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=4, hidden_sizes=(32,)),
+                                    seed=0), images)
+    with torch.no_grad():
+        for dim in DEAD_DIMS:  # mean 0 and log-variance 0 whatever the picture: exactly the prior, KL 0
+            for layer in (four.fc_mu, four.fc_logvar):
+                layer.weight[dim] = 0.0
+                layer.bias[dim] = 0.0
+        four.fc_mu.weight[2] *= 0.5  # z3 carries less than z1: the order is not the dims' own
+        four.fc_mu.bias[2] *= 0.5
+    tight = spread_codes(build_model(ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=2, hidden_sizes=(32,)),
+                                     seed=1), images, spread=0.25)
+    with torch.no_grad():
+        tight.fc_mu.bias.add_(torch.tensor(CODE_CENTRE))
+        tight.fc_logvar.weight.zero_()
+        tight.fc_logvar.bias.fill_(-5.0)  # sharp posteriors: the images' codes cover little of the plane
+    cb = build_model(ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=2, hidden_sizes=(16,),
+                                 likelihood="continuous-bernoulli"), seed=2)
+    for name, model in ((FOUR_D, four), (TIGHT_2D, tight), (CB_2D, cb)):
+        vae.save_checkpoint(folder / f"{name}.pt", model, dataset="digits", class_names=DIGITS,
+                            metrics={"test_elbo": -60.0})
+    return folder
 
 
-@pytest.fixture
-def app(folder, monkeypatch):
-    import streamlit as st
-
-    st.cache_data.clear()  # the density and ellipse caches are keyed by file; other modules' copies share names
-    return app_reading(folder, monkeypatch)
+def model_at(folder: Path, name: str) -> vae.LatentModel:
+    return vae.load_model(folder / f"{name}.pt")
 
 
-def saved(folder: Path, name: str) -> vae.TestCodes:
-    return vae.read_test_codes(folder / f"{name}.pt", vae.dataset_version("digits"))
+def posteriors_here(model: vae.LatentModel) -> tuple[np.ndarray, np.ndarray]:
+    """The test pictures' means and log-variances from the torch module, as float64."""
+    with torch.no_grad():
+        mu, logvar = model.module.encode(torch.as_tensor(load_dataset("digits").test_images))
+    return mu.double().numpy(), logvar.double().numpy()
 
 
-def floats(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), "<f4").astype(np.float64)
+def kl_here(model: vae.LatentModel) -> np.ndarray:
+    """Each dim's KL from N(0, 1), averaged over the test pictures, by the closed form in numpy."""
+    mu, logvar = posteriors_here(model)
+    return (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
 
 
-def expected_ellipses(means: np.ndarray, logvars: np.ndarray, axes: np.ndarray) -> np.ndarray:
-    """(N, 3): major, minor and the major axis's angle, from numpy's eigen-decomposition of A Sigma A^T."""
-    out = []
-    for logvar in logvars:
-        values, vectors = np.linalg.eigh(axes @ np.diag(np.exp(logvar.astype(np.float64))) @ axes.T)
-        out.append([np.sqrt(values[1]), np.sqrt(values[0]), np.arctan2(vectors[1, 1], vectors[0, 1])])
-    return np.array(out)
+def chart(at, key: str) -> dict:
+    import json
+
+    found = [element for element in at.get("plotly_chart") if element.proto.id.endswith(f"-{key}")]
+    assert len(found) == 1, [element.proto.id for element in at.get("plotly_chart")]
+    return json.loads(found[0].proto.spec)
 
 
-def assert_same_ellipses(sent: np.ndarray, expected: np.ndarray) -> None:
-    np.testing.assert_allclose(sent[:, :2], expected[:, :2], rtol=1e-5)
-    turned = np.angle(np.exp(2j * (sent[:, 2] - expected[:, 2])))  # an axis has no sign: angles agree modulo pi
-    round_ones = np.isclose(expected[:, 0], expected[:, 1], rtol=1e-4)  # a circle has every direction
-    assert np.abs(turned[~round_ones]).max() < 1e-4
+def trace_values(trace: dict) -> list[float]:
+    """A plotly trace's y values (plain lists, or base64 'bdata' arrays)."""
+    import base64
+
+    values = trace["y"]
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
 
 
-def sent_ellipses(data: dict) -> np.ndarray:
-    spec = data["ellipses"]
-    return np.stack([floats(spec["major"]), floats(spec["minor"]), floats(spec["angle"])], axis=1)
+def shown_pictures(at, media) -> list[tuple[str, np.ndarray]]:
+    """(caption, pixels at their own size) of every st.image on the page: whole-pixel blocks read back once."""
+    found = []
+    for element in at.get("image"):
+        for img in element.proto.imgs:
+            data, _, _ = media.image(img)
+            pixels = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+            found.append((img.caption, pixels))
+    return found
 
 
-def image_captions(at) -> list[str]:
-    return [caption for image in at.get("image") for caption in image.captions]
+def unscaled(pixels: np.ndarray, width: int) -> np.ndarray:
+    scale = pixels.shape[1] // width
+    return pixels[::scale, ::scale]
 
 
-def mixture_density(point: np.ndarray, means: np.ndarray, logvars: np.ndarray) -> float:
-    """The aggregate posterior at ``point``, summed Gaussian by Gaussian."""
-    variances = np.exp(logvars.astype(np.float64))
-    terms = np.exp(-0.5 * ((point - means) ** 2 / variances).sum(axis=1)) / np.sqrt((2 * np.pi * variances).prod(axis=1))
-    return float(terms.mean())
+def download(at, media, key: str) -> Image.Image:
+    button = next(button for button in at.get("download_button") if button.proto.id.endswith(f"-{key}"))
+    data, mimetype = media.download(button)
+    assert mimetype == "image/png"
+    picture = Image.open(io.BytesIO(data))
+    picture.load()
+    return picture
 
 
-# ------------------------------------------------------------------ uncertainty
+# ------------------------------------------------------------------ Generate: KL per code number
 
 
-@pytest.mark.parametrize("name", [MODEL_2D, MODEL_16D])
-def test_the_checkbox_sends_every_images_ellipse_projected_exactly(app, folder, name):
-    app.session_state["model_name"] = name
-    app.run()
-    assert "ellipses" not in map_json(app)
-    app.checkbox(key=research.ELLIPSES_KEY).check().run()
-    assert_clean(app)
-    codes = saved(folder, name)
-    axes = np.eye(2) if name == MODEL_2D else vae.pca_projection(codes.means).axes
-    data = map_json(app)
-    assert data["ellipses"]["count"] == len(codes.means)
-    assert_same_ellipses(sent_ellipses(data), expected_ellipses(codes.means, codes.logvars, np.asarray(axes)))
-
-
-def test_the_clicked_images_ellipse_is_always_drawn(app, folder):
-    app.run()
-    assert "picked_ellipse" not in map_json(app)
-    codes = saved(folder, MODEL_2D)
-    map_click(app, float(codes.means[7, 0]), float(codes.means[7, 1]), index=7)
-    assert_clean(app)
-    picked = map_json(app)["picked_ellipse"]
-    assert picked["centre"] == pytest.approx(codes.means[7].tolist(), abs=1e-6)
-    sent = np.array([[picked["major"], picked["minor"], picked["angle"]]])
-    assert_same_ellipses(sent, expected_ellipses(codes.means[7:8], codes.logvars[7:8], np.eye(2)))
-    assert "ellipses" not in map_json(app)  # the others only with the checkbox
-
-
-# ------------------------------------------------------------------ where the model has data
-
-
-def test_the_overlay_is_a_picture_under_the_dots_with_the_prior_rings_and_the_holes(app, folder):
-    app.run()
-    for choice, rings in (("data", False), ("prior", True), ("both", True)):
-        app.radio(key=research.DENSITY_KEY).set_value(choice).run()
-        assert_clean(app)
-        data = map_json(app)
-        header, payload = data["density"]["picture"].split(",", 1)
-        picture = np.asarray(Image.open(io.BytesIO(base64.b64decode(payload))))
-        assert header == "data:image/png;base64" and picture.shape == (vae.DENSITY_RESOLUTION,) * 2 + (4,)
-        assert ("prior" in data) == rings
-        holes = data["holes"]
-        cells = np.unpackbits(np.frombuffer(base64.b64decode(holes["bits"]), np.uint8))[: holes["size"] ** 2]
-        assert cells.reshape(holes["size"], -1)[picture[..., 3] > 0].size  # the picture is not empty
-        assert ((picture[..., 3] > 0) >= cells.reshape(holes["size"], -1).astype(bool)).all()  # every hole is drawn
-    prior = map_json(app)["prior"]
-    assert prior["centre"] == [0.0, 0.0]  # a 2-D model: the prior N(0, I) is centred on the plane
-    radii = np.sqrt(-2 * np.log(1 - np.array([0.5, 0.9])))  # the rings holding half and 90% of N(0, I)
-    assert prior["radii"] == pytest.approx(radii.tolist())
-    size, (x0, x1), (y0, y1) = holes["size"], holes["x_range"], holes["y_range"]
-    centre = (round(-x0 / (x1 - x0) * (size - 1)), round(y1 / (y1 - y0) * (size - 1)))  # the cell of (0, 0)
-    assert cells.reshape(size, -1)[centre[1], centre[0]] == 1  # the ring's empty middle is a hole
-    app.radio(key=research.DENSITY_KEY).set_value("none").run()
-    assert not {"density", "prior", "holes"} & set(map_json(app))
-
-
-def test_a_point_in_a_hole_is_flagged_off_the_data(app, folder, media):
-    codes = saved(folder, MODEL_2D)
-    centre = np.zeros(2)
-    assert mixture_density(centre, codes.means, codes.logvars) < 0.1 / (2 * np.pi)  # far below the prior's density
-    app.run()
-    map_click(app, 0.0, 0.0)
-    assert_clean(app)
-    assert research.OFF_THE_DATA_NOTE in image_captions(app)
-    assert research.OFF_THE_DATA in map_json(app)["live"]["caption"]
-    on_ring = codes.means[3] * 1.0
-    assert mixture_density(on_ring, codes.means, codes.logvars) > 1 / (2 * np.pi)
-    map_click(app, float(on_ring[0]), float(on_ring[1]))
-    assert research.OFF_THE_DATA_NOTE not in image_captions(app)
-    assert map_json(app)["live"]["caption"] is None
-
-
-# ------------------------------------------------------------------ honest planes above 2-D
-
-
-def test_the_pca_view_says_how_much_it_shows_and_how_well_it_keeps_neighbours(app, folder):
-    app.session_state["model_name"] = MODEL_16D
-    app.run()
-    assert_clean(app)
-    means = saved(folder, MODEL_16D).means.astype(np.float64)
-    spreads = np.linalg.eigvalsh(np.cov(means, rowvar=False))  # ascending: the view keeps the two largest
-    shown = spreads[-2:].sum() / spreads.sum()
+def test_the_kl_chart_shows_each_code_numbers_kl_and_marks_the_unused_ones(app, model_folder):
+    open_page(app, "generate", FOUR_D)
+    expected = kl_here(model_at(model_folder, FOUR_D))
+    figure = chart(app, "gen_kl_chart")
+    bars = {name: value for trace in figure["data"] for name, value in zip(trace["x"], trace_values(trace))}
+    assert sorted(bars) == ["z1", "z2", "z3", "z4"]
+    np.testing.assert_allclose([bars[f"z{dim + 1}"] for dim in range(4)], expected, rtol=1e-4, atol=1e-6)
+    unused = next(trace for trace in figure["data"] if "unused" in trace["name"])
+    assert list(unused["x"]) == ["z2", "z4"]
     text = page_text(app)
-    assert f"This flat view shows {shown:.1%} of how the codes vary." in text
-    digits = vae.load_dataset("digits")
-    model = vae.load_model(folder / f"{MODEL_16D}.pt")
-    accuracy = vae.plane_knn_accuracy(model.encode(digits.train_images)[0], digits.train_labels, means,
-                                      digits.test_labels, vae.pca_projection(means))
-    assert f"{accuracy.plane:.0%} of the time on this view, against {accuracy.full:.0%} with all 16 numbers" in text
-    assert "the rest of the code stays as it was" in text
+    assert "2 of 4 code numbers are unused (z2, z4)" in text and "posterior collapse" in text
 
 
-def test_a_click_keeps_what_the_view_does_not_show(app, folder):
-    app.session_state["model_name"] = MODEL_16D
-    app.run()
-    means = saved(folder, MODEL_16D).means
-    map_click(app, 0.3, -0.2, index=4)
-    before = np.array(app.session_state["explore_point"]["z"])
-    map_click(app, 0.6, 0.1)
-    after = np.array(app.session_state["explore_point"]["z"])
-    axes = vae.pca_projection(means).axes
-    hidden = np.eye(16) - axes.T @ axes  # the part of a code the view cannot show
-    np.testing.assert_allclose(hidden @ after, hidden @ before, atol=1e-5)
-    app.radio(key="explore_plane").set_value("dims").run()
-    assert "the other 14 stay as they are" in page_text(app)
-    map_click(app, -0.4, 0.9)
-    moved = np.array(app.session_state["explore_point"]["z"])
-    assert moved[:2] == pytest.approx([-0.4, 0.9], abs=1e-6) and moved[2:] == pytest.approx(after[2:], abs=1e-6)
+def test_traversals_go_from_the_most_informative_code_number_to_the_unused_ones(app, model_folder, media):
+    open_page(app, "generate", FOUR_D)
+    model = model_at(model_folder, FOUR_D)
+    kl = kl_here(model)
+    used = [dim for dim in np.argsort(-kl, kind="stable") if dim not in DEAD_DIMS]
+    order = [*used, *DEAD_DIMS]
+    caption, pixels = next((caption, pixels) for caption, pixels in shown_pictures(app, media)
+                           if caption.startswith("Rows from the top"))
+    labels = [f"z{dim + 1}: {kl[dim]:.2f} nats" for dim in used] + ["z2: unused", "z4: unused"]
+    assert caption.startswith("Rows from the top: " + "; ".join(labels))
+    values = np.linspace(-3, 3, 9)
+    expected = vae.images.to_uint8(vae.images.tile(np.stack([model.traverse(int(dim), values=values)
+                                                             for dim in order])))
+    np.testing.assert_array_equal(unscaled(pixels, expected.shape[1]), expected)
+    assert max(download(app, media, "gen_traverse_download").size) >= 1024
 
 
-def test_the_nearest_test_pictures_are_the_brute_force_nearest(app, folder):
-    app.session_state["model_name"] = MODEL_16D
-    app.run()
-    assert "Nearest test pictures" not in page_text(app)  # no point chosen yet
-    map_click(app, 0.8, -0.5)
+def test_without_test_pictures_the_kl_says_why_and_the_rows_keep_their_order(monkeypatch, tmp_path, model_folder):
+    model = model_at(model_folder, FOUR_D).module
+    vae.save_checkpoint(tmp_path / "no-data.pt", model, dataset="", class_names=DIGITS)
+    app = open_page(app_reading(tmp_path, monkeypatch), "generate", "no-data")
+    assert "needs the test pictures" in " ".join(info.value for info in app.info)
+    assert not [chart for chart in app.get("plotly_chart") if chart.proto.id.endswith("-gen_kl_chart")]
+    assert "Rows from the top: z1; z2; z3; z4." in " ".join(img.caption for element in app.get("image")
+                                                             for img in element.proto.imgs)
+
+
+# ------------------------------------------------------------------ Interpolate: checks along the path
+
+
+def holes_here(points: np.ndarray, mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """Brute force: the prior's 90% region (scipy's chi-square) where the images' mixture is under a tenth of it."""
+    prior = stats.multivariate_normal(np.zeros(2), np.eye(2)).logpdf(points)
+    components = np.stack([stats.multivariate_normal(m, np.diag(np.exp(v))).pdf(points) for m, v in zip(mu, logvar)])
+    mixture = np.log(components.mean(axis=0))
+    inside = prior >= -0.5 * (stats.chi2.ppf(0.9, 2) + 2 * math.log(2 * math.pi))
+    return inside & (mixture < prior + math.log(0.1))
+
+
+def test_each_step_shows_its_likelihood_nearest_test_code_and_whether_it_is_in_a_hole(app, model_folder):
+    app.session_state["interp_ends"] = {"model": TIGHT_2D, "next": "a", "a": {"z": [-1.5, 0.0]}, "b": {"z": [1.2, 0.0]}}
+    open_page(app, "interpolate", TIGHT_2D)
+    model = model_at(model_folder, TIGHT_2D)
+    path = np.stack([np.linspace(-1.5, 1.2, 10), np.zeros(10)], axis=1).astype(np.float32)
+    mu, logvar = posteriors_here(model)
+    table = app.dataframe[0].value  # the checks table (the page has no other)
+    distances = np.linalg.norm(path[:, None, :].astype(np.float64) - mu[None], axis=2)
+    assert table["Nearest test picture"].tolist() == distances.argmin(axis=1).tolist()
+    np.testing.assert_allclose(table["Distance to its code"], distances.min(axis=1), atol=1e-3)
+    holes = holes_here(path.astype(np.float64), mu, logvar)
+    assert holes.any() and not holes.all()  # the path leaves the data and comes back: both answers are checked
+    assert table["In a hole"].tolist() == ["yes" if flag else "no" for flag in holes]
+    pictures = model.decode(path)
+    nll = [importance_sampled_nll(model.module, pictures[i : i + 1], samples=100, seed=0) for i in range(10)]
+    np.testing.assert_allclose(table["−log p of the picture (nats)"], np.round(nll, 1), atol=0.11)
+    floor = [stats.bernoulli(np.clip(picture, 0, 1).astype(np.float64)).entropy().sum() for picture in pictures]
+    np.testing.assert_allclose(table["Above the floor (nats)"], np.array(nll) - floor, atol=0.11)
+    assert "lie in a hole" in page_text(app) and "A picture drawn in a hole" in page_text(app)
+    chart(app, "interp_checks_chart")  # the chart is there too
+    app.toggle(key="interp_checks").set_value(False).run()
+    assert not app.dataframe
+
+
+# ------------------------------------------------------------------ Reconstructions
+
+
+def likelihoods_here(model: vae.LatentModel, images: np.ndarray) -> np.ndarray:
+    """-log p(x | z = mu) of each picture under the Bernoulli likelihood, written out in numpy from the decoder's
+    probabilities."""
+    with torch.no_grad():
+        mu, _ = model.module.encode(torch.as_tensor(images))
+        probability = torch.sigmoid(model.module.decode_logits(mu)).double().numpy()
+    x = images.astype(np.float64)
+    return -(x * np.log(probability) + (1 - x) * np.log1p(-probability)).reshape(len(x), -1).sum(axis=1)
+
+
+def shown_indices(at) -> list[int]:
+    return [int(img.caption.split(":")[0].split()[-1]) for element in at.get("image") for img in element.proto.imgs]
+
+
+def test_hardest_first_by_the_models_own_likelihood(app, model_folder):
+    open_page(app, "reconstructions", FOUR_D)
+    app.radio(key="recon_order").set_value("hardest").run()
+    app.selectbox(key="recon_measure").set_value("likelihood").run()
     assert_clean(app)
-    z = np.array(app.session_state["explore_point"]["z"], np.float64)
-    codes = saved(folder, MODEL_16D)
-    distances = np.sqrt(((codes.means.astype(np.float64) - z) ** 2).sum(axis=1))
-    nearest = np.argsort(distances, kind="stable")[: research.NEAREST_COUNT]
-    listed = [caption.value for caption in app.caption if caption.value.startswith("\\#")]
-    expected = [f"#{i} · {DIGITS[codes.labels[i]]} · {distances[i]:.2f}" for i in nearest]
-    assert [caption.replace("\\", "") for caption in listed] == expected
+    nll = likelihoods_here(model_at(model_folder, FOUR_D), load_dataset("digits").test_images)
+    expected = np.argsort(-nll, kind="stable")[:12]
+    assert shown_indices(app) == expected.tolist()
+    first = app.get("image")[0].proto.imgs[0].caption
+    assert first.startswith(f"Picture {expected[0]}: −log p(x|z) {nll[expected[0]]:.1f} nats · error ")
 
 
-# ------------------------------------------------------------------ the t-SNE map
-
-
-def test_the_tsne_map_decodes_the_mean_code_of_the_nearest_pictures_there(app, folder):
-    app.session_state["model_name"] = MODEL_16D
-    app.run()
-    app.radio(key="explore_plane").set_value("tsne").run()
-    assert_clean(app)
-    data = map_json(app)
-    codes = saved(folder, MODEL_16D)
-    points = np.stack([floats(data["points"]["x"]), floats(data["points"]["y"])], axis=1)
-    np.testing.assert_allclose(points, vae.tsne_plane(codes.means), atol=1e-4)  # scikit-learn's, seeded
-    assert data["live"]["nearest"] == 5 and data["axis_titles"] == ["t-SNE 1", "t-SNE 2"]
-    assert "average code of the 5 test pictures nearest that spot" in page_text(app)
-    assert research.NO_LAYERS_ON_TSNE in page_text(app)
-    assert explore.NO_WEB_PAGE_ON_TSNE in page_text(app)  # a saved page could only lift through PCA: none offered
-    assert not [b for b in app.get("download_button") if b.proto.id.endswith(f"-{explore.WEB_PAGE_KEY}")]
-    spot = points[10] + np.array([0.3, -0.2])
-    map_click(app, float(spot[0]), float(spot[1]))
-    assert_clean(app)
-    nearest = np.argsort(np.linalg.norm(points - spot, axis=1), kind="stable")[:5]
-    expected = codes.means[nearest].astype(np.float64).mean(axis=0)
-    ranges = np.array([vae.plots.axis_range(codes.means[:, d]) for d in range(16)])
-    expected = np.clip(expected, ranges[:, 0], ranges[:, 1])
-    np.testing.assert_allclose(app.session_state["explore_point"]["z"], expected, atol=1e-5)
-    assert map_json(app)["marker"] == pytest.approx(spot.tolist(), abs=1e-6)
-    assert app.query_params["plane"] == "tsne"
-
-
-def test_too_many_pictures_for_rings_draws_only_the_clicked_ones_ring_and_says_so(app, folder, monkeypatch):
-    monkeypatch.setattr(research, "MAX_ELLIPSES", 10)  # the digits test set has more: the rings are left out
-    app.run()
-    app.checkbox(key=research.ELLIPSES_KEY).check().run()
-    assert_clean(app)
-    codes = saved(folder, MODEL_2D)
-    assert "ellipses" not in map_json(app)
-    assert f"Too many test pictures for rings ({len(codes.means):,})" in page_text(app)
-    map_click(app, float(codes.means[2, 0]), float(codes.means[2, 1]), index=2)
-    assert map_json(app)["picked_ellipse"]["centre"] == pytest.approx(codes.means[2].tolist(), abs=1e-6)
-
-
-@pytest.mark.parametrize("count", ["all", "other"])
-def test_codes_saved_without_log_variances(model_folder, tmp_path, monkeypatch, count):
-    """Codes written by another tool without log-variances: of the model's own test pictures, the model gives the
-    rings; of other pictures (another count), the rings and shading are not offered, and a click still works."""
-    import streamlit as st
-
-    st.cache_data.clear()
-    digits = vae.load_dataset("digits")
-    shutil.copy2(model_folder / f"{MODEL_2D}.pt", tmp_path / f"{MODEL_2D}.pt")
-    model = vae.load_model(tmp_path / f"{MODEL_2D}.pt")
-    means, logvars = model.encode(digits.test_images)
-    labels = digits.test_labels
-    if count == "other":
-        means, labels = np.random.default_rng(0).normal(size=(len(labels) + 50, 2)), np.arange(len(labels) + 50) % 10
-    vae.write_test_codes(tmp_path / f"{MODEL_2D}.pt", vae.TestCodes(np.asarray(means, np.float32), labels, tuple(DIGITS),
-                                                                    "digits"), vae.dataset_version("digits"))
-    app = app_reading(tmp_path, monkeypatch)
-    app.run()
-    if count == "all":
-        app.checkbox(key=research.ELLIPSES_KEY).check().run()
+def test_the_error_maps_show_where_the_pixels_differ_and_where_the_model_is_surprised(app, model_folder, media):
+    open_page(app, "reconstructions", FOUR_D)
+    app.slider(key="recon_count").set_value(4).run()
+    model = model_at(model_folder, FOUR_D)
+    indices = shown_indices(app)
+    originals = load_dataset("digits").test_images[indices].astype(np.float64)
+    redrawn = model.reconstruct(originals.astype(np.float32)).astype(np.float64)
+    squared = (originals - redrawn) ** 2
+    with torch.no_grad():
+        probability = torch.sigmoid(model.module.decode_logits(model.module.encode(
+            torch.as_tensor(originals, dtype=torch.float32))[0])).double().numpy()
+    surprise = -(originals * np.log(probability) + (1 - originals) * np.log1p(-probability))
+    surprise -= stats.bernoulli(np.clip(originals, 0, 1)).entropy()  # above each pixel's floor
+    for view, maps in (("error-map", squared), ("surprise-map", surprise)):
+        app.radio(key="recon_view").set_value(view).run()
         assert_clean(app)
-        assert_same_ellipses(sent_ellipses(map_json(app)), expected_ellipses(means, logvars, np.eye(2)))
-        return
-    assert research.NO_UNCERTAINTY in page_text(app)
-    assert research.ELLIPSES_KEY not in [box.key for box in app.checkbox]  # no switch for what cannot be drawn
-    map_click(app, 0.5, 0.5)
+        scaled = maps / maps.max()
+        for (caption, pixels), original, expected in zip(shown_pictures(app, media), originals, scaled):
+            pair = vae.images.to_uint8(vae.images.tile(np.stack([original, expected]), columns=2))
+            np.testing.assert_allclose(unscaled(pixels, pair.shape[1]).astype(int), pair.astype(int), atol=1)
+        assert f"white is {maps.max():.{3 if view == 'error-map' else 2}f}" in page_text(app)
+
+
+def test_several_codes_per_picture_redraw_each_from_seeded_draws_of_its_posterior(app, model_folder, media):
+    open_page(app, "reconstructions", FOUR_D)
+    app.slider(key="recon_count").set_value(4).run()
+    indices = shown_indices(app)
+    app.radio(key="recon_view").set_value("samples").run()
+    app.slider(key="recon_samples").set_value(3)
+    app.number_input(key="recon_sample_seed").set_value(5).run()
     assert_clean(app)
-    assert "z1 = 0.500, z2 = 0.500" in page_text(app)
-    map_click(app, *means[len(digits.test_labels) + 10], index=len(digits.test_labels) + 10)  # not a test picture
-    assert [error.value.replace("\\", "") for error in app.error] == [
-        f"The map's saved codes are not of this model's {len(digits.test_labels):,} test pictures, so test picture "
-        f"#{len(digits.test_labels) + 10} cannot be shown. Run `python -m vae codes` on the model to make them again."]
-    assert not {"ellipses", "picked_ellipse", "density"} & set(map_json(app))
+    model = model_at(model_folder, FOUR_D)
+    originals = load_dataset("digits").test_images[indices]
+    mu, logvar = posteriors_here(model)
+    eps = np.random.default_rng(5).standard_normal((4, 3, 4))
+    codes = mu[indices][:, None] + eps * np.exp(0.5 * logvar[indices])[:, None]
+    redrawn = model.decode(codes.reshape(-1, 4).astype(np.float32)).reshape(4, 3, 8, 8)
+    expected = vae.images.to_uint8(vae.images.tile(np.concatenate([originals[:, None], redrawn], axis=1)))
+    (caption, pixels), = shown_pictures(app, media)
+    np.testing.assert_array_equal(unscaled(pixels, expected.shape[1]), expected)
+    assert max(download(app, media, "recon_samples_download").size) >= 1024
+
+
+def test_metrics_offer_k_up_to_5000_and_show_the_gap_the_floor_and_the_honest_nll_words(app, model_folder):
+    open_page(app, "reconstructions", FOUR_D)
+    assert app.selectbox(key="recon_nll_samples").options == ["100", "1,000", "5,000 (the papers' number)"]
+    app.selectbox(key="recon_nll_samples").set_value(5000).run()
+    assert "several minutes" in " ".join(warning.value for warning in app.warning)
+    app.selectbox(key="recon_nll_samples").set_value(1000).run()
+    app.button(key="recon_metrics_button").click().run()
+    assert_clean(app)
+    values = {metric.label: float(metric.value.split()[0].rstrip("%")) for metric in app.metric}
+    test = load_dataset("digits").test_images.astype(np.float64)
+    floor = stats.bernoulli(np.clip(test, 0, 1)).entropy().reshape(len(test), -1).sum(axis=1).mean()
+    assert math.isclose(values["Entropy floor"], floor, abs_tol=0.006)
+    assert math.isclose(values["Above the floor"], -values["Test ELBO"] - values["Entropy floor"], abs_tol=0.011)
+    assert math.isclose(values["ELBO − NLL gap"], -values["Test ELBO"] - values["NLL estimate"], abs_tol=0.011)
+    nll = importance_sampled_nll(model_at(model_folder, FOUR_D).module, test[:500].astype(np.float32), 1000, 0)
+    assert math.isclose(values["NLL estimate"], nll, abs_tol=0.006)
+    text = page_text(app)
+    assert "with 1,000 codes per picture" in text and f"{floor:.1f} nats per picture that no model can remove" in text
+
+
+def test_the_nll_help_says_at_most_minus_the_elbo_only_on_average(app):
+    """It said "always at most minus the ELBO": that holds on average, not for every picture."""
+    open_page(app, "reconstructions", FOUR_D)
+    app.button(key="recon_metrics_button").click().run()
+    help_line = next(line for line in page_text(app).splitlines() if line.startswith("- **NLL estimate**"))
+    assert "always" not in help_line and "On average over many pictures it is at most minus the ELBO" in help_line
+    assert "for a single picture it can land on either side" in help_line
+
+
+# ------------------------------------------------------------------ honest likelihoods: Models page and sidebar
+
+
+def test_the_models_page_and_the_sidebar_say_what_the_elbo_contains(app, model_folder):
+    open_page(app, "models", FOUR_D)
+    test = load_dataset("digits").test_images.astype(np.float64)
+    floor = stats.bernoulli(np.clip(test, 0, 1)).entropy().reshape(len(test), -1).sum(axis=1).mean()
+    note = next(caption.value for caption in app.caption if "test ELBO -60.0" in caption.value)
+    assert f"contains {floor:.1f} nats per picture that no model can remove" in note
+    assert f"{-(-60.0) - floor:.1f} nats per picture above that floor" in note
+    app.run()  # the floor is measured now: the sidebar says it too
+    facts = " ".join(item.value for item in app.sidebar.markdown)
+    assert f"Test ELBO: -60.0 ({60.0 - floor:.1f} above the floor of {floor:.1f})" in facts
+    app.selectbox(key="models_choice").set_value(CB_2D).run()
+    note = next(caption.value for caption in app.caption if "test ELBO -60.0" in caption.value)
+    assert "continuous Bernoulli" in note and "floor" not in note
+
+
+def test_the_train_page_trains_with_warm_up_free_bits_and_the_continuous_bernoulli(monkeypatch, tmp_path):
+    from vae.training import jobs
+
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
+    app.selectbox(key="train_dataset").select("digits").run()
+    app.selectbox(key="train_model").select("Custom").run()
+    app.text_input(key="train_hidden").input("16")
+    app.selectbox(key="train_likelihood").set_value("continuous-bernoulli")
+    app.number_input(key="train_epochs").set_value(1)
+    app.number_input(key="train_kl_warmup").set_value(4)
+    app.number_input(key="train_free_bits").set_value(0.5).run()
+    assert "posterior collapse" in page_text(app)
+    app.button(key="train_start").click().run()
+    assert_clean(app)
+    job = jobs.get_job(app.session_state["train_job_id"])
+    assert job is not None and job.wait(60), "the run did not end in time"
+    app.run()
+    assert_clean(app)
+    assert "minus the test ELBO" in page_text(app) and "no model can remove" in page_text(app)  # under the curves
+    saved = vae.load_model(tmp_path / f"{job.snapshot().saved_name}.pt")
+    assert saved.config.likelihood == "continuous-bernoulli"
+    assert (saved.train_config.kl_warmup, saved.train_config.free_bits) == (4, 0.5)

@@ -12,7 +12,7 @@ from conftest import assert_clean
 from pages.common import shell
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE_NAMES = {"home", "explore", "interpolate", "generate", "reconstructions", "train", "models"}
+PAGE_NAMES = {"home", "tour", "explore", "interpolate", "generate", "reconstructions", "compare", "train", "models"}
 
 
 def served_by_pages_folder_mode() -> set[Path]:

@@ -546,7 +546,7 @@ def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
     app.slider(key="gen_map_range").set_value(2.0)
     app.number_input(key="gen_seed").set_value(7).run()
     assert not app.exception and not app.error
-    assert len(images(app)) == 2 and len(app.get("plotly_chart")) == 2
+    assert len(images(app)) == 2 and len(app.get("plotly_chart")) == 3  # grid, walk, KL per code number
 
 
 @pytest.mark.slow
@@ -581,10 +581,11 @@ def test_reconstructions_page_shows_pairs_and_metrics(monkeypatch, model_folder)
     app.button(key="recon_metrics_button").click().run()
     assert not app.exception and not app.error
     labels = [metric.label for metric in app.metric]
-    assert labels == ["Test ELBO", "NLL estimate", "kNN accuracy", "Active units"]
+    assert labels == ["Test ELBO", "NLL estimate", "kNN accuracy", "Active units", "ELBO − NLL gap", "Entropy floor",
+                      "Above the floor"]  # a Bernoulli model on grey digits: the floor and how far above it
     assert app.metric[3].value.endswith("of 2")
     app.run()  # the numbers stay on screen for this model without clicking again
-    assert len(app.metric) == 4
+    assert len(app.metric) == 7
 
 
 @pytest.mark.slow

@@ -34,7 +34,8 @@ STRIP_PADDING = 1  # pages/interpolate.py show_strip: vae.images.tile(..., paddi
 TRAIN_TIMEOUT_MS = 240_000  # a 1-epoch digits run, on a busy 2-core machine
 SUGGESTED_DIGITS_NAME = re.compile(r"^digits-classic-mlp(-\d+)?$")  # the Train page's suggestion for digits
 SLOW_FIRST_IMPORT_S = 6.0  # a fresh server's first run waits this long in `import vae`: a busy machine's first seconds
-APP_MENU = ["Start", "Latent space", "Interpolate", "Generate", "Reconstructions", "Train", "Models"]
+APP_MENU = ["Start", "Presenter tour", "Latent space", "Interpolate", "Generate", "Reconstructions", "Compare",
+            "Train", "Models"]
 # How Streamlit's pages-folder mode would title the helper modules of pages/ (and pages/common/) if it listed them.
 HELPER_TITLES = {path.stem.strip("_").replace("_", " ") for path in (h.ROOT / "pages" / "common").glob("*.py")} | {
     "common", "history"}

@@ -49,7 +49,7 @@ def _listing_read_fully(folder) -> list[CheckpointInfo]:
         infos.append(CheckpointInfo(
             name=path.stem, path=path, dataset=str(raw.get("dataset") or "unknown"), latent_dim=config.latent_dim,
             kind=config.kind, test_elbo=None if elbo is None else float(elbo), created=str(raw.get("created") or ""),
-            size_bytes=path.stat().st_size,
+            size_bytes=path.stat().st_size, likelihood=config.likelihood,
         ))
     return infos
 
@@ -100,6 +100,7 @@ def test_listing_matches_reading_each_file_fully(mixed_folder):
     assert (by_name["a-conv"].kind, by_name["a-conv"].latent_dim, by_name["a-conv"].dataset) == ("conv", 3, "mnist-5k")
     assert by_name["b-tiny"].test_elbo == -12.5 and by_name["a-conv"].test_elbo is None
     assert by_name["c-wide"].dataset == "unknown" and by_name["c-wide"].latent_dim == 7
+    assert by_name["c-wide"].likelihood == "gaussian" and by_name["a-conv"].likelihood == "bernoulli"
     assert by_name["b-tiny"].created == read_checkpoint(by_name["b-tiny"].path)["created"] != ""
     assert all(info.size_bytes == info.path.stat().st_size for info in infos)
 

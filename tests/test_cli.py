@@ -1,5 +1,6 @@
 """The command line: train, eval --json, info, codes, and one-line errors."""
 import json
+import math
 import subprocess
 import sys
 import unicodedata
@@ -152,6 +153,12 @@ def test_each_hostile_checkpoint_gives_one_clear_line(tmp_path, capsys, hostile_
     ["train", "--dataset", "digits", "--unknown-option", "1"],
     ["eval", "PATH", "--samples", "0"],
     ["eval", "PATH", "--samples", str(2**70)],
+    ["eval", "PATH", "--samples", "5001"],
+    ["train", "--dataset", "digits", "--kl-warmup", "-1"],
+    ["train", "--dataset", "digits", "--kl-warmup", "2.5"],
+    ["train", "--dataset", "digits", "--free-bits", "-0.5"],
+    ["train", "--dataset", "digits", "--free-bits", "11"],
+    ["train", "--dataset", "digits", "--free-bits", "nan"],
     ["fly"],
     [],
 ])
@@ -205,3 +212,55 @@ def test_a_bad_number_in_a_real_process_is_one_line(tmp_path):
                              "--out", str(tmp_path / "x.pt")], capture_output=True, text=True, cwd=REPO_ROOT)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1 and "seed" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_with_warm_up_free_bits_and_continuous_bernoulli_keeps_them_in_the_checkpoint(tmp_path, capsys):
+    out = tmp_path / "cb.pt"
+    assert main(["train", "--dataset", "digits", "--model", "mlp", "--hidden", "16", "--latent-dim", "2", "--epochs", "2",
+                 "--likelihood", "continuous-bernoulli", "--kl-warmup", "3", "--free-bits", "0.25",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "continuous-bernoulli" in printed and "entropy floor" not in printed  # a density: no Bernoulli floor
+    model = load_model(out)
+    assert model.config.likelihood == "continuous-bernoulli"
+    assert (model.train_config.kl_warmup, model.train_config.free_bits) == (3, 0.25)
+
+
+def test_eval_says_the_grey_images_entropy_floor_and_the_gap(tmp_path, capsys, tiny_model):
+    """The 8x8 digits are grey levels: eval names their Bernoulli entropy floor, computed here with scipy."""
+    from scipy.stats import bernoulli
+
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, dataset="digits", class_names=list("0123456789"))
+    assert main(["eval", str(path), "--samples", "3"]) == 0
+    printed = capsys.readouterr().out
+    test = load_dataset("digits").test_images[:500].astype(np.float64)
+    floor = float(np.mean(bernoulli(np.clip(test, 0, 1)).entropy().reshape(len(test), -1).sum(axis=1)))
+    assert f"entropy floor  {floor:.2f} nats/image" in printed and "grey levels, not binary" in printed
+    assert main(["eval", str(path), "--samples", "3", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert math.isclose(result["entropy_floor"], floor, rel_tol=1e-9) and result["nll_samples"] == 3
+    assert math.isclose(result["elbo_nll_gap"], -result["test_elbo"] - result["nll"], abs_tol=1e-9)
+    line = next(text for text in printed.splitlines() if text.startswith("above floor"))
+    assert math.isclose(float(line.split()[2]), -result["test_elbo"] - floor, abs_tol=0.006)
+
+
+def test_eval_samples_reach_5000_through_the_bounded_estimate(tmp_path, capsys, tiny_model, monkeypatch):
+    """--samples 5000 is accepted and reaches vae.analysis.scores' batched estimate (memory bounded), not the
+    unbatched one."""
+    import vae.analysis.metrics
+
+    seen = []
+    real = vae.analysis.metrics.bounded_nll
+
+    def spy(model, images, samples, seed, batch_size):
+        seen.append((samples, batch_size))
+        return real(model, images[:2], samples, seed, batch_size=batch_size)
+
+    monkeypatch.setattr(vae.analysis.metrics, "bounded_nll", spy)
+    monkeypatch.setattr(vae.analysis.metrics, "importance_sampled_nll", None)  # must not be called
+    path = save_checkpoint(tmp_path / "m.pt", tiny_model, dataset="digits", class_names=list("0123456789"))
+    assert main(["eval", str(path), "--samples", "5000", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["nll_samples"] == 5000
+    samples, batch = seen[0]
+    assert samples == 5000 and batch * samples * tiny_model.config.latent_dim <= vae.analysis.scores.NOISE_BUDGET

@@ -84,3 +84,19 @@ def test_world_size_is_checked_and_old_files_read_as_one_process(tiny_model, tmp
     path = save_checkpoint(tmp_path / "two.pt", tiny_model, dataset="digits", class_names=(), world_size=2)
     assert read_checkpoint(path)["world_size"] == 2
     assert torch.load(path, weights_only=True)["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_torchrun_trains_with_the_kl_warm_up_as_one_process_does(tmp_path):
+    """The warm-up's KL weight reaches every process's share of the batch, not only the one-process loop's."""
+    warm = [*TRAIN[:TRAIN.index("--epochs")], "--epochs", "4", "--batch-size", "64", "--seed", "0", "--kl-warmup", "3"]
+    plain = warm[:-2]  # the same without the warm-up
+    outs = {name: tmp_path / f"{name}.pt" for name in ("one", "two", "plain")}
+    run("-m", "vae", *warm, "--out", str(outs["one"]))
+    run("-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "vae", *warm, "--out",
+        str(outs["two"]))
+    run("-m", "vae", *plain, "--out", str(outs["plain"]))
+    elbo = {name: read_checkpoint(path)["metrics"]["test_elbo"] for name, path in outs.items()}
+    assert read_checkpoint(outs["two"])["train_config"]["kl_warmup"] == 3
+    assert abs(elbo["one"] - elbo["plain"]) > 10 * ELBO_TOLERANCE  # the warm-up changes the model ...
+    assert abs(elbo["one"] - elbo["two"]) <= ELBO_TOLERANCE, elbo  # ... and two processes train with it too

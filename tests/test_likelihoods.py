@@ -81,3 +81,16 @@ def test_pixel_error_maps_average_to_the_mean_squared_error():
     assert maps.shape == (3, 4, 5)
     assert np.allclose(maps[1, 2, 3], (images[1, 2, 3] - recon[1, 2, 3]) ** 2)
     assert np.allclose(maps.reshape(3, -1).mean(axis=1), [np.mean((a - b) ** 2) for a, b in zip(images, recon)])
+
+
+def test_per_pixel_floors_sum_to_each_images_floor_and_are_the_nll_of_a_perfect_guess():
+    images = np.random.default_rng(4).uniform(0.02, 0.98, (3, 4, 4))
+    target = torch.as_tensor(images)
+    for likelihood in ("bernoulli", "gaussian"):
+        per_pixel = lk.pixel_likelihood_floor(images, likelihood, 0.2)
+        assert per_pixel.shape == images.shape
+        assert np.allclose(per_pixel.reshape(3, -1).sum(axis=1), lk.likelihood_floor(images, likelihood, 0.2))
+        perfect = reconstruction_nll(torch.logit(target), target, likelihood, 0.2).numpy()
+        assert np.allclose(per_pixel.reshape(3, -1).sum(axis=1), perfect, rtol=1e-9)
+    assert np.isnan(lk.pixel_likelihood_floor(images, "continuous-bernoulli")).all()  # a density: no floor
+    assert np.isnan(lk.likelihood_floor(images, "continuous-bernoulli")).all()

@@ -69,3 +69,30 @@ def test_evaluate_on_mnist_5k_after_training():
     assert scores["knn_accuracy"] > 0.3  # 10 classes: chance is 0.1
     assert scores["nll"] < -scores["test_elbo"] + 1
     assert 1 <= scores["active_units"] <= 2
+
+
+@pytest.mark.slow
+def test_evaluate_reports_the_gap_and_the_grey_images_floor():
+    """The gap is -ELBO - NLL of the same figures; the floor is scipy's Bernoulli entropy of the same images."""
+    from scipy import stats
+
+    from vae.analysis.latent import LatentModel
+    from vae.data import load_dataset
+
+    digits = load_dataset("digits")
+    model = LatentModel(module=_digits_model())
+    result = metrics.evaluate(model, digits, nll_samples=7, max_images=40)
+    test = digits.test_images[:40].astype(np.float64)
+    floor = stats.bernoulli(np.clip(test, 0, 1)).entropy().reshape(40, -1).sum(axis=1).mean()
+    assert result["entropy_floor"] == pytest.approx(floor, rel=1e-9)
+    assert result["elbo_nll_gap"] == pytest.approx(-result["test_elbo"] - result["nll"], abs=1e-9)
+    assert result["nll_samples"] == 7 and result["images"] == 40
+    unbatched = importance_sampled_nll(model.module, test.astype(np.float32), samples=7, seed=0)
+    assert result["nll"] == pytest.approx(unbatched, abs=1e-3)  # the bounded estimate draws the same codes
+
+
+def _digits_model():
+    from vae.config import ModelConfig
+    from vae.models import build_model
+
+    return build_model(ModelConfig(kind="mlp", image_shape=(8, 8), latent_dim=3, hidden_sizes=(16,)), seed=0).eval()

@@ -134,7 +134,9 @@ def test_nan_data_stops_training(tiny_images, tiny_config):
     assert history.status == "diverged" and history.epochs_done == 0
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=0), dict(learning_rate=0), dict(beta=-1), dict(device="tpu")])
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(batch_size=0), dict(learning_rate=0), dict(beta=-1), dict(device="tpu"),
+                                 dict(kl_warmup=-1), dict(kl_warmup=10_001), dict(kl_warmup=1.5), dict(free_bits=-0.1),
+                                 dict(free_bits=10.5), dict(free_bits=float("nan")), dict(free_bits="1")])
 def test_bad_training_settings_raise_readable_errors(bad):
     with pytest.raises(TrainingError):
         TrainConfig(**bad)
@@ -187,3 +189,51 @@ def test_the_judgement_follows_the_spread_of_the_codes():
     assert "KL weight (beta, now 4)" in check_codes(blob, epochs_done=50, beta=4.0).advice
     assert check_codes(rng.standard_normal((200, 1)), epochs_done=1).useful  # a 1-D model needs one varying number
     assert check_codes(blob[:1], epochs_done=1).useful  # one image cannot be judged
+
+
+# --------------------------------------------------------------------------- against posterior collapse
+
+
+def test_old_training_settings_load_with_warm_up_and_free_bits_off():
+    old = {"epochs": 3, "batch_size": 32, "learning_rate": 0.001, "beta": 1.0, "seed": 0, "device": "auto"}
+    config = TrainConfig.from_dict(old)
+    assert (config.kl_warmup, config.free_bits) == (0, 0.0)
+    new = TrainConfig(kl_warmup=5, free_bits=0.25)
+    assert TrainConfig.from_dict(new.to_dict()) == new
+
+
+def test_each_epoch_trains_with_the_warm_up_beta_and_the_free_bits(tiny_images, tiny_config, monkeypatch):
+    import vae.training.loop
+
+    real_loss, seen = vae.training.loop.vae_loss, []
+
+    def spy(logits, images, mu, logvar, likelihood, gaussian_std, beta, free_bits):
+        seen.append((beta, free_bits))
+        return real_loss(logits, images, mu, logvar, likelihood, gaussian_std, beta, free_bits=free_bits)
+
+    monkeypatch.setattr(vae.training.loop, "vae_loss", spy)
+    config = TrainConfig(epochs=5, batch_size=32, beta=2.0, kl_warmup=3, free_bits=0.5)  # 64 images: 2 batches
+    fit(build_model(tiny_config, seed=0), tiny_images, tiny_images[:8], config)
+    assert seen == [(b, 0.5) for b in (0.0, 0.0, 2 / 3, 2 / 3, 4 / 3, 4 / 3, 2.0, 2.0, 2.0, 2.0)]
+
+
+@pytest.mark.slow
+def test_free_bits_keep_units_active_where_a_heavy_kl_weight_collapses_them():
+    """beta = 8 on the 8x8 digits collapses every dim (active units 0); a floor of 1 nat per dim keeps them."""
+    from vae.analysis.diagnostics import kl_per_dimension
+    from vae.analysis.latent import LatentModel
+    from vae.analysis.metrics import active_units
+    from vae.config import ModelConfig
+    from vae.data import load_dataset
+
+    data = load_dataset("digits")
+    config = ModelConfig(kind="mlp", image_shape=data.image_shape, latent_dim=8, hidden_sizes=(64,))
+    counts, kls = [], []
+    for free_bits in (0.0, 1.0):
+        train = TrainConfig(epochs=6, batch_size=64, beta=8.0, free_bits=free_bits, seed=0)
+        module, _ = train_model(data.train_images, data.test_images, config, train)
+        means, logvars = LatentModel(module=module).encode(data.test_images)
+        counts.append(active_units(means))
+        kls.append(kl_per_dimension(means, logvars).kl)
+    assert counts[0] <= 1 < counts[1], counts
+    assert kls[1].sum() > 10 * kls[0].sum()

@@ -9,7 +9,9 @@ analysis.projection, analysis.diagnostics, analysis.overlays, analysis.likelihoo
 training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
-beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
+beside them), ``vae.comparison`` (several models' curves in one figure), ``vae.timelapse_video`` (a time-lapse
+as GIF and MP4), ``vae.lens_plots`` (the research views' charts: KL per dim, statistics along a path) and
+``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
     from vae.training.loop import fit, train_model
     from vae.training.run import RunOutcome, run_training
-    from vae import grid_pictures
+    from vae import comparison, grid_pictures, timelapse_video
     from vae.analysis.grids import (
         NEAR_SHARE,
         LatentGrid,
@@ -63,14 +65,19 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_centre,
         random_direction,
     )
-    # The map's research views (issue 15): diagnostics, overlays and selections are torch-free; scores runs the model.
+    # The research views (issue 15): diagnostics, likelihoods, overlays and selections are torch-free; scores runs
+    # the model.
+    from vae import lens_plots
     from vae.analysis.diagnostics import (
+        ACTIVE_VARIANCE,
         MIN_TSNE_POINTS,
         TSNE_NEIGHBOURS,
         DensityGrids,
+        DimensionKL,
         PlaneAccuracy,
         density_grids,
         explained_variance,
+        kl_per_dimension,
         nearest_codes,
         off_the_data,
         plane_grid,
@@ -91,8 +98,17 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_rings,
         rgba_png,
     )
-    from vae.analysis.scores import ImageScores, score_images
     from vae.analysis.selections import attribute_strip, attribute_vector, check_selection, selection_csv
+    from vae.analysis.likelihoods import bernoulli_entropy_floor, pixel_error_maps, pixel_likelihood_floor
+    from vae.analysis.scores import (
+        MAX_NLL_SAMPLES,
+        ImageScores,
+        PathDiagnostics,
+        path_diagnostics,
+        pixel_nll_maps,
+        score_images,
+        stochastic_reconstructions,
+    )
 
 _EXPORTS: dict[str, str] = {
     "LatentModel": "vae.analysis.latent",
@@ -124,16 +140,19 @@ _EXPORTS: dict[str, str] = {
                     "vae.analysis.grids"),
     **dict.fromkeys(("MIN_TSNE_POINTS", "TSNE_NEIGHBOURS", "DensityGrids", "PlaneAccuracy", "density_grids", "explained_variance",
                      "nearest_codes", "off_the_data", "plane_grid", "plane_knn_accuracy", "tsne_click_code",
-                     "tsne_plane"), "vae.analysis.diagnostics"),
+                     "tsne_plane", "ACTIVE_VARIANCE", "DimensionKL", "kl_per_dimension"), "vae.analysis.diagnostics"),
     "KNN_MAX_TRAIN": "vae.analysis.metrics",
     **dict.fromkeys(("DENSITY_RESOLUTION", "PRIOR_RING_MASSES", "Ellipses", "density_picture", "density_sample",
                      "ellipse_mass", "picture_extent", "posterior_ellipses", "prior_rings", "rgba_png"),
                     "vae.analysis.overlays"),
-    **dict.fromkeys(("ImageScores", "score_images"), "vae.analysis.scores"),
     **dict.fromkeys(("attribute_strip", "attribute_vector", "check_selection", "selection_csv"), "vae.analysis.selections"),
+    **dict.fromkeys(("bernoulli_entropy_floor", "pixel_error_maps", "pixel_likelihood_floor"),
+                    "vae.analysis.likelihoods"),
+    **dict.fromkeys(("MAX_NLL_SAMPLES", "ImageScores", "PathDiagnostics", "path_diagnostics", "pixel_nll_maps",
+                     "score_images", "stochastic_reconstructions"), "vae.analysis.scores"),
 }
 _SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
-               "grid_pictures")
+               "grid_pictures", "comparison", "timelapse_video", "lens_plots")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 

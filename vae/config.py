@@ -9,7 +9,7 @@ from typing import Any
 from vae.errors import TrainingError
 
 MODEL_KINDS = ("mlp", "conv", "keras-conv")
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous-bernoulli")
 OUTPUT_ACTIVATIONS = ("sigmoid", "none")  # what the decoder's last layer applies
 # The classic Keras conv VAE, as (channels, kernel, stride) per layer, every layer 'same'-padded:
 # encoder Conv2D 32 -> 64 stride 2 -> 64 -> 64, decoder Conv2DTranspose 32 stride 2 -> 1.
@@ -37,6 +37,7 @@ MAX_BATCH_SIZE = 65_536
 MAX_LEARNING_RATE = 100.0
 MAX_BETA = 1000.0
 MAX_SEED = 2**63 - 1  # torch.manual_seed and numpy accept 0..2**63-1 alike
+MAX_FREE_BITS = 10.0  # nats per latent dim; Kingma et al. (2016) use 0.125 to 2
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ModelConfig:
     hidden_sizes: tuple[int, ...] = (400,)  # MLP only: the classic example uses one layer of 400
     conv_channels: tuple[int, ...] = (32, 64)  # conv only: one stride-2 conv per entry
     conv_hidden: int = 32  # conv only: dense layer between the feature map and the latent
-    likelihood: str = "bernoulli"  # "bernoulli" (BCE) or "gaussian" (MSE with fixed variance)
+    likelihood: str = "bernoulli"  # "bernoulli" (BCE), "gaussian" (MSE, fixed variance) or "continuous-bernoulli"
     gaussian_std: float = 0.1  # fixed decoder std for the Gaussian likelihood
     # Imported models (issue 14) need the settings below; their defaults are this app's own models,
     # so checkpoints saved before these existed load unchanged.
@@ -104,11 +105,13 @@ class TrainConfig:
     beta: float = 1.0  # KL weight; 1 is the plain VAE, >1 a beta-VAE
     seed: int = 0
     device: str = "auto"  # "auto" picks CUDA when present, else CPU
+    kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to beta; 0 is off
+    free_bits: float = 0.0  # nats: each dim's batch-mean KL counts at least this much (Kingma et al. 2016); 0 is off
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "seed"):
+        for name in ("epochs", "batch_size", "seed", "kl_warmup"):
             object.__setattr__(self, name, _whole(getattr(self, name), f"The {name.replace('_', ' ')}"))
-        for name in ("learning_rate", "beta"):
+        for name in ("learning_rate", "beta", "free_bits"):
             object.__setattr__(self, name, _real(getattr(self, name), f"The {name.replace('_', ' ')}"))
         object.__setattr__(self, "device", _text(self.device, "The device"))
         validate_train_config(self)
@@ -254,6 +257,10 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise TrainingError(f"The seed must be a whole number from 0 to {MAX_SEED}, got {_short(cfg.seed)}.")
     if cfg.device not in DEVICES:
         raise TrainingError(f"Device must be 'auto', 'cpu' or 'cuda', got {_short(cfg.device)}.")
+    if not 0 <= cfg.kl_warmup <= MAX_EPOCHS:
+        raise TrainingError(f"KL warm-up must be 0 (off) to {MAX_EPOCHS} epochs, got {cfg.kl_warmup}.")
+    if not 0 <= cfg.free_bits <= MAX_FREE_BITS:
+        raise TrainingError(f"Free bits must be 0 (off) to {MAX_FREE_BITS:g} nats per dim, got {cfg.free_bits}.")
 
 
 def weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -1,20 +1,19 @@
-// The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional
-// picture of decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the
-// model's decoder running in the page: the picture beside the map follows the mouse, a dragged cross,
-// arrow keys and the latent sliders, with no server rerun. With data.mode "scrubber" it mounts
-// Interpolate's scrubber instead (map_scrubber.js). Drawing: map_draw.js.
-// Streamlit calls the default export on the first draw and again whenever the data changes, with the
-// same parentElement; the map is built once and kept on that element (see pages/common/_latent_map.py).
-// Outside Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null).
-// Events sent to Python: "click" {x, y, index} (index: the test image under the mouse, or null; also
-// when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z: the full code},
-// "need" {points: token} or {decoder: sha256} (this tab lacks what the data names), "select" (map_select.js).
+// The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional picture of
+// decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the model's decoder running in
+// the page: the picture beside the map follows the mouse, a dragged cross, arrow keys and the latent sliders, with no
+// server rerun. With data.mode "scrubber" it mounts Interpolate's scrubber instead (map_scrubber.js). Drawing in
+// map_draw.js. Streamlit calls the default export on the first draw and again whenever the data changes, with the same
+// parentElement; the map is built once and kept on that element. Outside Streamlit, call it with {parentElement, data,
+// setTriggerValue} (setTriggerValue may be null). Events sent to Python: "click" {x, y, index} (index: the test image
+// under the mouse, or null; also when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z:
+// the full code}, "need" {points: token} or {decoder: sha256} (this tab lacks what the data names), "select".
 import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
 import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
          updateSliders } from "./map_live.js";
 import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
 import { describeLayers, updateLayers } from "./map_layers.js";
 import { attachSelection, describeSelection, updateSelection } from "./map_select.js";
+import { linkMap } from "./map_link.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
 const HIT_PIXELS = 6; // a click this close to a dot picks that test image
@@ -72,7 +71,7 @@ function createMap(parent) {
   map.describe = () => describe(map); // what the browser tests read
   map.destroy = () => {
     resize.disconnect();
-    leaveGroup(map, map.data && map.data.group);
+    leaveGroup(map, map.data && map.data.group); linkMap(map, null);
     root.remove();
     delete parent.__latentMap;
   };
@@ -94,6 +93,8 @@ function update(map, data) {
   if (!map.drag && map.keyPoint === null) map.pending = null; // the server's cross replaces the one drawn at a commit
   map.draft = null;
   map.scrub = joinGroup(map, data.group);
+  map.pictureSize = data.picture_pixels || PICTURE_PIXELS; // larger in the presenter's tour
+  linkMap(map, data.linked); // optional: maps linked across the page (map_link.js)
   updateLive(map, data);
   updateSliders(map, data);
   drawLegend(map);
@@ -384,8 +385,7 @@ function onLegend(map, label) {
   layout(map);
 }
 
-// ------------------------------------------------------------------ what the tests read
-
+/** What the browser tests read. */
 function describe(map) {
   const rect = map.canvas.getBoundingClientRect(), box = area(map), points = map.points;
   const shown = [];

@@ -210,9 +210,10 @@ function renderLive(map, input, inFrame) {
     map.pictureCanvas.getContext("2d").putImageData(map.live.image, 0, 0);
     map.shown = { source: want.source, code: Float32Array.from(code), x: want.x ?? null, y: want.y ?? null,
                   index: want.index ?? null };
-    const hole = want.source !== "point" && offTheData(map, want.x, want.y) ? " · off the data" : "";
-    map.caption.textContent = (want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "") + hole;
+    const hole = !want.caption && want.source !== "point" && offTheData(map, want.x, want.y) ? " · off the data" : "";
+    map.caption.textContent = (want.caption || (want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "")) + hole;
   }
+  if (map.onLive) map.onLive(want, map.live ? map.shown.code : null); // linked maps (map_link.js), if any
   noteLatency(map.timings, want.source, input, inFrame);
 }
 

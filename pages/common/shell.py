@@ -38,10 +38,12 @@ class PageSpec:
 
 PAGES = (
     PageSpec("pages/home.py", "Start", ":material/home:"),
+    PageSpec("pages/tour.py", "Presenter tour", ":material/slideshow:"),
     PageSpec("pages/explore.py", "Latent space", ":material/scatter_plot:", default=True),
     PageSpec("pages/interpolate.py", "Interpolate", ":material/swap_horiz:"),
     PageSpec("pages/generate.py", "Generate", ":material/auto_awesome:"),
     PageSpec("pages/reconstructions.py", "Reconstructions", ":material/compare:"),
+    PageSpec("pages/compare.py", "Compare", ":material/compare_arrows:"),
     PageSpec("pages/train.py", "Train", ":material/model_training:"),
     PageSpec("pages/models.py", "Models", ":material/inventory_2:"),
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.common import honest
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.links import VIEW_PARAMS
 from pages.common.model_access import active_model_name, model_info, model_names, set_active_model
@@ -41,11 +42,14 @@ def _on_sidebar_model() -> None:
 
 
 def show_model_facts(name: str) -> None:
-    """A few plain facts about a model: dataset, latent size, test ELBO."""
+    """A few plain facts about a model: dataset, latent size, test ELBO and what it contains (once measured)."""
     info = model_info(name)
     if info is None:
         return
     elbo = "not measured" if info.test_elbo is None else f"{info.test_elbo:.1f}"
+    if info.test_elbo is not None:  # the floor only once a page has measured it: the sidebar never loads images
+        elbo += honest.short_fact(info.likelihood, info.test_elbo, honest.known_floor(info.dataset))
     st.markdown(f"**{plain(info.name)}**  \nData: {plain(info.dataset)}  \nLatent size: {info.latent_dim}  \n"
                 f"Test ELBO: {elbo}",
-                help="ELBO: how well the model explains unseen test images (higher is better).")
+                help="ELBO: how well the model explains unseen test images (higher is better). "
+                     + honest.DENSITY_WORDS.get(info.likelihood, honest.FLOOR_HELP))

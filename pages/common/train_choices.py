@@ -27,7 +27,12 @@ MODEL_KINDS = {"mlp": "Fully connected (MLP)", "conv": "Convolutional"}
 LIKELIHOODS = {
     "bernoulli": "Ink on paper (binary cross-entropy): sharp, best for digits",
     "gaussian": "Grey levels (squared error): smoother, for photos",
+    "continuous-bernoulli": "Grey levels as grey (continuous Bernoulli): scores comparable with its papers",
 }
+COLLAPSE_WORDS = ("Against posterior collapse, where the model stops using its code numbers: a warm-up lets it learn "
+                  "to redraw pictures before the KL weight pulls the codes together; free bits let each code number "
+                  "carry a little information at no cost.")
+MAX_WARMUP_EPOCHS = 500  # the page's epochs field goes up to 500 too
 
 
 def dataset_options() -> list[str]:
@@ -116,6 +121,21 @@ def free_name(name: str) -> str:
         return vae.next_free_name(vae.sanitize_name(name), taken)
     except vae.VAEError:
         return name
+
+
+def collapse_options(place, warmup_key: str, free_bits_key: str) -> tuple[int, float]:
+    """The KL warm-up (epochs) and free bits (nats per code number) fields; both 0 (off) unless the user sets them."""
+    place.caption(COLLAPSE_WORDS)
+    warmup = place.number_input("KL warm-up (epochs)", 0, MAX_WARMUP_EPOCHS, step=1, key=warmup_key,
+                                persist_state="session",
+                                help="The KL weight rises in even steps from 0 to its value over this many epochs "
+                                     "(0: off). 5 to 20 is usual.")
+    free_bits = place.number_input("Free bits (nats per code number)", 0.0, vae.config.MAX_FREE_BITS, step=0.25,
+                                   format="%.2f", key=free_bits_key, persist_state="session",
+                                   help="Each code number's average KL counts at least this much, so below it the "
+                                        "model is not pushed to forget (Kingma et al., 2016). 0: off; 0.1 to 2 is "
+                                        "usual.")
+    return int(warmup), float(free_bits)
 
 
 def parse_sizes(text: str, what: str) -> tuple[int, ...]:

@@ -95,11 +95,29 @@ def likelihood_floor(images: np.ndarray, likelihood: str, gaussian_std: float = 
     """The smallest -log p(x|z) the model's likelihood allows for each image (N, H, W) -> (N,), in nats.
 
     Bernoulli: the entropy floor above. Gaussian with fixed std: the normalising constant
-    pixels * (log std + log(2 pi) / 2), reached when the decoded mean equals the image.
+    pixels * (log std + log(2 pi) / 2), reached when the decoded mean equals the image. The continuous
+    Bernoulli is a density with no such floor (it rises without bound at black and white pixels): NaN.
     In plain words: the part of the error no model can remove.
     """
     data = np.asarray(images)
     if likelihood == "bernoulli":
         return bernoulli_entropy_floor(data)
+    if likelihood == "continuous-bernoulli":
+        return np.full(len(data), np.nan)
     pixels = data[0].size if len(data) else 0
     return np.full(len(data), pixels * (math.log(gaussian_std) + 0.5 * math.log(2 * math.pi)))
+
+
+def pixel_likelihood_floor(images: np.ndarray, likelihood: str, gaussian_std: float = 0.1) -> np.ndarray:
+    """The smallest -log p(x_ij|z) the likelihood allows for each pixel: (N, H, W) -> (N, H, W), nats.
+
+    Bernoulli: each pixel's entropy; Gaussian: log std + log(2 pi) / 2; continuous Bernoulli: NaN (no floor).
+    Each image's sum is :func:`likelihood_floor`. In plain words: subtracted from a per-pixel error map
+    (vae.analysis.scores.pixel_nll_maps), it leaves only what the model could still improve, pixel by pixel.
+    """
+    data = np.asarray(images, np.float64)
+    if likelihood == "bernoulli":
+        return bernoulli_entropy(data)
+    if likelihood == "continuous-bernoulli":
+        return np.full(data.shape, np.nan)
+    return np.full(data.shape, math.log(gaussian_std) + 0.5 * math.log(2 * math.pi))

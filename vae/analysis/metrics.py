@@ -8,6 +8,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from vae.analysis.likelihoods import bernoulli_entropy_floor
+from vae.analysis.scores import NOISE_BUDGET
+from vae.analysis.scores import importance_sampled_nll as bounded_nll
 from vae.data.dataset import require_image_size
 from vae.models import BaseVAE
 from vae.models.losses import kl_divergence, reconstruction_nll
@@ -155,6 +158,7 @@ def _advice(active: int, latent_dim: int, epochs_done: int, beta: float) -> str:
 
 
 KNN_MAX_TRAIN = 10_000  # train codes the kNN vote searches (bounds memory and time on big sets)
+NLL_BATCH = 50  # images per batch of the NLL: importance_sampled_nll's, so its figures stay the same
 
 
 def evaluate(
@@ -165,14 +169,17 @@ def evaluate(
     Args:
         model: The LatentModel to judge.
         dataset: The data it was trained on (images must match ``model.image_shape``).
-        nll_samples: Importance samples per image for the NLL estimate (IWAE bound).
+        nll_samples: Importance samples per image for the NLL estimate (IWAE bound), 1 to 5,000 (the papers'
+            k); memory stays bounded (vae.analysis.scores.importance_sampled_nll), time grows with it.
         max_images: Test images used for the test ELBO and the NLL (the first ones).
         seed: Seed of the sampled latents.
 
     Returns:
-        test_elbo and nll (nats per image; ELBO higher is better, NLL lower is better),
-        knn_accuracy (0..1, k=5 on the posterior means), active_units and latent_dim
-        (counts), images (how many test images the ELBO and NLL used).
+        test_elbo and nll (nats per image; ELBO higher is better, NLL lower is better), elbo_nll_gap
+        (-ELBO minus NLL: what the encoder's approximate codes cost, at least 0 on average), entropy_floor
+        (the smallest -log p(x|z) a Bernoulli likelihood allows on the same images: their pixels' entropy,
+        vae.analysis.likelihoods), knn_accuracy (0..1, k=5 on the posterior means), active_units and
+        latent_dim (counts), images and nll_samples (what the ELBO and NLL used).
 
     Raises:
         DataError: the dataset's images are not the size the model reads.
@@ -181,12 +188,18 @@ def evaluate(
     test = np.asarray(dataset.test_images[:max_images], np.float32)
     test_means, _ = model.encode(dataset.test_images)
     train_means, _ = model.encode(dataset.train_images[:KNN_MAX_TRAIN])
+    elbo = test_elbo(model.module, test, beta=1.0, seed=seed)
+    batch = max(1, min(NLL_BATCH, NOISE_BUDGET // (nll_samples * model.latent_dim)))
+    nll = float(np.mean(bounded_nll(model, test, nll_samples, seed, batch_size=batch))) if len(test) else 0.0
     return {
-        "test_elbo": test_elbo(model.module, test, beta=1.0, seed=seed),
-        "nll": importance_sampled_nll(model.module, test, samples=nll_samples, seed=seed),
+        "test_elbo": elbo,
+        "nll": nll,
+        "elbo_nll_gap": -elbo - nll,
+        "entropy_floor": float(np.mean(bernoulli_entropy_floor(test))) if len(test) else 0.0,
         "knn_accuracy": knn_accuracy(train_means, dataset.train_labels[:KNN_MAX_TRAIN], test_means,
                                      dataset.test_labels, k=5),
         "active_units": float(active_units(test_means)),
         "latent_dim": float(model.latent_dim),
         "images": float(len(test)),
+        "nll_samples": float(nll_samples),
     }

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vae.analysis.diagnostics import nearest_codes, off_the_data
 from vae.analysis.latent import LatentModel
@@ -20,7 +19,7 @@ from vae.analysis.projection import Projection
 from vae.data.dataset import require_image_size
 from vae.errors import VAEError
 from vae.models import BaseVAE
-from vae.models.losses import kl_divergence, reconstruction_nll
+from vae.models.losses import kl_divergence, pixel_nll, reconstruction_nll
 
 MAX_NLL_SAMPLES = 5_000  # the papers' k for the importance-sampled NLL (Burda et al.)
 PATH_NLL_SAMPLES = 100  # importance samples per step of an interpolation path
@@ -104,10 +103,7 @@ def pixel_nll_maps(model: LatentModel | BaseVAE, images: np.ndarray) -> np.ndarr
 
 def _pixel_nll(module: BaseVAE, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-pixel terms of vae.models.losses.reconstruction_nll (the same formulas, not summed)."""
-    if module.config.likelihood == "bernoulli":
-        return F.binary_cross_entropy_with_logits(logits, targets, reduction="none")
-    std = module.config.gaussian_std
-    return (targets - torch.sigmoid(logits)).pow(2) / (2 * std**2) + math.log(std) + 0.5 * math.log(2 * math.pi)
+    return pixel_nll(logits, targets, module.config.likelihood, module.config.gaussian_std)
 
 
 @torch.no_grad()

@@ -58,6 +58,7 @@ class CheckpointInfo:
     created: str
     size_bytes: int
     problem: str = ""  # empty for a usable model; else the plain reason it cannot be opened
+    likelihood: str = "bernoulli"  # how the model scores pixels (what its test ELBO means)
 
 
 def read_info(path: str | Path) -> CheckpointInfo:
@@ -79,7 +80,7 @@ def info_from_fields(path: Path, fields: dict, size_bytes: int | None = None) ->
     return CheckpointInfo(
         name=path.stem, path=path, dataset=fields["dataset"] or "unknown", latent_dim=config["latent_dim"],
         kind=config["kind"], test_elbo=fields["metrics"].get("test_elbo"), created=fields["created"],
-        size_bytes=path.stat().st_size if size_bytes is None else size_bytes,
+        size_bytes=path.stat().st_size if size_bytes is None else size_bytes, likelihood=config["likelihood"],
     )
 
 

@@ -18,7 +18,7 @@ import torch
 from vae.analysis.metrics import test_elbo
 from vae.config import History, ModelConfig, TrainConfig, TrainEvent
 from vae.models import BaseVAE, build_model
-from vae.models.losses import vae_loss
+from vae.models.losses import vae_loss, warmup_beta
 from vae.training.distributed import SINGLE, World, add_up, device_for, join, wrap
 
 CancelFlag = threading.Event | Callable[[], bool] | None
@@ -111,7 +111,7 @@ def _run_epoch(step, model, optimizer, train, config, epoch, generator, callback
     for batch in range(1, batches + 1):
         rows = order[(batch - 1) * config.batch_size : batch * config.batch_size]
         if world.distributed:
-            values, loss, stop = _shared_batch(step, model, train, rows, config, generator, cancel, world)
+            values, loss, stop = _shared_batch(step, model, train, rows, config, epoch, generator, cancel, world)
             if stop:
                 return "cancelled"
         else:
@@ -120,7 +120,7 @@ def _run_epoch(step, model, optimizer, train, config, epoch, generator, callback
             # index_select copies the rows several times faster than train[rows] (advanced indexing).
             images = train.index_select(0, rows)
             logits, mu, logvar = model(images, generator)
-            loss = vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, config.beta)
+            loss = _objective(model, logits, images, mu, logvar, config, epoch)
             values = torch.stack([loss.total, loss.recon, loss.kl]).tolist()  # the batch's one host sync
         if not all(map(math.isfinite, values)):
             return "diverged"
@@ -140,7 +140,14 @@ def _run_epoch(step, model, optimizer, train, config, epoch, generator, callback
                 loss=loss_mean, recon=recon_mean, kl=kl_mean, images_per_s=count / seconds, seconds=seconds)
 
 
-def _shared_batch(step, model, train, rows, config, generator, cancel, world) -> tuple[list[float], object, bool]:
+def _objective(model, logits, images, mu, logvar, config: TrainConfig, epoch: int):
+    """The batch's loss: the negative ELBO, its KL weighted by the warm-up's beta and floored by free bits."""
+    beta = warmup_beta(config.beta, epoch, config.kl_warmup)
+    return vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, beta,
+                    free_bits=config.free_bits)
+
+
+def _shared_batch(step, model, train, rows, config, epoch, generator, cancel, world) -> tuple[list[float], object, bool]:
     """This process's share of one global batch: the batch's summed values over all processes, its loss, and
     whether any process was asked to stop (decided together, so no process waits for one that left)."""
     count = rows.shape[0]
@@ -149,7 +156,8 @@ def _shared_batch(step, model, train, rows, config, generator, cancel, world) ->
     mine = world.share(count)
     images = train.index_select(0, rows[mine])
     logits, mu, logvar = step(images, eps[mine])
-    loss = vae_loss(logits, images, mu, logvar, model.config.likelihood, model.config.gaussian_std, config.beta)
+    # Free bits floor each dim's KL averaged over this process's rows (the usual data-parallel approximation).
+    loss = _objective(model, logits, images, mu, logvar, config, epoch)
     stop = torch.tensor(float(_is_set(cancel)), device=train.device)
     shared = add_up(torch.stack([loss.total.detach(), loss.recon.detach(), loss.kl.detach(), stop]), world).tolist()
     return shared[:3], loss, shared[3] > 0
