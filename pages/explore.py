@@ -7,13 +7,14 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, share_page, shell, timelapse_view
+from pages.common import (datasets, latent_map, links, live, model_access, pictures, planes, research, selection,
+                          share_page, shell, timelapse_view)
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
-POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool}: the decoded point
+POINT_KEY = "explore_point"  # {"model": name, "z": [floats], "chosen": bool, "xy": spot on the t-SNE map or None}
 PICKED_KEY = "explore_picked"  # {"model": name, "index": int}: the test image clicked last, if any
 CHART_KEY = "explore_scatter"  # the map (pages/common/latent_map.py)
 PLANE_KEY = "explore_plane"  # "pca" or "dims" (latent above 2-D only)
@@ -23,7 +24,8 @@ CLASSES_KEY = "explore_classes"  # class indices shown on the map
 LINK_READ_KEY = "explore_link_read"  # the model whose link this session has read (once per model)
 DOWNLOAD_KEY = "explore_download"
 WEB_PAGE_KEY = "explore_web_page"  # the map as one web page (pages/common/share_page.py)
-PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
+PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions", planes.TSNE: "Neighbourhoods (t-SNE)"}
+NO_WEB_PAGE_ON_TSNE = "The map as a web page is offered on the PCA and two-dimension views (t-SNE has no way back to codes)."
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
 ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
 
@@ -75,6 +77,9 @@ def show_explorer(name: str) -> None:
         if not ready:
             with right:
                 model_access.wait_for_models(name)
+        else:
+            with friendly_errors():  # a missing dataset must not hide the link below
+                selection.show_selection(name)
         update_link(name, plane, method, dims)
 
 
@@ -88,9 +93,10 @@ def choose_plane(latent_dim: int) -> tuple[str, tuple[int, int]]:
     columns = st.columns([2, 1, 1])
     method = columns[0].radio("Map", list(PLANE_CHOICES), format_func=PLANE_CHOICES.get, key=PLANE_KEY,
                               horizontal=True, help="The codes have more than two numbers, so the map shows a flat "
-                              "slice: the two directions in which the codes vary most (PCA), or two numbers you pick.")
+                              "slice: the two directions in which the codes vary most (PCA), two numbers you pick, or "
+                              "a map that keeps similar pictures together (t-SNE).")
     if method != "dims":
-        return "pca", (0, 1)
+        return method if method == planes.TSNE else "pca", (0, 1)
     label = lambda dim: f"z{dim + 1}"  # noqa: E731
     dim_x = columns[1].selectbox("Across", range(latent_dim), format_func=label, key=DIM_X_KEY)
     dim_y = columns[2].selectbox("Up", range(latent_dim), format_func=label, key=DIM_Y_KEY)
@@ -179,9 +185,11 @@ def clip_to_sliders(z: np.ndarray, plane: planes.Plane) -> np.ndarray:
     return np.clip(np.asarray(z, np.float64), low, high)
 
 
-def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | None = None) -> None:
-    """Remember the point (and the clicked test image, if any) in session state."""
-    st.session_state[POINT_KEY] = {"model": name, "z": [float(v) for v in z], "chosen": chosen}
+def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | None = None,
+                xy: np.ndarray | None = None) -> None:
+    """Remember the point (and the clicked test image, and the spot on the t-SNE map, if any) in session state."""
+    spot = None if xy is None else [float(v) for v in np.ravel(xy)]
+    st.session_state[POINT_KEY] = {"model": name, "z": [float(v) for v in z], "chosen": chosen, "xy": spot}
     st.session_state[PICKED_KEY] = None if picked is None else {"model": name, "index": int(picked)}
 
 
@@ -201,13 +209,18 @@ def on_plane_click(name: str, method: str, dims: tuple[int, int]) -> None:
     plane = planes.latent_plane(name, method, dims)
     index = clicked_image(click, len(plane.labels))
     if index is not None:
-        store_point(name, clip_to_sliders(planes.encode_test_set(name).means[index], plane), picked=index)
+        store_point(name, clip_to_sliders(planes.encode_test_set(name).means[index], plane), picked=index,
+                    xy=plane.points2d[index] if plane.tsne else None)
         return
     try:
         spot = np.array([[float(click["x"]), float(click["y"])]], np.float64)
     except (KeyError, TypeError, ValueError):
         return
     if not np.isfinite(spot).all():
+        return
+    if plane.tsne:  # t-SNE has no way back to codes: the mean code of the nearest test images there
+        store_point(name, clip_to_sliders(vae.tsne_click_code(spot, plane.points2d, planes.encode_test_set(name).means),
+                                          plane), xy=spot)
         return
     z = plane.projection.from_2d(spot, base=current_point(name, plane))[0]
     store_point(name, clip_to_sliders(z, plane))
@@ -235,24 +248,45 @@ def on_legend(classes: list[int]) -> None:
 
 def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
     """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
-    background, hidden, codes = map_layers(name, plane, z, method, dims)
+    background, hidden, codes = base_layers(name, plane, z, method, dims)
     classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
-    marker = tuple(plane.projection.to_2d(z[None])[0])
     data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
-                                marker=marker, background_png=background, axis_titles=plane.axis_titles,
+                                marker=marker_of(name, plane, z), background_png=background,
+                                axis_titles=("t-SNE 1", "t-SNE 2") if plane.tsne else plane.axis_titles,
                                 hidden_classes=hidden, codes=codes)
+    data.update(research.map_layers(name, method, dims, picked_image(name)), **selection.map_fields(name))
+    off = model_access.models_ready() and research.off_the_data(name, plane, z)
     data["live"] = live.live_section(name, plane.projection, z, base=z, ranges=plane.dim_ranges,
-                                     sliders=live.slider_spec(len(z)))
+                                     sliders=live.slider_spec(len(z)),
+                                     caption=f"The chosen point · {research.OFF_THE_DATA}" if off else None)
+    data["live"]["nearest"] = vae.TSNE_NEIGHBOURS if plane.tsne else 0
     live.draw_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
-                  on_legend=partial(on_legend, classes), on_slider=partial(on_slider, name, method, dims))
+                  on_legend=partial(on_legend, classes), on_slider=partial(on_slider, name, method, dims),
+                  on_select=partial(selection.on_select, name, CHART_KEY, len(plane.labels)))
     live.show_note(name)
+    research.explain_plane(name, plane, method, dims)
     st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
                 help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
+    research.show_layer_choices(name, plane, method, dims)
     choose_classes(plane, classes)
 
 
-def map_layers(name: str, plane: planes.Plane, z: np.ndarray, method: str,
-               dims: tuple[int, int]) -> tuple[str | None, list[int], np.ndarray | None]:
+def picked_image(name: str) -> int | None:
+    """The test image clicked last on this model's map, or None."""
+    picked = st.session_state.get(PICKED_KEY)
+    return int(picked["index"]) if picked and picked.get("model") == name else None
+
+
+def marker_of(name: str, plane: planes.Plane, z: np.ndarray) -> tuple[float, float] | None:
+    """Where the cross goes: the point on the plane; on the t-SNE map the spot clicked (none after the sliders)."""
+    if not plane.tsne:
+        return tuple(plane.projection.to_2d(z[None])[0])
+    spot = (st.session_state.get(POINT_KEY) or {}).get("xy")
+    return tuple(spot) if spot else None
+
+
+def base_layers(name: str, plane: planes.Plane, z: np.ndarray, method: str,
+                dims: tuple[int, int]) -> tuple[str | None, list[int], np.ndarray | None]:
     """What the map draws besides the dots: the background (or None), the hidden classes, the dots' full codes."""
     background = None
     if st.session_state.get(BACKGROUND_KEY):
@@ -287,24 +321,30 @@ def show_decoded(name: str, plane: planes.Plane, z: np.ndarray, method: str, dim
     clicked test image."""
     model = model_access.load_model(name)
     image = model.decode(z[None])[0]
-    pictures.show(image, IMAGE_WIDTH)
+    pictures.show(image, IMAGE_WIDTH, research.OFF_THE_DATA_NOTE if research.off_the_data(name, plane, z) else None)
     st.markdown(describe_point(plane, z))
     pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
-    background, hidden, codes = map_layers(name, plane, z, method, dims)
-    share_page.download_button(name, plane, z, WEB_PAGE_KEY, hidden, codes, background)
-    picked = st.session_state.get(PICKED_KEY)
-    if picked and picked.get("model") == name:
-        with friendly_errors():  # a missing dataset must not hide the map
-            show_original(name, plane, int(picked["index"]))
+    if plane.tsne:  # a saved page decodes through the plane's directions, which the t-SNE map does not have
+        st.caption(NO_WEB_PAGE_ON_TSNE)
+    else:
+        background, hidden, codes = base_layers(name, plane, z, method, dims)
+        share_page.download_button(name, plane, z, WEB_PAGE_KEY, hidden, codes, background)
+    with friendly_errors():  # a missing dataset must not hide the map
+        if picked_image(name) is not None:
+            show_original(name, plane, picked_image(name))
+        if (st.session_state.get(POINT_KEY) or {}).get("chosen") or picked_image(name) is not None:
+            research.show_nearest(name, plane, z)
 
 
 def describe_point(plane: planes.Plane, z: np.ndarray) -> str:
     """Plain text of where the point is: both numbers for 2-D, the map position and all numbers above."""
     if len(z) <= 2:
         return "**Point:** " + ", ".join(f"z{d + 1} = {v:.3f}" for d, v in enumerate(z))
+    every = ", ".join(f"{v:.2f}" for v in z)
+    if plane.tsne:
+        return f"**All {len(z)} numbers:** {every}"
     across, up = plane.projection.to_2d(z[None])[0]
     labels = plane.axis_titles
-    every = ", ".join(f"{v:.2f}" for v in z)
     position = f"{labels[0]} = {across:.3f}, {labels[1]} = {up:.3f}"
     return f"**Point on the map:** {position}  \n**All {len(z)} numbers:** {every}"
 

@@ -318,7 +318,7 @@ points = projection.to_2d(codes.means)
 figure = vae.plots.latent_scatter(points, codes.labels, codes.class_names, vae.plots.axis_range(points[:, 0]),
                                   vae.plots.axis_range(points[:, 1]))  # the map, drawn from the saved codes
 from vae import config, data, errors, files, images, plots, presets
-from vae.analysis import diagnostics, disentanglement, likelihoods, projection as projection_module, selections
+from vae.analysis import diagnostics, disentanglement, likelihoods, overlays, projection as projection_module, selections
 from vae.data import shapes
 from vae.io import catalog, codes as codes_module, listing as listing_module, schema
 steps["no-model"] = "torch" in sys.modules

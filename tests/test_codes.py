@@ -184,6 +184,45 @@ def test_encode_with_a_loaded_model_gives_its_means(checkpoint, tiny_model, tiny
     _assert_same(read_test_codes(checkpoint, VERSION), encoded)
 
 
+# ---------------------------------------------------------------- log-variances (format 2)
+
+
+def test_encode_keeps_the_models_log_variances_and_they_survive_the_round_trip(checkpoint, tiny_model, tiny_images):
+    encoded = encode_test_codes(vae.load_model(checkpoint), tiny_images, np.zeros(64, np.int64), ("0",), "digits")
+    with torch.no_grad():
+        expected = tiny_model.encode(torch.from_numpy(tiny_images))[1].numpy()
+    np.testing.assert_array_equal(encoded.logvars, expected)
+    write_test_codes(checkpoint, encoded, VERSION)
+    loaded = read_test_codes(checkpoint, VERSION)
+    assert loaded.logvars.dtype == np.float32
+    np.testing.assert_array_equal(loaded.logvars, expected)
+    np.testing.assert_array_equal(_stored_arrays(checkpoint)["logvars"], expected)
+
+
+def test_a_file_of_the_format_before_log_variances_is_ignored(checkpoint, codes):
+    """Files written before format 2 hold only the means: read as stale, so the app makes them again."""
+    write_test_codes(checkpoint, codes, VERSION)
+    arrays = _stored_arrays(checkpoint)
+    np.savez(codes_path(checkpoint), **{**arrays, "format": np.array(1)})
+    assert CODES_FORMAT == 2 and read_test_codes(checkpoint, VERSION) is None
+
+
+def test_codes_without_log_variances_read_back_without_them(checkpoint, codes):
+    assert codes.logvars is None
+    write_test_codes(checkpoint, codes, VERSION)
+    assert "logvars" not in _stored_arrays(checkpoint)
+    assert read_test_codes(checkpoint, VERSION).logvars is None
+
+
+@pytest.mark.parametrize("logvars", [np.zeros((30, 3), np.float32), np.zeros(30, np.float32),
+                                     np.full((30, 2), np.nan, np.float32), np.full((30, 2), -np.inf, np.float32)],
+                         ids=["other-dims", "flat", "nan", "minus-inf"])
+def test_damaged_log_variances_give_none(checkpoint, codes, logvars):
+    write_test_codes(checkpoint, codes, VERSION)
+    np.savez(codes_path(checkpoint), **{**_stored_arrays(checkpoint), "logvars": logvars})
+    assert read_test_codes(checkpoint, VERSION) is None
+
+
 # ---------------------------------------------------------------- dataset versions
 
 
@@ -254,3 +293,24 @@ def test_encode_refuses_images_of_another_size(checkpoint):
     model = vae.load_model(checkpoint)  # reads 8x8 images
     with pytest.raises(vae.DataError, match="the model reads"):
         encode_test_codes(model, np.zeros((3, 28, 28), np.float32), np.zeros(3, np.int64), ("0",), "mnist-5k")
+
+
+def test_batched_encoding_keeps_each_images_log_variances_in_order():
+    """Across several batches (main's progress encoding) each image keeps its own log-variances; an encoder
+    that gives none gives codes without them."""
+    class Encoder:
+        image_shape = (4, 4)
+
+        def __init__(self, with_logvars: bool):
+            self.with_logvars = with_logvars
+
+        def encode(self, images):
+            flat = images.reshape(len(images), -1)
+            return flat[:, :3], (flat[:, 3:6] - 5.0 if self.with_logvars else None)
+
+    images = np.random.default_rng(3).random((9_000, 4, 4), dtype=np.float32)  # three batches of ENCODE_BATCH_IMAGES
+    codes = encode_test_codes(Encoder(True), images, np.zeros(9_000), ("all",), "x")
+    flat = images.reshape(9_000, -1)
+    np.testing.assert_array_equal(codes.means, flat[:, :3])
+    np.testing.assert_array_equal(codes.logvars, flat[:, 3:6] - 5.0)
+    assert encode_test_codes(Encoder(False), images, np.zeros(9_000), ("all",), "x").logvars is None

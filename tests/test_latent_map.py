@@ -84,8 +84,8 @@ def test_the_component_script_is_one_module_with_its_imports_joined():
     source = latent_map.component_js()
     assert not re.search(r"^import ", source, re.MULTILINE) and "from \"." not in source  # nothing left to fetch
     here = Path(latent_map.__file__).parent
-    modules = [here / "map_draw.js", here.parent / "decoder.js", here / "map_live.js", here / "map_scrubber.js",
-               here / "map_link.js"]
+    modules = [here / "map_layers.js", here / "map_select.js", here / "map_draw.js", here.parent / "decoder.js",
+               here / "map_live.js", here / "map_scrubber.js", here / "map_link.js"]
     for module in modules:  # each once, its lines as written (bar "export" and its own imports)
         lines = [line.removeprefix("export ") for line in module.read_text().splitlines()
                  if line.strip() and not line.startswith(("import ", "         "))]

@@ -5,7 +5,7 @@ and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` an
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
 (config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes, io.timelapse,
-analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections, training.jobs,
+analysis.projection, analysis.diagnostics, analysis.overlays, analysis.likelihoods, analysis.selections, training.jobs,
 training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
@@ -65,8 +65,40 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
         prior_centre,
         random_direction,
     )
+    # The research views (issue 15): diagnostics, likelihoods, overlays and selections are torch-free; scores runs
+    # the model.
     from vae import lens_plots
-    from vae.analysis.diagnostics import ACTIVE_VARIANCE, DimensionKL, kl_per_dimension
+    from vae.analysis.diagnostics import (
+        ACTIVE_VARIANCE,
+        MIN_TSNE_POINTS,
+        TSNE_NEIGHBOURS,
+        DensityGrids,
+        DimensionKL,
+        PlaneAccuracy,
+        density_grids,
+        explained_variance,
+        kl_per_dimension,
+        nearest_codes,
+        off_the_data,
+        plane_grid,
+        plane_knn_accuracy,
+        tsne_click_code,
+        tsne_plane,
+    )
+    from vae.analysis.metrics import KNN_MAX_TRAIN
+    from vae.analysis.overlays import (
+        DENSITY_RESOLUTION,
+        PRIOR_RING_MASSES,
+        Ellipses,
+        density_picture,
+        density_sample,
+        ellipse_mass,
+        picture_extent,
+        posterior_ellipses,
+        prior_rings,
+        rgba_png,
+    )
+    from vae.analysis.selections import attribute_strip, attribute_vector, check_selection, selection_csv
     from vae.analysis.likelihoods import bernoulli_entropy_floor, pixel_error_maps, pixel_likelihood_floor
     from vae.analysis.scores import (
         MAX_NLL_SAMPLES,
@@ -106,7 +138,14 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
                      "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
                     "vae.analysis.grids"),
-    **dict.fromkeys(("ACTIVE_VARIANCE", "DimensionKL", "kl_per_dimension"), "vae.analysis.diagnostics"),
+    **dict.fromkeys(("MIN_TSNE_POINTS", "TSNE_NEIGHBOURS", "DensityGrids", "PlaneAccuracy", "density_grids", "explained_variance",
+                     "nearest_codes", "off_the_data", "plane_grid", "plane_knn_accuracy", "tsne_click_code",
+                     "tsne_plane", "ACTIVE_VARIANCE", "DimensionKL", "kl_per_dimension"), "vae.analysis.diagnostics"),
+    "KNN_MAX_TRAIN": "vae.analysis.metrics",
+    **dict.fromkeys(("DENSITY_RESOLUTION", "PRIOR_RING_MASSES", "Ellipses", "density_picture", "density_sample",
+                     "ellipse_mass", "picture_extent", "posterior_ellipses", "prior_rings", "rgba_png"),
+                    "vae.analysis.overlays"),
+    **dict.fromkeys(("attribute_strip", "attribute_vector", "check_selection", "selection_csv"), "vae.analysis.selections"),
     **dict.fromkeys(("bernoulli_entropy_floor", "pixel_error_maps", "pixel_likelihood_floor"),
                     "vae.analysis.likelihoods"),
     **dict.fromkeys(("MAX_NLL_SAMPLES", "ImageScores", "PathDiagnostics", "path_diagnostics", "pixel_nll_maps",

@@ -45,4 +45,8 @@ def model_dataset(model: vae.LatentModel) -> vae.data.Dataset:
 def test_image(name: str, index: int) -> np.ndarray:
     """Test image number ``index`` of the model's dataset: (H, W) in [0, 1]."""
     dataset = model_dataset(load_model(name))
+    if not 0 <= int(index) < len(dataset.test_images):  # saved codes of other pictures than this dataset's test set
+        raise vae.DataError(f"The map's saved codes are not of this model's {len(dataset.test_images):,} test "
+                            f"pictures, so test picture #{int(index)} cannot be shown. Run `python -m vae codes` on "
+                            "the model to make them again.")
     return dataset.test_images[int(index)]

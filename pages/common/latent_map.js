@@ -1,18 +1,18 @@
-// The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional
-// picture of decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the
-// model's decoder running in the page: the picture beside the map follows the mouse, a dragged cross,
-// arrow keys and the latent sliders, with no server rerun. With data.mode "scrubber" it mounts
-// Interpolate's scrubber instead (map_scrubber.js). Drawing: map_draw.js.
-// Streamlit calls the default export on the first draw and again whenever the data changes, with the
-// same parentElement; the map is built once and kept on that element (see pages/common/_latent_map.py).
-// Outside Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null).
-// Events sent to Python: "click" {x, y, index} (index: the test image under the mouse, or null; also
-// when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z: the full code},
-// "need" {points: token} or {decoder: sha256} (this tab lacks what the data names: send it again).
+// The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional picture of
+// decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the model's decoder running in
+// the page: the picture beside the map follows the mouse, a dragged cross, arrow keys and the latent sliders, with no
+// server rerun. With data.mode "scrubber" it mounts Interpolate's scrubber instead (map_scrubber.js). Drawing in
+// map_draw.js. Streamlit calls the default export on the first draw and again whenever the data changes, with the same
+// parentElement; the map is built once and kept on that element. Outside Streamlit, call it with {parentElement, data,
+// setTriggerValue} (setTriggerValue may be null). Events sent to Python: "click" {x, y, index} (index: the test image
+// under the mouse, or null; also when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z:
+// the full code}, "need" {points: token} or {decoder: sha256} (this tab lacks what the data names), "select".
 import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
 import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
          updateSliders } from "./map_live.js";
 import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
+import { describeLayers, updateLayers } from "./map_layers.js";
+import { attachSelection, describeSelection, updateSelection } from "./map_select.js";
 import { linkMap } from "./map_link.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
@@ -67,6 +67,7 @@ function createMap(parent) {
   map.toPixel = (x, y) => toPixel(map, x, y);
   map.update = (data) => update(map, data);
   map.redrawOverlay = () => { if (map.data && map.width) drawOverlay(map, area(map)); };
+  map.redrawBase = () => { map.width = 0; layout(map); };
   map.describe = () => describe(map); // what the browser tests read
   map.destroy = () => {
     resize.disconnect();
@@ -77,6 +78,7 @@ function createMap(parent) {
   const resize = new ResizeObserver(() => layout(map));
   resize.observe(root);
   listen(map);
+  attachSelection(map);
   return map;
 }
 
@@ -86,6 +88,8 @@ function update(map, data) {
   map.asked = new Set(); // one ask per missing thing per update: a thing evicted later may be asked for again
   map.points = resolvePoints(data, map.ask);
   if (!previous || previous.background !== data.background) loadBackground(map, data.background);
+  updateLayers(map, data);
+  updateSelection(map, data);
   if (!map.drag && map.keyPoint === null) map.pending = null; // the server's cross replaces the one drawn at a commit
   map.draft = null;
   map.scrub = joinGroup(map, data.group);
@@ -105,7 +109,7 @@ function update(map, data) {
 /** Whether the dots' layer must be drawn again: other points, classes, ranges, titles or background. */
 function baseChanged(map, previous, data) {
   if (!previous || map.points !== map.basePoints || previous.background !== data.background) return true;
-  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height"];
+  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height", "density"];
   return keys.some((key) => JSON.stringify(previous[key]) !== JSON.stringify(data[key]));
 }
 
@@ -381,8 +385,7 @@ function onLegend(map, label) {
   layout(map);
 }
 
-// ------------------------------------------------------------------ what the tests read
-
+/** What the browser tests read. */
 function describe(map) {
   const rect = map.canvas.getBoundingClientRect(), box = area(map), points = map.points;
   const shown = [];
@@ -392,6 +395,6 @@ function describe(map) {
     x_range: map.data.x_range, y_range: map.data.y_range, drawn: Number(map.root.dataset.drawn || 0),
     x: shown.map((i) => points.x[i]), y: shown.map((i) => points.y[i]), index: shown,
     label: shown.map((i) => points.labels[i]), marker: map.data.marker, hidden: Array.from(map.hidden),
-    live: describeLive(map),
+    live: describeLive(map), layers: describeLayers(map), selection: describeSelection(map),
   };
 }

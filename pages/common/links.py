@@ -15,6 +15,7 @@ import streamlit as st
 from pages.common.text import plain
 
 PCA = "pca"  # the value of ``plane=`` for the main-directions plane
+TSNE = "tsne"  # ... and for the t-SNE map (pages/common/planes.py TSNE)
 # Query parameters that belong to one model's view; dropped when the model changes.
 VIEW_PARAMS = ("z", "img", "plane", "hide", "bg", "a", "b", "za", "zb", "steps", "path")
 
@@ -37,18 +38,18 @@ def latent_text(z: Sequence[float] | np.ndarray) -> str | None:
 
 
 def plane_text(method: str, dims: tuple[int, int]) -> str:
-    """``plane=``: "pca", or the two chosen dims as the page names them ("z3,z5")."""
-    return PCA if method == PCA else f"z{dims[0] + 1},z{dims[1] + 1}"
+    """``plane=``: "pca", "tsne", or the two chosen dims as the page names them ("z3,z5")."""
+    return method if method in (PCA, TSNE) else f"z{dims[0] + 1},z{dims[1] + 1}"
 
 
 def parse_plane(text: str, latent_dim: int) -> tuple[str, tuple[int, int]]:
-    """Read ``plane=``: ("pca", (0, 1)) or ("dims", (x, y)) with two different dims (0-based)."""
+    """Read ``plane=``: ("pca", (0, 1)), ("tsne", (0, 1)) or ("dims", (x, y)) with two different dims (0-based)."""
     text = str(text).strip().lower()
-    if text == PCA:
-        return PCA, (0, 1)
+    if text in (PCA, TSNE):
+        return text, (0, 1)
     parts = [part.strip().removeprefix("z") for part in text.split(",")]
     if len(parts) != 2 or not all(part.isdigit() for part in parts):
-        raise ValueError('it is neither "pca" nor two numbers such as "z1,z2"')
+        raise ValueError('it is neither "pca", "tsne" nor two numbers such as "z1,z2"')
     dims = (int(parts[0]) - 1, int(parts[1]) - 1)
     if not all(0 <= dim < latent_dim for dim in dims):
         raise ValueError(f"this model's codes have the numbers z1 to z{latent_dim}")

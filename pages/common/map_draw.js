@@ -1,6 +1,10 @@
 // Drawing the latent map: the base layer (background picture, axes, dots; redrawn only when the data or
 // the size changes) and the overlay (cross, interpolation path, its ends and the scrubber's spot; redrawn
-// on every live frame, which stays cheap at 70,000 dots). Geometry comes from latent_map.js.
+// on every live frame, which stays cheap at 70,000 dots). Geometry comes from latent_map.js. The research layers
+// (map_layers.js: density picture under the dots, prior rings and ellipses on the overlay) and the selection's
+// rings and band (map_select.js) are drawn here, in that order.
+import { drawOverDots, drawUnderDots } from "./map_layers.js";
+import { drawSelection } from "./map_select.js";
 
 const RADIUS = 3; // dot radius in CSS pixels (plotly's marker size 6)
 const OUTLINE_LIMIT = 5000; // above this many dots the white outlines are left out (speed)
@@ -31,6 +35,7 @@ export function drawBase(map, box) {
   context.beginPath();
   context.rect(box.left, box.top, box.width, box.height);
   context.clip();
+  drawUnderDots(map, context);
   drawDots(map, context);
   context.restore();
 }
@@ -43,6 +48,8 @@ export function drawOverlay(map, box) {
   context.beginPath();
   context.rect(box.left, box.top, box.width, box.height);
   context.clip();
+  drawOverDots(map, context);
+  drawSelection(map, context);
   const path = map.data.path;
   if (path && path.length >= 2) drawPath(map, context, path);
   if (map.scrub) drawSpot(context, ...map.toPixel(map.scrub[0], map.scrub[1]), SCRUB_RADIUS, "#111", "white");

@@ -5,7 +5,10 @@
 // Big things travel once: a point set by its token, a decoder by its sha256 (pages/common/live.py sends
 // each once per session); both are kept here, at module level, so they outlive a remount of the map in
 // this tab. Data that names one the tab lacks (e.g. after a reload) asks for it again: event "need".
+// On the t-SNE plane (data.live.nearest = k) a spot decodes the mean code of the k dots nearest it there, as the
+// server's click does (vae.analysis.diagnostics.tsne_click_code); a hovered spot in a hole (map_layers.js) says so.
 import { createDecoder, createLift, weightsFromBase64 } from "../decoder.js";
+import { offTheData } from "./map_layers.js";
 
 const CACHE_LIMIT = 8; // point sets and decoders kept per tab (one per model and plane shown)
 const TIMING_LIMIT = 2000; // the newest input-to-pixels latencies kept for the benchmark
@@ -94,7 +97,7 @@ export function preparePicture(canvas, decoder, shownPixels) {
  */
 export function updateLive(map, data) {
   const spec = data.live;
-  map.plane = spec && spec.lift ? planeOf(spec.lift) : null;
+  map.plane = spec && spec.lift && !spec.nearest ? planeOf(spec.lift) : null; // t-SNE: no formula from code to spot
   map.point = spec && spec.point ? Float32Array.from(spec.point)
     : spec && spec.lift ? Float32Array.from(createLift(spec.lift).lift(0, 0)) : null;
   const entry = spec ? resolveDecoder(spec.decoder, map.ask) : null;
@@ -106,7 +109,7 @@ export function updateLive(map, data) {
   }
   const decoder = entry.decoder;
   map.live = {
-    decoder, lift: createLift(spec.lift), latentDim: decoder.latentDim, ranges: spec.ranges || null,
+    decoder, lift: createLift(spec.lift), latentDim: decoder.latentDim, ranges: spec.ranges || null, nearest: spec.nearest || 0,
     caption: spec.caption || CAPTIONS.point, work: new Float32Array(decoder.latentDim),
     image: preparePicture(map.pictureCanvas, decoder, map.pictureSize),
   };
@@ -130,11 +133,28 @@ function codeFor(map, want) {
   } else if (i != null && live.latentDim <= 2) { // up to 2-D a dot's position is its code
     out[0] = points.x[i];
     if (live.latentDim > 1) out[1] = points.y[i];
-  } else out.set(live.lift.lift(want.x, want.y));
+  } else if (live.nearest && points.codes && points.codeDim === live.latentDim) nearestMean(map, want.x, want.y, out);
+  else out.set(live.lift.lift(want.x, want.y));
   if (live.ranges) { // as the server keeps a chosen point inside the sliders' ranges
     for (let d = 0; d < out.length; d++) out[d] = Math.min(Math.max(out[d], live.ranges[d][0]), live.ranges[d][1]);
   }
   return out;
+}
+
+/** The mean code of the ``live.nearest`` dots nearest (x, y) on the plane (ties to the lower index), into ``out``. */
+function nearestMean(map, x, y, out) {
+  const points = map.points, k = Math.min(map.live.nearest, points.count), dim = map.live.latentDim;
+  const best = []; // [squared distance, index], nearest first, at most k
+  for (let i = 0; i < points.count; i++) {
+    const d = (points.x[i] - x) ** 2 + (points.y[i] - y) ** 2;
+    if (best.length === k && d >= best[k - 1][0]) continue;
+    let at = best.length;
+    while (at > 0 && best[at - 1][0] > d) at--;
+    best.splice(at, 0, [d, i]);
+    if (best.length > k) best.pop();
+  }
+  out.fill(0);
+  for (const [, i] of best) for (let c = 0; c < dim; c++) out[c] += points.codes[i * dim + c] / best.length;
 }
 
 /** The plane position of a full code: (code - mean) . axes, as Projection.to_2d (``plane`` from planeOf). */
@@ -190,7 +210,8 @@ function renderLive(map, input, inFrame) {
     map.pictureCanvas.getContext("2d").putImageData(map.live.image, 0, 0);
     map.shown = { source: want.source, code: Float32Array.from(code), x: want.x ?? null, y: want.y ?? null,
                   index: want.index ?? null };
-    map.caption.textContent = want.caption || (want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "");
+    const hole = !want.caption && want.source !== "point" && offTheData(map, want.x, want.y) ? " · off the data" : "";
+    map.caption.textContent = (want.caption || (want.source === "point" ? map.live.caption : CAPTIONS[want.source] || "")) + hole;
   }
   if (map.onLive) map.onLive(want, map.live ? map.shown.code : null); // linked maps (map_link.js), if any
   noteLatency(map.timings, want.source, input, inFrame);

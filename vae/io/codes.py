@@ -1,6 +1,7 @@
 """Saved test-image codes: a model's test images encoded once, kept beside its checkpoint (numpy only).
 
-The map of a model shows the codes (latent means) of its test images. Computing them needs
+The map of a model shows the codes (latent means) of its test images, and their uncertainty (the
+log-variances of each image's posterior q(z|x)) for the ellipses and the density overlays. Computing them needs
 torch, the model and the dataset; reading them back from ``<stem>.codes.npz`` needs none of
 these, so the map of a model seen before appears as soon as the app starts. The file records
 the checkpoint it belongs to (SHA-256 of its bytes) and the version of its dataset; codes made
@@ -22,7 +23,7 @@ from vae.data.dataset import require_image_size
 from vae.data.registry import dataset_version
 from vae.files import codes_path, write_atomically
 
-CODES_FORMAT = 1
+CODES_FORMAT = 2  # 2: the log-variances are kept too; files of format 1 are ignored and made again
 ENCODE_BATCH_IMAGES = 4096  # images encoded per step; progress is reported after each
 LOGGER = logging.getLogger(__name__)
 # What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
@@ -32,12 +33,13 @@ _READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError
 
 @dataclass(frozen=True)
 class TestCodes:
-    """The test images' latent means and labels, as the map draws them."""
+    """The test images' latent means, log-variances and labels, as the map draws them."""
 
     means: np.ndarray  # (N, D) float32
     labels: np.ndarray  # (N,) int64
     class_names: tuple[str, ...]
     dataset: str
+    logvars: np.ndarray | None = None  # (N, D) float32: log sigma^2 of each image's posterior; None when not known
 
 
 class Encoder(Protocol):
@@ -84,8 +86,12 @@ def _checked(stored: dict[str, np.ndarray]) -> TestCodes | None:
     means, labels = np.asarray(stored["means"]), np.asarray(stored["labels"])
     if means.ndim != 2 or labels.shape != (len(means),) or not np.isfinite(means).all():
         return None
+    logvars = np.asarray(stored["logvars"]) if "logvars" in stored else None
+    if logvars is not None and (logvars.shape != means.shape or not np.isfinite(logvars).all()):
+        return None
     return TestCodes(means.astype(np.float32), labels.astype(np.int64),
-                     tuple(str(name) for name in stored["class_names"]), str(stored["dataset"]))
+                     tuple(str(name) for name in stored["class_names"]), str(stored["dataset"]),
+                     None if logvars is None else logvars.astype(np.float32))
 
 
 def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: str) -> Path:
@@ -97,6 +103,8 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
         "means": np.asarray(codes.means, np.float32), "labels": np.asarray(codes.labels, np.int64),
         "class_names": np.array([str(name) for name in codes.class_names], dtype=str),
     }
+    if codes.logvars is not None:  # codes made by hand (tests, other tools) may lack them: read back as None
+        arrays["logvars"] = np.asarray(codes.logvars, np.float32)
     write_atomically(target, lambda handle: np.savez_compressed(handle, **arrays))
     return target
 
@@ -104,7 +112,7 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
                       class_names: tuple[str, ...], dataset: str,
                       progress: Callable[[float], None] | None = None) -> TestCodes:
-    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`.
+    """Encode the test images (N, H, W) with ``model``: their latent means and log-variances as :class:`TestCodes`.
 
     They are encoded ENCODE_BATCH_IMAGES at a time; ``progress`` gets the fraction done (0..1) after each
     batch, so a page can show a bar while a large set (70,000 images) is encoded.
@@ -113,22 +121,33 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
         DataError: the images are not the size the model reads.
     """
     require_image_size(test_images, model.image_shape, dataset)
-    means = encode_in_batches(model, test_images, progress)
-    return TestCodes(means, np.asarray(test_labels).astype(np.int64), tuple(str(name) for name in class_names), dataset)
+    means, logvars = encode_in_batches(model, test_images, progress)
+    return TestCodes(means, np.asarray(test_labels).astype(np.int64), tuple(str(name) for name in class_names), dataset,
+                     logvars)
 
 
 def encode_in_batches(model: Encoder, images: np.ndarray, progress: Callable[[float], None] | None = None,
-                      batch_size: int = ENCODE_BATCH_IMAGES) -> np.ndarray:
-    """The latent means (N, D) float32 of (N, H, W) images, a batch at a time, reporting the fraction done."""
+                      batch_size: int = ENCODE_BATCH_IMAGES) -> tuple[np.ndarray, np.ndarray | None]:
+    """The latent means and log-variances (N, D) float32 of (N, H, W) images, a batch at a time, reporting the
+    fraction done; the log-variances are None when the encoder gives none."""
     total = len(images)
     if not total:
-        return np.asarray(model.encode(images)[0], np.float32)
+        return _posterior(model.encode(images))
     parts = []
     for start in range(0, total, batch_size):
-        parts.append(np.asarray(model.encode(images[start : start + batch_size])[0], np.float32))
+        parts.append(_posterior(model.encode(images[start : start + batch_size])))
         if progress is not None:
             progress(min(start + batch_size, total) / total)
-    return np.concatenate(parts)
+    means = np.concatenate([mean for mean, _ in parts])
+    if any(logvar is None for _, logvar in parts):
+        return means, None
+    return means, np.concatenate([logvar for _, logvar in parts])
+
+
+def _posterior(encoded: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    """An encoder's (means, logvars) as float32 arrays; logvars stay None when it gives none."""
+    means, logvars = encoded
+    return np.asarray(means, np.float32), None if logvars is None else np.asarray(logvars, np.float32)
 
 
 def save_codes(checkpoint: str | Path, codes: TestCodes) -> Path | None:
