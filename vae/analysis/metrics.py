@@ -164,7 +164,7 @@ def evaluate(
 
     Args:
         model: The LatentModel to judge.
-        dataset: The data it was trained on (images must match ``model.image_shape``).
+        dataset: The data it was trained on (images must match ``model.image_dims``).
         nll_samples: Importance samples per image for the NLL estimate (IWAE bound).
         max_images: Test images used for the test ELBO and the NLL (the first ones).
         seed: Seed of the sampled latents.
@@ -177,7 +177,7 @@ def evaluate(
     Raises:
         DataError: the dataset's images are not the size the model reads.
     """
-    require_image_size(dataset.test_images, model.image_shape, dataset.name)
+    require_image_size(dataset.test_images, model.image_dims, dataset.name)
     test = np.asarray(dataset.test_images[:max_images], np.float32)
     test_means, _ = model.encode(dataset.test_images)
     train_means, _ = model.encode(dataset.train_images[:KNN_MAX_TRAIN])

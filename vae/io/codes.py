@@ -40,9 +40,9 @@ class TestCodes:
 
 
 class Encoder(Protocol):
-    """Anything with LatentModel's ``image_shape`` and ``encode``: (N, H, W) -> (means (N, D), logvars (N, D))."""
+    """Anything with LatentModel's ``image_dims`` and ``encode``: (N, *image_dims) -> (means (N, D), logvars (N, D))."""
 
-    image_shape: tuple[int, int]
+    image_dims: tuple[int, ...]  # (H, W) grey or (H, W, 3) colour
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -102,12 +102,12 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
                       class_names: tuple[str, ...], dataset: str) -> TestCodes:
-    """Encode the test images (N, H, W) with ``model``: their latent means as :class:`TestCodes`.
+    """Encode the test images (N, *image_dims) with ``model``: their latent means as :class:`TestCodes`.
 
     Raises:
         DataError: the images are not the size the model reads.
     """
-    require_image_size(test_images, model.image_shape, dataset)
+    require_image_size(test_images, model.image_dims, dataset)
     means, _ = model.encode(test_images)
     return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
                      tuple(str(name) for name in class_names), dataset)

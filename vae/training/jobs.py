@@ -100,7 +100,7 @@ class TrainingJob:
     Args:
         name: Model name; sanitized, and the checkpoint goes to ``checkpoint_path(folder, name)``.
         dataset: A dataset name for ``vae.data.load_dataset`` or a ready Dataset.
-        model_config: Architecture; its ``image_shape`` is replaced by the dataset's.
+        model_config: Architecture; its ``image_shape`` and ``channels`` are replaced by the dataset's.
         train_config: Epochs, batch size, learning rate, beta, seed, device.
         folder: Where checkpoints live.
         overwrite: Allow replacing an existing checkpoint of the same name.

@@ -5,7 +5,7 @@ jobs (vae.training.jobs) both train through :func:`run_training`.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,6 +18,7 @@ from vae.files import checkpoint_path, next_free_name
 from vae.io.checkpoints import save_checkpoint
 from vae.io.codes import TestCodes, encode_test_codes, save_codes
 from vae.models import BaseVAE
+from vae.presets import for_images
 from vae.training.loop import CancelFlag, divergence_advice, train_model
 
 LOGGER = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def run_training(
     """Train a new model on ``dataset`` and save it as ``target``, with the codes of its test images beside it.
 
     Args:
-        dataset: The images; the model is built for their size (``model_config.image_shape`` is replaced).
+        dataset: The images; the model is built for their size and colour (``image_shape`` and ``channels`` replaced).
         model_config: The architecture.
         train_config: Epochs, batch size, learning rate, beta, seed, device.
         target: The checkpoint file to write.
@@ -66,7 +67,7 @@ def run_training(
     Returns:
         The outcome. When no epoch finished (stopped or diverged at once) nothing is saved.
     """
-    config = replace(model_config, image_shape=dataset.image_shape)
+    config = for_images(model_config, dataset.image_shape, dataset.channels)
     module, history = train_model(dataset.train_images, dataset.test_images, config, train_config, callback, cancel,
                                   on_built)
     if history.epochs_done == 0:
