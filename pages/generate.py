@@ -5,7 +5,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import model_access, pictures, planes, shell
+from pages.common import factors, model_access, pictures, planes, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
@@ -35,7 +35,7 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
                                help="How far from the centre codes are drawn. 1 matches training; lower gives "
                                     "safer, more typical pictures, higher gives stranger ones.")
     _, images = model.sample_prior(side * side, temperature=float(temperature), seed=int(seed))
-    picture = vae.images.tile(images.reshape(side, side, *model.image_shape))
+    picture = vae.images.tile(images.reshape(side, side, *model.image_dims))
     pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
                                  f"{name}-samples-seed{seed}.png", SAMPLES_DOWNLOAD_KEY)
 
@@ -110,7 +110,7 @@ def main() -> None:
     if model is None or name is None:
         return
     st.markdown(f"Model in use: **{plain(name)}** ({model.latent_dim} numbers per code).")
-    for section in (show_samples, show_manifold, show_traversals):
+    for section in (show_samples, show_manifold, show_traversals, factors.show_factors):
         with friendly_errors():
             section(name, model)
         st.divider()

@@ -397,9 +397,10 @@ def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkey
     assert "Your upload: pets" in app.selectbox(key="train_dataset").options
     stored = tmp_path / "data" / "uploads" / "pets.npz"
     with np.load(stored, allow_pickle=False) as archive:
-        assert archive["images"].shape == (20, 8, 8) and archive["images"].dtype == np.uint8  # one size, grey
-        assert 76 in {int(round(image.mean())) for image in archive["images"]}  # red became grey 76
-    assert "16 training and 4 test images of 8x8 pixels in 2 classes" in texts(app.caption)
+        assert archive["images"].shape == (20, 8, 8, 3) and archive["images"].dtype == np.uint8  # one size, colour
+        corners = {tuple(int(v) for v in image[0, 0]) for image in archive["images"]}
+        assert corners == {(200, 200, 200), (40, 40, 40), (255, 0, 0), (0, 0, 255)}  # grey stays grey, red stays red
+    assert "16 training and 4 test images of 8x8 pixels in colour in 2 classes" in texts(app.caption)
 
     app.selectbox(key="train_model").select("tiny-mlp").run()
     assert app.text_input(key="train_name").value == "pets-tiny-mlp"

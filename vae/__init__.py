@@ -5,8 +5,8 @@ and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` an
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
 (config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
-analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections) never import it,
-so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
+analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections,
+analysis.disentanglement) never import it, so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports each name on first use
     from vae import analysis, config, data, errors, files, images, io, models, plots, presets, training
+    from vae.analysis.disentanglement import FactorReport, factor_report
     from vae.analysis.latent import LatentModel
     from vae.analysis.metrics import evaluate
     from vae.analysis.projection import Projection, dims_projection, lerp, pca_projection, plane_projection, slerp
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.training.run import RunOutcome, run_training
 
 _EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("FactorReport", "factor_report"), "vae.analysis.disentanglement"),
     "LatentModel": "vae.analysis.latent",
     "evaluate": "vae.analysis.metrics",
     **dict.fromkeys(("Projection", "dims_projection", "lerp", "pca_projection", "plane_projection", "slerp"),
