@@ -145,6 +145,7 @@ def main() -> None:
     if model is None or name is None:
         return
     with friendly_errors():
+        datasets.draw_if_needed(model.dataset)  # the colour shapes are drawn once: show how far
         dataset = datasets.model_dataset(model)
         indices = choose_images(name, model, dataset)
         if len(indices):

@@ -61,5 +61,6 @@ def model_dataset(model: vae.LatentModel) -> vae.data.Dataset:
 
 def test_image(name: str, index: int) -> np.ndarray:
     """Test image number ``index`` of the model's dataset: (H, W) grey or (H, W, 3) colour, in [0, 1]."""
-    dataset = model_dataset(load_model(name))
-    return dataset.test_images[int(index)]
+    model = load_model(name)
+    draw_if_needed(model.dataset)
+    return model_dataset(model).test_images[int(index)]
