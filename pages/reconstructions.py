@@ -22,7 +22,7 @@ ORDER_PARAM = "order"  # the link's parameter: ?order=hardest opens the page wit
 RANDOM, HARDEST = "random", "hardest"
 ORDERS = {RANDOM: "A random pick", HARDEST: "Hardest first"}
 ERROR_WORDS = ("Error = how different the two are: the average, over all pixels, of the squared difference in "
-               "grey level (0 is a perfect copy, 1 the worst possible).")
+               "grey level, or of each colour for colour pictures (0 is a perfect copy, 1 the worst possible).")
 ORDER_HELP = ("Hardest first shows the test pictures the model redraws worst: the largest error first, over every "
               "test picture (of the chosen class). A random pick uses the seed.")
 NLL_SAMPLES = 100
