@@ -1,4 +1,5 @@
-"""The app in a real browser: cold start, click and slider latency, a 70,000-point map, several users at once.
+"""The app in a real browser: cold start, click and slider latency, a 70,000-point map, several users at once,
+and the live map (decoding in the page: hover and slider-drag frames per model, decoder payload bytes).
 
 Run from the repository root (needs Debian's chromium and the playwright package):
 
@@ -16,6 +17,7 @@ The 70,000-point map needs no hook in the app: the benchmark writes a synthetic 
 torchvision's raw format whose test part holds 70,000 jittered copies of the mnist-5k digits,
 points the server's VAE_DATA_ROOT at it, and re-saves the bundled conv-2d model with
 dataset="mnist"; the Latent space page's map then draws all 70,000 test images of that model.
+The live map's figures come from benchmarks/live_speed.py (how they are taken is described there).
 """
 from __future__ import annotations
 
@@ -38,10 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
 
 from benchmarks import browser_harness as h  # noqa: E402  (also the e2e tests' harness)
+from benchmarks import live_speed  # noqa: E402
 
 DEFAULT_MODEL = "mnist5k-conv-2d"
 BIG_MODEL = "mnist70k-bench"
-TARGETS = {"cold_start_s": 5.0, "click_p50_ms": 250.0}
+TARGETS = {"cold_start_s": 5.0, "click_p50_ms": 250.0, "big_click_p50_ms": 120.0, "hover_p95_ms": 16.0}
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +56,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--session-clicks", type=int, default=10, help="clicks per exploring user, per phase")
     parser.add_argument("--train-epochs", type=int, default=50, help="epochs of the busy user's run (stopped early)")
     parser.add_argument("--no-sessions", action="store_true", help="skip the several-users part")
+    parser.add_argument("--hover-moves", type=int, default=200, help="mouse moves per model for hover -> pixels")
+    parser.add_argument("--no-live", action="store_true", help="skip the live map's figures")
     parser.add_argument("--no-uncached-start", action="store_true",
                         help="skip the extra cold starts whose models have no saved test-image codes")
     parser.add_argument("--cold-starts", type=int, default=3, help="server spawns measured (the median is reported)")
@@ -360,7 +365,8 @@ def print_table(results: dict) -> None:
     latency_rows = [("Click empty spot -> image", "click_ms", TARGETS["click_p50_ms"]),
                     ("Click a dot -> image (+ original shown)", "dot_click_ms", None),
                     ("Slider key -> image", "slider_ms", None),
-                    (f"Click with {results.get('big_points', 0):,} points -> image", "big_click_ms", None),
+                    (f"Click with {results.get('big_points', 0):,} points -> image", "big_click_ms",
+                     TARGETS["big_click_p50_ms"]),
                     ("2 users clicking, idle server", "sessions_click_ms_idle", None),
                     ("2 users clicking, 3rd user training", "sessions_click_ms_training", None)]
     print(f"\n{'latency (ms, in page)':48} {'n':>4} {'p50':>8} {'p95':>8} {'max':>8} {'target p50':>11}")
@@ -375,6 +381,10 @@ def print_table(results: dict) -> None:
             print(f"{label:48} {results[key]:>10.2f} s")
     if "sessions_p50_ratio_training_vs_idle" in results:
         print(f"{'p50 ratio, training vs idle':48} {results['sessions_p50_ratio_training_vs_idle']:>10.2f} x")
+    live_speed.print_live(results, TARGETS["hover_p95_ms"])
+    if "load_average_at_end" in results:
+        print(f"\nLoad average (1, 5, 15 min) at start {info['load_average_at_start']}, "
+              f"at end {results['load_average_at_end']}")
     if "sessions_isolation" in results:
         still = results.get("sessions_trainer_still_running")
         print(f"\nThe training run was {'still' if still else 'NOT'} running when the busy clicks ended "
@@ -405,6 +415,8 @@ def main() -> int:
             return 2
         if args.big_points:
             build_big_map(data_root, checkpoints, args.big_points)
+        if not args.no_live:
+            live_speed.build_mlp20(checkpoints)
         playwright = stack.enter_context(sync_playwright())
         browser = h.launch_browser(playwright)
         stack.callback(browser.close)
@@ -427,6 +439,8 @@ def main() -> int:
             results[key] = round(float(np.median([start[key] for start in starts if key in start])), 3)
 
         measure_single_user(browser, server, args, results)
+        if not args.no_live:
+            live_speed.measure_live(browser, server, checkpoints, args.hover_moves, summary, results)
         if not args.no_sessions:
             measure_several_users(browser, server, args, results)
         results["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]

@@ -565,13 +565,23 @@ def timed_plane_click(page: Page, x: float, y: float, chart_key: str = EXPLORE_C
     return latency
 
 
+LATENT_SLIDER_KEY = re.compile(r"explore_z_(\d+)")  # pages/explore.py slider_key: the latent sliders, drawn in the map
+
+
 def slider_thumb(page: Page, key: str) -> Locator:
-    """The draggable thumb of the slider with ``key=``."""
+    """The draggable thumb of the slider with ``key=``; for a latent slider (``explore_z_<dim>``), the range
+    input the map draws for that dim (its value stays in session state under that key)."""
+    latent = LATENT_SLIDER_KEY.fullmatch(key)
+    if latent:
+        return page.locator(f'.st-key-{EXPLORE_CHART} .latent-map-sliders input[data-dim="{latent.group(1)}"]')
     return keyed(page, key).get_by_role("slider")
 
 
 def timed_slider_move(page: Page, key: str, key_name: str = "PageUp") -> float:
-    """Press one key (PageUp: a tenth of the range) on a slider's thumb; ms from the key to the new image."""
+    """Press one key (PageUp: a tenth of the range) on a slider's thumb; ms from the key to the new image.
+
+    A latent slider in the map sends its value once the keys pause (map_live.js COMMIT_PAUSE_MS): included.
+    """
     wait_idle(page)
     thumb = slider_thumb(page, key)
     thumb.focus()

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import datasets, latent_map, links, model_access, pictures, planes, shell
+from pages.common import datasets, latent_map, links, live, model_access, pictures, planes, share_page, shell
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -22,10 +22,10 @@ BACKGROUND_KEY = "explore_background"
 CLASSES_KEY = "explore_classes"  # class indices shown on the map
 LINK_READ_KEY = "explore_link_read"  # the model whose link this session has read (once per model)
 DOWNLOAD_KEY = "explore_download"
+WEB_PAGE_KEY = "explore_web_page"  # the map as one web page (pages/common/share_page.py)
 PLANE_CHOICES = {"pca": "Main directions (PCA)", "dims": "Two chosen dimensions"}
 IMAGE_WIDTH = 320  # most pixels on screen for the decoded image (whole-pixel scaling may take fewer)
 ORIGINAL_WIDTH = 150  # most pixels on screen for the clicked test image and its reconstruction
-MAX_SLIDER_DIMS = 64  # the largest latent size the page shows sliders for
 
 
 def slider_key(dim: int) -> str:
@@ -40,9 +40,9 @@ def show_page() -> None:
     if name is None:  # a broken model's message comes from the explorer below, which needs no model to start
         model_access.show_no_model_yet()
         return
-    st.caption("Each dot is a test image, placed where the model files its code. **Click anywhere** on the map "
-               "(or move the sliders) to see what the model draws there. Click a class in the legend to hide or "
-               "show it.")
+    st.caption("Each dot is a test image, placed where the model files its code. **Move the mouse** over the map "
+               "to see what the model draws there, and **click** to choose that point (or drag the cross, use the "
+               "arrow keys, or move the sliders). Click a class in the legend to hide or show it.")
     show_explorer(name)
 
 
@@ -64,16 +64,15 @@ def show_explorer(name: str) -> None:
             st.info(f"{plain(plane.note)} Clicking the plane still shows what the model draws.")
         z = current_point(name, plane)
         sync_sliders(plane, z)
-        left, right = st.columns([3, 2], gap="medium")
+        left, right = st.columns([2, 1], gap="medium")  # the map holds its own live picture
         if ready:  # sent first, so the picture shows at once while the browser redraws the map
             with right:
-                show_decoded(name, plane, z)
+                show_decoded(name, plane, z, method, dims)
         with left:  # from saved codes, the map needs no model: a first view draws it before torch loads
             draw_plane(name, plane, z, method, dims)
         if not ready:
             with right:
                 model_access.wait_for_models(name)
-        draw_sliders(name, plane)
         update_link(name, plane, method, dims)
 
 
@@ -185,7 +184,7 @@ def store_point(name: str, z: np.ndarray, chosen: bool = True, picked: int | Non
 
 
 def sync_sliders(plane: planes.Plane, z: np.ndarray) -> None:
-    """Show the point on the sliders (allowed: the sliders are created later in this run)."""
+    """Keep each slider's session key equal to the point (the sliders in the map show the same numbers)."""
     for dim, value in enumerate(clip_to_sliders(z, plane).tolist()):
         if st.session_state.get(slider_key(dim)) != value:
             st.session_state[slider_key(dim)] = value
@@ -234,22 +233,34 @@ def on_legend(classes: list[int]) -> None:
 
 def draw_plane(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
     """The clickable scatter with the cross at the chosen point, optionally over decoded images."""
+    background, hidden, codes = map_layers(name, plane, z, method, dims)
+    classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
+    marker = tuple(plane.projection.to_2d(z[None])[0])
+    data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
+                                marker=marker, background_png=background, axis_titles=plane.axis_titles,
+                                hidden_classes=hidden, codes=codes)
+    data["live"] = live.live_section(name, plane.projection, z, base=z, ranges=plane.dim_ranges,
+                                     sliders=live.slider_spec(len(z)))
+    live.draw_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
+                  on_legend=partial(on_legend, classes), on_slider=partial(on_slider, name, method, dims))
+    live.show_note(name)
+    st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
+                help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
+    choose_classes(plane, classes)
+
+
+def map_layers(name: str, plane: planes.Plane, z: np.ndarray, method: str,
+               dims: tuple[int, int]) -> tuple[str | None, list[int], np.ndarray | None]:
+    """What the map draws besides the dots: the background (or None), the hidden classes, the dots' full codes."""
     background = None
     if st.session_state.get(BACKGROUND_KEY):
         base = None if len(z) <= 2 else z
         background = planes.manifold_png(name, method, dims, base)
-    classes = list(range(vae.plots.class_count(plane.labels, plane.class_names)))
+    classes = range(vae.plots.class_count(plane.labels, plane.class_names))
     shown = st.session_state.get(CLASSES_KEY)
     hidden = [c for c in classes if shown is not None and c not in shown]
-    marker = tuple(plane.projection.to_2d(z[None])[0])
-    data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
-                                marker=marker, background_png=background, axis_titles=plane.axis_titles,
-                                hidden_classes=hidden)
-    latent_map.latent_map(CHART_KEY, data, on_click=partial(on_plane_click, name, method, dims),
-                           on_legend=partial(on_legend, classes))
-    st.checkbox("Show decoded images behind the points", key=BACKGROUND_KEY,
-                help="Draws what the model makes at every spot of a 20 x 20 grid, under the dots.")
-    choose_classes(plane, classes)
+    codes = planes.encode_test_set(name).means if len(z) > 2 and len(plane.labels) else None  # hover = click on a dot
+    return background, hidden, codes
 
 
 def choose_classes(plane: planes.Plane, classes: list[int]) -> None:
@@ -269,13 +280,16 @@ def pill_name(class_names: tuple[str, ...], index: int) -> str:
     return plain(vae.plots.class_name(class_names, index))
 
 
-def show_decoded(name: str, plane: planes.Plane, z: np.ndarray) -> None:
-    """The decoded image, large, with its coordinates and a PNG download; plus the clicked test image."""
+def show_decoded(name: str, plane: planes.Plane, z: np.ndarray, method: str, dims: tuple[int, int]) -> None:
+    """The decoded image, large, with its coordinates, a PNG download and the map as a web page; plus the
+    clicked test image."""
     model = model_access.load_model(name)
     image = model.decode(z[None])[0]
     pictures.show(image, IMAGE_WIDTH)
     st.markdown(describe_point(plane, z))
     pictures.download_png("Download this image (PNG)", image, f"{name}-decoded.png", DOWNLOAD_KEY)
+    background, hidden, codes = map_layers(name, plane, z, method, dims)
+    share_page.download_button(name, plane, z, WEB_PAGE_KEY, hidden, codes, background)
     picked = st.session_state.get(PICKED_KEY)
     if picked and picked.get("model") == name:
         with friendly_errors():  # a missing dataset must not hide the map
@@ -306,39 +320,15 @@ def show_original(name: str, plane: planes.Plane, index: int) -> None:
     pictures.show(reconstruction, ORIGINAL_WIDTH, "Reconstruction", columns[1])
 
 
-def draw_sliders(name: str, plane: planes.Plane) -> None:
-    """Sliders that move the same point: both for a 2-D model, all dims in an expander above that."""
-    latent_dim = len(plane.dim_ranges)
-    if latent_dim <= 2:
-        labels = ["Across (z1)", "Up (z2)"][:latent_dim]
-        for dim, column in enumerate(st.columns(latent_dim)):
-            with column:
-                draw_slider(name, plane, dim, labels[dim])
-        return
-    shown = min(latent_dim, MAX_SLIDER_DIMS)
-    with st.expander(f"Fine-tune all {latent_dim} numbers of the point"):
-        columns = st.columns(4)
-        for dim in range(shown):
-            with columns[dim % 4]:
-                draw_slider(name, plane, dim, f"z{dim + 1}")
-
-
-def draw_slider(name: str, plane: planes.Plane, dim: int, label: str) -> None:
-    """One latent dim's slider; its value lives in session state (set by clicks and sync_sliders)."""
-    low, high = plane.dim_ranges[dim]
-    st.slider(label, min_value=float(low), max_value=float(high), step=0.01, key=slider_key(dim),
-              on_change=on_slider, args=(name, dim))
-
-
 @guarded
-def on_slider(name: str, dim: int) -> None:
-    """A slider moved: change that one number of the point; the clicked test image is forgotten."""
+def on_slider(name: str, method: str, dims: tuple[int, int]) -> None:
+    """The sliders in the map let go: the point becomes their code (the browser showed it while they moved)."""
+    plane = planes.latent_plane(name, method, dims)
+    z = live.slider_code(latent_map.event(CHART_KEY, "slider"), len(plane.dim_ranges))
     state = st.session_state.get(POINT_KEY) or {}
-    if state.get("model") != name:
+    if z is None or state.get("model") != name:
         return
-    z = np.asarray(state["z"], np.float32)
-    z[dim] = float(st.session_state[slider_key(dim)])
-    store_point(name, z)
+    store_point(name, clip_to_sliders(z, plane))  # the clicked test image is forgotten
 
 
 def update_link(name: str, plane: planes.Plane, method: str, dims: tuple[int, int]) -> None:

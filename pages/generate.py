@@ -1,26 +1,22 @@
-"""Generate page: new pictures from random codes, a map of the latent plane, and one dimension at a time."""
+"""Generate page: new pictures from random codes, a decoded grid, an offset walk, and one dimension at a time."""
 from __future__ import annotations
 
 import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import factors, model_access, pictures, planes, shell
+from pages.common import decoded_grid, factors, model_access, offset_walk, pictures, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
 
-MANIFOLD_SIZE = 20  # pictures per side of the map
 MAX_TRAVERSAL_ROWS = 16
 # Session-state keys of the widgets, section by section.
 SIDE_KEY, SEED_KEY, TEMPERATURE_KEY = "gen_side", "gen_seed", "gen_temperature"
 SAMPLES_DOWNLOAD_KEY = "gen_samples_download"
-MAP_RANGE_KEY, PLANE_KEY, MAP_DOWNLOAD_KEY = "gen_map_range", "gen_plane", "gen_map_download"
 TRAVERSE_RANGE_KEY, TRAVERSE_STEPS_KEY = "gen_traverse_range", "gen_traverse_steps"
 TRAVERSE_DIMS_KEY, TRAVERSE_DOWNLOAD_KEY = "gen_traverse_dims", "gen_traverse_download"
-PLANE_METHODS = {"pca": "The two main directions of the test images' codes (PCA)",
-                 "dims": "The first two code numbers (z1 and z2)"}
 
 
 def show_samples(name: str, model: vae.LatentModel) -> None:
@@ -38,42 +34,6 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
     picture = vae.images.tile(images.reshape(side, side, *model.image_dims))
     pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
                                  f"{name}-samples-seed{seed}.png", SAMPLES_DOWNLOAD_KEY)
-
-
-def show_manifold(name: str, model: vae.LatentModel) -> None:
-    """A 20x20 grid of pictures decoded over a square of the latent plane."""
-    st.subheader("Map of the latent space")
-    scale = st.slider("Range", 1.0, 5.0, 3.0, 0.5, key=MAP_RANGE_KEY,
-                      help="The map covers codes from minus this value to plus this value on both axes. "
-                           "Most training codes lie within 3.")
-    span = (-float(scale), float(scale))
-    if model.latent_dim == 1:
-        st.caption("This model's codes have a single number, so the map is one row from low to high values.")
-        strip = model.traverse(0, values=np.linspace(*span, MANIFOLD_SIZE))
-        picture = vae.images.tile(strip)
-    else:
-        projection = choose_plane(name, model)
-        grid = model.manifold_grid(MANIFOLD_SIZE, span, span, projection)
-        picture = vae.images.tile(grid)
-    pictures.show_with_download(picture, f"Codes from {span[0]:g} to {span[1]:g}; left to right is the first axis, "
-                                          f"bottom to top the second.", f"{name}-map.png", MAP_DOWNLOAD_KEY)
-
-
-def choose_plane(name: str, model: vae.LatentModel) -> vae.Projection | None:
-    """The plane the map covers: the model's own for 2-D codes, else a chosen 2-D slice with a note."""
-    if model.latent_dim == 2:
-        return None
-    method = st.radio("Which flat slice to show", list(PLANE_METHODS), key=PLANE_KEY, horizontal=True,
-                      format_func=PLANE_METHODS.get,
-                      help="The codes have more than two numbers, so the map shows one flat slice through them.")
-    plane = planes.latent_plane(name, method)
-    st.caption(
-        f"This model's codes have {model.latent_dim} numbers, but a map is flat. It shows the slice along "
-        f"{' and '.join(plane.axis_titles)}; the other directions stay at the centre of the slice."
-    )
-    if plane.note:
-        st.info(f"{plain(plane.note)} The map uses the first two code numbers instead.")
-    return plane.projection
 
 
 def show_traversals(name: str, model: vae.LatentModel) -> None:
@@ -110,7 +70,10 @@ def main() -> None:
     if model is None or name is None:
         return
     st.markdown(f"Model in use: **{plain(name)}** ({model.latent_dim} numbers per code).")
-    for section in (show_samples, show_manifold, show_traversals, factors.show_factors):
+    # The decoded grid, the offset walk and the strips per known factor live in pages/common (decoded_grid.py,
+    # offset_walk.py, factors.py).
+    for section in (show_samples, decoded_grid.show_grid, offset_walk.show_offset_walk, show_traversals,
+                    factors.show_factors):
         with friendly_errors():
             section(name, model)
         st.divider()

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 import vae
-from pages.common import links, model_access, pictures, planes, shell
+from pages.common import latent_map, links, live, model_access, pictures, planes, shell
 from pages.common.errors import friendly_errors, guarded, show_callback_error
 from pages.common.text import plain
 
@@ -23,17 +23,18 @@ STEPS_KEY = "interp_steps"
 DEFAULT_STEPS, MIN_STEPS, MAX_STEPS = 10, 2, 32
 LINK_READ_KEY = "interp_link_read"  # the model whose link this session has read (once per model)
 METHOD_KEY = "interp_method"
-CHART_KEY = "interp_scatter"
+CHART_KEY = "interp_scatter"  # the map (pages/common/latent_map.py)
+SCRUBBER_KEY = "interp_scrubber"  # the scrubber under the strip, decoded in the page
 SWAP_KEY = "interp_swap"
 PNG_KEY, GIF_KEY = "interp_download_png", "interp_download_gif"
 MODES = {"click": "Click two points on the map", "index": "Image numbers", "classes": "Random images of two classes"}
 METHODS = {"linear": "Straight line", "spherical": "Along a sphere (spherical)"}
 DEFAULT_METHOD = "linear"  # the radio's first choice
-CHART_CONFIG = {"doubleClickDelay": 1, "displayModeBar": False}  # see shared/STREAMLIT_NOTES.md
+MAP_HEIGHT = 520  # most pixels of the map's plot
 STRIP_HEIGHT = 112  # most on-screen pixels of one image in the strip
 STRIP_WIDTH = 880  # most on-screen pixels of the whole strip (whole-pixel scaling may take fewer)
 GIF_FRAME_MS = 120  # how long the animation shows each step
-CLICK_SLACK = 1e-3  # share of the map's width or height a click may lie outside it (float32 rounding of the grid)
+CLICK_SLACK = 1e-3  # share of the map's width or height a click may lie outside it (float32 rounding)
 
 
 def show_page() -> None:
@@ -69,7 +70,9 @@ def show_interpolation(name: str) -> None:
             draw_plane(name, plane, path)
         with right:
             describe_ends(plane, ends)
-        show_strip(name, images, method)
+        show_strip(images, method)
+        live.draw_scrubber(SCRUBBER_KEY, CHART_KEY, name, plane.projection, z_a, z_b, method)
+        show_downloads(name, images)
         update_link(ends, steps, method)
 
 
@@ -225,64 +228,50 @@ def swap_ends() -> None:
 
 
 def draw_plane(name: str, plane: planes.Plane, path: np.ndarray) -> None:
-    """The map with the path; clicks set A and B in turn."""
-    path2d = plane.projection.to_2d(path)
-    figure = vae.plots.interpolation_path_figure(plane.points2d, plane.labels, plane.class_names, plane.x_range,
-                                             plane.y_range, path2d, axis_titles=plane.axis_titles, height=520)
-    st.plotly_chart(figure, key=CHART_KEY, on_select=partial(on_plane_click, name), selection_mode="points",
-                    config=CHART_CONFIG)
+    """The map with the path; hovering decodes in the page, clicks set A and B in turn."""
+    codes = planes.encode_test_set(name).means if len(plane.dim_ranges) > 2 and len(plane.labels) else None
+    data = latent_map.map_data(plane.points2d, plane.labels, plane.class_names, plane.x_range, plane.y_range,
+                                axis_titles=plane.axis_titles, height=MAP_HEIGHT, codes=codes)
+    data.update(path=plane.projection.to_2d(path).tolist(), group=CHART_KEY, legend_local=True)
+    data["live"] = live.live_section(name, plane.projection, path[0], base=None, caption="End A")
+    live.draw_map(CHART_KEY, data, on_click=partial(on_plane_click, name), on_legend=ignore_legend)
+    live.show_note(name)
+
+
+def ignore_legend() -> None:
+    """The legend hides classes in the browser alone on this page (legend_local)."""
 
 
 @guarded
 def on_plane_click(name: str) -> None:
     """A click sets the next end: a dot gives that test image, empty space a point on the plane.
 
-    Anything but a click the chart can send (a missing or non-numeric value, NaN, infinity, a point
-    off the map, a trace or image number that does not exist) is ignored and changes nothing.
+    Anything but a click the map can send (a missing or non-numeric value, NaN, infinity, a point
+    off the map, an image number that does not exist) is ignored and changes nothing.
     """
-    selection = getattr(st.session_state.get(CHART_KEY), "selection", None)
-    points = selection.get("points") if isinstance(selection, dict) else None
+    click = latent_map.event(CHART_KEY, "click")
     ends = st.session_state.get(ENDS_KEY)
-    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
+    if not isinstance(click, dict):
         return
     if not isinstance(ends, dict) or ends.get("model") != name or ends.get("next") not in ("a", "b"):
         return
-    end = clicked_end(points[0], planes.latent_plane(name, "pca"))
+    end = clicked_end(click, planes.latent_plane(name, "pca"))
     if end is None:
         return
     which = ends["next"]
     st.session_state[ENDS_KEY] = {**ends, which: end, "next": "b" if which == "a" else "a"}
 
 
-def clicked_end(point: dict, plane: planes.Plane) -> dict | None:
-    """The end a plotly click names: {"index": i} for a dot, {"z": [...]} for the click grid, else None."""
-    curve = whole_number(point.get("curve_number"))
-    classes = vae.plots.class_count(plane.labels, plane.class_names)
-    if curve is not None and 1 <= curve <= classes:  # trace k + 1 is class k
-        index = clicked_dot(point, plane, curve - 1)
-        return None if index is None else {"index": index}
-    if curve != 0:  # only the grid (trace 0) and the classes report clicks; the path's traces skip hovering
-        return None
-    spot = plane_spot(point, plane)
+def clicked_end(click: dict, plane: planes.Plane) -> dict | None:
+    """The end a map click names: {"index": i} for a dot, {"z": [...]} for a point of the plane, else None."""
+    if click.get("index") is not None:
+        index = whole_number(click["index"])
+        return {"index": index} if index is not None and 0 <= index < len(plane.labels) else None
+    spot = plane_spot(click, plane)
     if spot is None:
         return None
     z = plane.projection.from_2d(spot[None])[0]
     return {"z": [float(v) for v in z]} if np.isfinite(z).all() else None
-
-
-def clicked_dot(point: dict, plane: planes.Plane, label: int) -> int | None:
-    """The test image number of a clicked dot of class ``label``: its customdata, else its place in the class."""
-    custom = point.get("customdata")
-    if isinstance(custom, list):  # plotly may wrap a point's customdata in a list of one
-        if len(custom) != 1:
-            return None
-        custom = custom[0]
-    if custom is not None:
-        index = whole_number(custom)
-        return index if index is not None and 0 <= index < len(plane.labels) else None
-    members = np.flatnonzero(plane.labels == label)
-    position = whole_number(point.get("point_index"))
-    return int(members[position]) if position is not None and 0 <= position < len(members) else None
 
 
 def plane_spot(point: dict, plane: planes.Plane) -> np.ndarray | None:
@@ -292,7 +281,7 @@ def plane_spot(point: dict, plane: planes.Plane) -> np.ndarray | None:
         return None
     spot = np.array(values, np.float64)
     for value, (low, high) in zip(spot, (plane.x_range, plane.y_range)):
-        slack = CLICK_SLACK * (high - low)  # the grid's float32 corners may round just outside the range
+        slack = CLICK_SLACK * (high - low)  # the browser's float32 positions may round just outside the range
         if not (np.isfinite(value) and low - slack <= value <= high + slack):
             return None
     return spot
@@ -324,12 +313,17 @@ def describe_ends(plane: planes.Plane, ends: dict) -> None:
     st.caption(f"Next click on the map sets **{ends['next'].upper()}**.")
 
 
-def show_strip(name: str, images: np.ndarray, method: str) -> None:
-    """The pictures from A to B in one row, with PNG and GIF downloads (both at least 1024 px wide)."""
+def show_strip(images: np.ndarray, method: str) -> None:
+    """The pictures from A to B in one row (the scrubber under it morphs between them in the page)."""
     strip = vae.images.tile(images, columns=len(images), padding=1)
     widest = max(1, STRIP_HEIGHT // images.shape[1]) * strip.shape[1]  # any wider: a step taller than STRIP_HEIGHT
     pictures.show(strip, min(STRIP_WIDTH, widest), f"From A (left) to B (right): {len(images)} steps, "
                    f"{METHODS[method].lower()}")
+
+
+def show_downloads(name: str, images: np.ndarray) -> None:
+    """PNG and GIF downloads of the strip (both at least 1024 px wide)."""
+    strip = vae.images.tile(images, columns=len(images), padding=1)
     columns = st.columns(2)
     pictures.download_png("Download the strip (PNG)", strip, f"{name}-interpolation.png", PNG_KEY, place=columns[0])
     pictures.download_gif("Download the animation (GIF)", images, f"{name}-interpolation.gif", GIF_KEY,

@@ -86,9 +86,9 @@ def session_job_id() -> str | None:
     job_id = st.session_state.get(JOB_KEY)
     if not job_id:
         linked = st.query_params.get(JOB_PARAM)
-        if linked and vae.get_job(linked) is None:
+        if linked and vae.get_job(linked, model_access.checkpoint_dir()) is None:
             del st.query_params[JOB_PARAM]
-            st.info("The training run in this link is no longer kept here (the app may have restarted).")
+            st.info("The training run in this link is no longer kept here (finished runs are kept for a day).")
         elif linked:
             st.session_state[JOB_KEY] = job_id = linked
     if job_id and st.query_params.get(JOB_PARAM) != job_id:
@@ -290,7 +290,7 @@ def choose_name() -> str | None:
 
 def show_capacity() -> None:
     """Say so before Start when the server is already training as many models as it runs at once."""
-    count = len(vae.running_jobs())
+    count = len(vae.running_jobs(model_access.checkpoint_dir()))  # read from disk: every server's runs
     if count >= vae.MAX_RUNNING_JOBS:
         st.info(f"This server is training {count} models right now, the most it trains at once. Start works "
                 f"again as soon as one of them finishes.")
@@ -315,7 +315,7 @@ def main() -> None:
                 "the background: you can watch it here, stop it, or use other pages meanwhile.")
     settings_defaults()
     job_id = session_job_id()
-    job = vae.get_job(job_id)
+    job = vae.get_job(job_id, model_access.checkpoint_dir())
     running = job is not None and job.running
     if job is not None and not running:
         offer_next_name(job.snapshot())

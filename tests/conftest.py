@@ -503,28 +503,50 @@ def write_legacy_h5(target, encoder, decoder, weights) -> None:
 
 
 def decode_map(data: dict) -> dict:
-    """The map component's data with its base64 arrays decoded: "points" (N, 2) float32 and "label_array" (N,)."""
-    x = np.frombuffer(base64.b64decode(data["x"]), dtype="<f4")
-    y = np.frombuffer(base64.b64decode(data["y"]), dtype="<f4")
-    labels = np.frombuffer(base64.b64decode(data["labels"]), dtype="<u2")
-    return {**data, "points": np.stack([x, y], axis=1), "label_array": labels.astype(np.int64)}
+    """The map component's data with its base64 arrays decoded: "points" (N, 2) float32, "label_array" (N,) and
+    "codes" (N, D) or None. The point set travels once per session (pages/common/live.py): in data that
+    names it by token alone, "points" and "label_array" are None."""
+    spec = data["points"]
+    if "x" not in spec:
+        return {**data, "token": spec["token"], "count": spec["count"], "points": None, "label_array": None,
+                "codes": None}
+    x = np.frombuffer(base64.b64decode(spec["x"]), dtype="<f4")
+    y = np.frombuffer(base64.b64decode(spec["y"]), dtype="<f4")
+    labels = np.frombuffer(base64.b64decode(spec["labels"]), dtype="<u2")
+    codes = np.frombuffer(base64.b64decode(spec["codes"]), dtype="<f4").reshape(len(x), -1) if "codes" in spec else None
+    return {**data, "token": spec["token"], "count": spec["count"], "points": np.stack([x, y], axis=1),
+            "label_array": labels.astype(np.int64), "codes": codes}
 
 
 MAP_COMPONENT = "vae_explorer.latent_map"  # pages/common/latent_map.py COMPONENT_NAME
 
 
 def map_elements(at) -> list:
-    """The Latent space maps on the page (other components.v2 elements, such as the app's history helper, left out)."""
-    return [element for element in at.get("bidi_component") if element.proto.component_name == MAP_COMPONENT]
+    """The maps on the page (Interpolate's scrubber, the same component in another mode, and other
+    components.v2 elements, such as the app's history helper, left out)."""
+    return [element for element in at.get("bidi_component") if element.proto.component_name == MAP_COMPONENT
+            and json.loads(element.proto.json).get("mode") != "scrubber"]
+
+
+def map_json(at, index: int = 0) -> dict:
+    """What the map was sent in the last run, as JSON (point set and decoder possibly by name only)."""
+    return json.loads(map_elements(at)[index].proto.json)
 
 
 def latent_map(at, index: int = 0) -> dict:
-    """What the Latent space map (a components.v2 element) was sent in the last run, decoded."""
-    return decode_map(json.loads(map_elements(at)[index].proto.json))
+    """What the map shows after the last run, decoded. When that run named its point set by token alone
+    (the session sent it before), the map asks for it again as a browser without it does ("need"), which
+    reruns the app once."""
+    data = map_json(at, index)
+    if "x" not in data["points"]:
+        map_event(at, "need", {"points": data["points"]["token"]}, index)
+        data = map_json(at, index)
+    return decode_map(data)
 
 
 def map_event(at, event: str, value, index: int = 0):
-    """Simulate the map's ``event`` ("click" or "legend") as the browser sends it: a trigger value, then a rerun."""
+    """Simulate the map's ``event`` ("click", "legend", "slider", "need") as the browser sends it: a trigger value,
+    then a rerun."""
     from streamlit.proto.WidgetStates_pb2 import WidgetStates
 
     element = map_elements(at)[index]
@@ -537,21 +559,11 @@ def map_event(at, event: str, value, index: int = 0):
     return at._run(states)
 
 
-def plotly_select(at, selection: object, index: int = 0):
-    """Simulate what a plotly chart (Interpolate's map) sends on a click: its selection state, then a rerun.
-
-    ``selection`` is sent as given (a dict like {"points": [{"x": .., "y": .., "curve_number": ..}]},
-    or anything else a tampered browser could send); the chart's on_select callback fires.
-    """
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    chart = at.get("plotly_chart")[index]
-    states = WidgetStates()
-    states.widgets.extend(state for state in at._tree.get_widget_states().widgets if state.id != chart.proto.id)
-    injected = states.widgets.add()
-    injected.id = chart.proto.id
-    injected.string_value = json.dumps({"selection": selection})  # NaN and Infinity pass, as JSON.parse lets them
-    return at._run(states)
+def map_slider(at, dim: int, value: float, index: int = 0):
+    """Simulate letting go of latent slider ``dim`` at ``value``: the map sends the whole point ("slider")."""
+    z = list(map_json(at, index)["live"]["point"])
+    z[dim] = value
+    return map_event(at, "slider", {"z": z}, index)
 
 
 # ------------------------------------------------------------------ pictures and downloads in AppTest
@@ -755,19 +767,3 @@ def page_text(at) -> str:
 def map_click(at, x: float, y: float, index: int | None = None):
     """Simulate a click on the Latent space map at plane point (x, y), on test image ``index`` if given."""
     return map_event(at, "click", {"x": x, "y": y, "index": index})
-
-
-def click(at, point: dict, chart_index: int = 0):
-    """Simulate a plotly click (the Interpolate page's map) by injecting the chart's selection widget state (fires on_select)."""
-    from streamlit.proto.WidgetStates_pb2 import WidgetStates
-
-    chart = at.get("plotly_chart")[chart_index]
-    states = WidgetStates()
-    for state in at._tree.get_widget_states().widgets:
-        if state.id != chart.proto.id:
-            states.widgets.append(state)
-    selection = {"points": [point], "point_indices": [point.get("point_index", 0)], "box": [], "lasso": []}
-    injected = states.widgets.add()
-    injected.id = chart.proto.id
-    injected.string_value = json.dumps({"selection": selection})
-    return at._run(states)

@@ -135,3 +135,51 @@ def test_a_first_view_draws_the_map_without_torch(folder, tmp_path):
     assert result["maps"] == 1 and result["images"] == 0  # the map, and no decoded picture yet
     assert any("Loading the model" in caption for caption in result["captions"])
     np.testing.assert_allclose(decode_map(json.loads(result["map"]))["points"], codes.means)
+
+
+@pytest.mark.slow
+def test_a_large_test_set_is_encoded_once_with_a_progress_bar(fresh_app, folder, monkeypatch):
+    from streamlit.delta_generator import DeltaGenerator
+
+    from pages.common import planes
+
+    monkeypatch.setattr(planes, "PROGRESS_MIN_IMAGES", 100)  # digits' 359 test images count as a large set here
+    planes.clear_caches()
+    shown = []
+    new_bar, update = st.progress, DeltaGenerator.progress
+
+    def recording_new_bar(value, text=None, **kwargs):
+        shown.append((value, text))
+        return new_bar(value, text=text, **kwargs)
+
+    def recording_update(self, value, text=None, **kwargs):
+        shown.append((value, text))
+        return update(self, value, text=text, **kwargs)
+
+    monkeypatch.setattr(st, "progress", recording_new_bar)
+    monkeypatch.setattr(DeltaGenerator, "progress", recording_update)
+    fresh_app.run()
+    assert not fresh_app.exception
+    assert [value for value, _ in shown] == [0.0, 1.0]  # one batch of vae.io.codes.ENCODE_BATCH_IMAGES
+    assert all(text == "Encoding the 359 test images for the map…" for _, text in shown)
+    assert not fresh_app.get("progress")  # the bar is gone once the map is there
+    assert vae.read_test_codes(folder / f"{MODEL}.pt", vae.dataset_version("digits")) is not None
+    assert len(map_points(fresh_app)) == 359
+    shown.clear()
+    app_reading(folder, monkeypatch).run()  # another visit: the codes are read back, nothing is encoded
+    assert shown == []
+
+
+def test_encoding_reports_the_fraction_done_after_each_batch(tmp_path):
+    class Encoder:
+        image_dims = (8, 8)  # the Encoder protocol: (H, W) grey
+
+        def encode(self, images):
+            seen.append(len(images))
+            return images.reshape(len(images), -1)[:, :2] * 2, None
+
+    seen, fractions = [], []
+    images = np.random.default_rng(0).random((10_000, 8, 8), dtype=np.float32)
+    codes = vae.encode_test_codes(Encoder(), images, np.zeros(10_000), ("all",), "x", progress=fractions.append)
+    assert seen == [4096, 4096, 1808] and fractions == [0.4096, 0.8192, 1.0]
+    np.testing.assert_array_equal(codes.means, images.reshape(10_000, -1)[:, :2] * 2)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import stat
 import time
@@ -16,16 +15,13 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 from conftest import (APP, BAD_CHECKPOINT_MESSAGES, DIGITS, HOSTILE_MESSAGES, MODEL_2D, MODEL_16D, RAN_CODE_MARKER, TIMEOUT,
-                      app_model_path, assert_clean, click, latent_map, make_bad_checkpoints, map_click, map_event,
-                      open_page, page_text, shown_text)
+                      app_model_path, assert_clean, latent_map, make_bad_checkpoints, map_click, map_event, map_json,
+                      map_slider, open_page, page_text, shown_text)
 from pages.common import datasets, latent_map as latent_map_module, model_access, model_upload, shell, sidebar
 from vae.config import ModelConfig
 from vae.models import build_model
 
 
-def figure_spec(at: AppTest, chart_index: int = 0) -> dict:
-    """The plotly figure JSON sent to the browser."""
-    return json.loads(at.get("plotly_chart")[chart_index].proto.spec)
 
 
 # ------------------------------------------------------------------ app and sidebar
@@ -57,7 +53,7 @@ def test_sidebar_switches_model(app):
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
     assert_clean(app)
     assert app.query_params["model"] == MODEL_16D
-    assert len(app.slider) == 16
+    assert map_json(app)["live"]["sliders"]["labels"] == [f"z{dim}" for dim in range(1, 17)]  # in the map
 
 
 # ------------------------------------------------------------------ latent space
@@ -82,8 +78,8 @@ def test_click_on_empty_space_decodes_that_point(app):
     map_click(app, 1.25, -0.5)
     assert_clean(app)
     assert "z1 = 1.250, z2 = -0.500" in page_text(app)
-    assert app.slider(key="explore_z_0").value == pytest.approx(1.25)
-    assert app.slider(key="explore_z_1").value == pytest.approx(-0.5)
+    assert map_json(app)["live"]["point"] == pytest.approx([1.25, -0.5])  # the sliders in the map show it
+    assert (app.session_state["explore_z_0"], app.session_state["explore_z_1"]) == pytest.approx((1.25, -0.5))
     assert app.query_params["z"] == "1.2500,-0.5000"
     assert len(app.get("image")) >= 1
     assert latent_map(app)["marker"] == pytest.approx([1.25, -0.5])  # the cross moved there
@@ -95,8 +91,8 @@ def test_click_beyond_the_edge_stops_at_the_slider_ends(app):
     x_low, x_high = latent_map(app)["x_range"]
     map_click(app, x_low - 5.0, 0.0)
     assert_clean(app)
-    slider = app.slider(key="explore_z_0")
-    assert slider.value == pytest.approx(slider.min) and slider.min == pytest.approx(x_low)
+    low, _ = map_json(app)["live"]["ranges"][0]
+    assert map_json(app)["live"]["point"][0] == pytest.approx(low) and low == pytest.approx(x_low)
 
 
 @pytest.mark.slow
@@ -125,9 +121,10 @@ def test_session_state_point_decodes(app):
 @pytest.mark.slow
 def test_slider_moves_the_point(app):
     app.run()
-    app.slider(key="explore_z_1").set_value(2.0).run()
+    map_slider(app, 1, 2.0)
     assert_clean(app)
     assert "z2 = 2.000" in page_text(app)
+    assert map_json(app)["marker"] == pytest.approx([0.0, 2.0])  # the cross follows
     assert app.query_params["z"] == "0.0000,2.0000"
 
 
@@ -207,7 +204,7 @@ def test_download_decoded_png(app):
 def test_16d_plane_click_keeps_other_dims(app):
     app.run()
     app.selectbox(key="sidebar_model").set_value(MODEL_16D).run()
-    app.slider(key="explore_z_5").set_value(1.0).run()
+    map_slider(app, 5, 1.0)
     map_click(app, 0.5, 0.25)
     assert_clean(app)
     point = np.array(app.session_state["explore_point"]["z"])
@@ -221,7 +218,7 @@ def test_16d_plane_click_keeps_other_dims(app):
     moved = np.array(app.session_state["explore_point"]["z"])
     assert moved[5] == pytest.approx(-1.5) and moved[2] == pytest.approx(0.75)
     np.testing.assert_allclose(np.delete(moved, [2, 5]), np.delete(point, [2, 5]), atol=1e-6)
-    assert app.slider(key="explore_z_5").value == pytest.approx(-1.5)
+    assert map_json(app)["live"]["point"][5] == pytest.approx(-1.5)
 
 
 @pytest.mark.slow
@@ -275,8 +272,11 @@ def test_interpolate_by_index_draws_strip_and_path(app):
     assert_clean(app)
     assert "test image #17" in page_text(app)
     assert app.query_params["a"] == "0" and app.query_params["b"] == "17"
-    names = [trace.get("name") for trace in figure_spec(app)["data"]]
-    assert names[0] == "plane" and names[-2:] == ["A", "B"]
+    shown = latent_map(app)
+    codes = vae.load_model(app_model_path(app)).encode(vae.load_dataset("digits").test_images[[0, 17]])[0]
+    path = np.array(shown["path"])
+    assert path.shape == (6, 2) and shown["group"] == "interp_scatter"
+    assert np.allclose(path[[0, -1]], codes, atol=1e-4)  # a 2-D model's plane is its codes: A and B sit on their images
     labels = [button.proto.label for button in app.get("download_button")]
     assert any("PNG" in label for label in labels) and any("GIF" in label for label in labels)
 
@@ -284,10 +284,11 @@ def test_interpolate_by_index_draws_strip_and_path(app):
 @pytest.mark.slow
 def test_interpolate_clicks_alternate_a_and_b(app):
     open_page(app, "interpolate")
-    click(app, {"x": 1.0, "y": 1.0, "curve_number": 0, "point_index": 0})
+    map_click(app, 1.0, 1.0)
     assert "**A** (orange): a point on the map (1.00, 1.00)" in page_text(app)
     assert app.query_params["za"] == "1.0000,1.0000" and "a" not in app.query_params
-    click(app, {"x": 0.0, "y": 0.0, "curve_number": 2, "point_index": 0})  # first test image of class "1"
+    first_of_class_1 = int(np.flatnonzero(vae.load_dataset("digits").test_labels == 1)[0])
+    map_click(app, 0.0, 0.0, first_of_class_1)
     assert_clean(app)
     assert "**B** (blue): test image #" in page_text(app) and "(class 1)" in page_text(app)
     assert "Next click on the map sets **A**" in page_text(app)
@@ -356,7 +357,7 @@ def test_a_map_click_after_the_model_was_deleted_elsewhere_shows_a_message(own_f
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("event", ["click", "legend"])
+@pytest.mark.parametrize("event", ["click", "legend", "slider"])
 def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
     app.run()
 
@@ -364,17 +365,10 @@ def test_a_failing_map_callback_shows_a_message(app, monkeypatch, event):
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(latent_map_module, "event", fail)
-    map_event(app, event, 3 if event == "legend" else {"x": 0.5, "y": 0.5})
+    value = {"legend": 3, "click": {"x": 0.5, "y": 0.5}, "slider": {"z": [0.5, 0.5]}}[event]
+    map_event(app, event, value)
     assert_error_without_traceback(app, "Something went wrong")
     assert latent_map(app)["count"] > 0  # the map is still there
-
-
-@pytest.mark.slow
-def test_a_failing_slider_callback_shows_a_message(app):
-    app.run()
-    app.session_state["explore_point"] = {"model": MODEL_2D, "z": "not numbers", "chosen": True}
-    app.slider(key="explore_z_0").set_value(1.0).run()
-    assert_error_without_traceback(app, "Something went wrong")
 
 
 @pytest.mark.slow
@@ -382,7 +376,7 @@ def test_an_interpolate_click_after_the_model_was_deleted_elsewhere_shows_a_mess
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     open_page(at, "interpolate")
     (own_folder / f"{MODEL_2D}.pt").unlink()
-    click(at, {"x": 1.0, "y": 1.0, "curve_number": 0, "point_index": 0})
+    map_click(at, 1.0, 1.0)
     assert_error_without_traceback(at, f"no model called '{MODEL_2D}'")
 
 

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import (APP, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path, assert_clean, click, latent_map, map_click,
+from conftest import (APP, MODEL_2D, MODEL_16D, TIMEOUT, app_model_path, assert_clean, latent_map, map_click,
                       map_event, page_text)
 from pages.common import links
 
@@ -145,7 +145,7 @@ def test_the_interpolation_view_survives_a_link(app):
     open_interpolate(app)
     app.slider(key="interp_steps").set_value(6).run()
     app.radio(key="interp_method").set_value("spherical").run()
-    click(app, {"x": 1.0, "y": -0.5, "curve_number": 0, "point_index": 0})
+    map_click(app, 1.0, -0.5)
     assert_clean(app)
     link = app.query_params
     assert link["steps"] == "6" and link["path"] == "spherical" and link["za"] == "1.0000,-0.5000"

@@ -13,7 +13,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 import vae
-from conftest import APP, TIMEOUT, assert_clean, map_event, open_page, plotly_select
+from conftest import APP, TIMEOUT, assert_clean, map_event, map_json, open_page
 from pages.common import shell
 from vae.config import ModelConfig
 from vae.data import load_dataset
@@ -24,7 +24,7 @@ DIGITS = [str(digit) for digit in range(10)]
 PICTURE_DOWNLOADS = {  # page -> keys of its download buttons that carry a picture
     "explore": {"explore_download"},
     "interpolate": {"interp_download_png", "interp_download_gif"},
-    "generate": {"gen_samples_download", "gen_map_download", "gen_traverse_download"},
+    "generate": {"gen_samples_download", "gen_map_download", "gen_walk_download", "gen_traverse_download"},
     "reconstructions": {"recon_download"},
 }
 PAGES = [Path(spec.path).stem for spec in shell.PAGES]
@@ -171,50 +171,41 @@ def test_start_page_links_to_the_hardest_reconstructions(app, model_folder):
 
 def plane_ranges(at: AppTest) -> tuple[list[float], list[float]]:
     """The x and y ranges of Interpolate's map, as sent to the browser."""
-    layout = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
-    return layout["xaxis"]["range"], layout["yaxis"]["range"]
+    data = map_json(at)
+    return data["x_range"], data["y_range"]
 
 
-def grid_click(x: float, y: float) -> dict:
-    return {"points": [{"x": x, "y": y, "curve_number": 0, "point_index": 0}], "point_indices": [0],
-            "box": [], "lasso": []}
+def spot_click(x: object, y: object) -> dict:
+    return {"x": x, "y": y, "index": None}
 
 
-def dot_click(**point) -> dict:
-    return {"points": [{"x": 0.0, "y": 0.0, **point}], "point_indices": [0], "box": [], "lasso": []}
+def dot_click(index: object) -> dict:
+    return {"x": 0.0, "y": 0.0, "index": index}
 
 
-BAD_EVENTS = {
-    "x missing": grid_click(0.0, 0.0) | {"points": [{"y": 0.0, "curve_number": 0}]},
-    "x None": grid_click(None, 0.0),
-    "x a string": grid_click("0.5", 0.0),
-    "y a bool": grid_click(0.0, True),
-    "x NaN": grid_click(math.nan, 0.0),
-    "y inf": grid_click(0.0, math.inf),
-    "x -inf": grid_click(-math.inf, 0.0),
-    "x huge": grid_click(1e300, 0.0),
-    "y off the map": grid_click(0.0, 1e4),
-    "x a list": grid_click([0.1, 0.2], 0.0),
-    "curve a string": dot_click(curve_number="1", point_index=0),
-    "curve a bool": dot_click(curve_number=True, point_index=0),
-    "curve None": dot_click(curve_number=None, point_index=0),
-    "curve NaN": dot_click(curve_number=math.nan, point_index=0),
-    "curve not a trace": dot_click(curve_number=999, point_index=0),
-    "curve negative": dot_click(curve_number=-1, point_index=0),
-    "curve a fraction": dot_click(curve_number=1.5, point_index=0),
-    "image number too large": dot_click(curve_number=1, customdata=10**9),
-    "image number negative": dot_click(curve_number=1, customdata=-1),
-    "image number a string": dot_click(curve_number=1, customdata="3"),
-    "image number a bool": dot_click(curve_number=1, customdata=True),
-    "image number inf": dot_click(curve_number=1, customdata=math.inf),
-    "image numbers of the wrong length": dot_click(curve_number=1, customdata=[3, 4]),
-    "empty image number list": dot_click(curve_number=1, customdata=[]),
-    "point index out of range": dot_click(curve_number=1, point_index=10**6),
-    "point index a string": dot_click(curve_number=1, point_index="0"),
-    "points not a list": {"points": {"x": 0.0, "y": 0.0, "curve_number": 0}},
-    "a point not an object": {"points": [[0.0, 0.0]]},
-    "no points": {"points": []},
-    "no points key": {},
+BAD_EVENTS = {  # what a tampered browser could send as the map's "click"
+    "x missing": {"y": 0.0, "index": None},
+    "x None": spot_click(None, 0.0),
+    "x a string": spot_click("0.5", 0.0),
+    "y a bool": spot_click(0.0, True),
+    "x NaN": spot_click(math.nan, 0.0),
+    "y inf": spot_click(0.0, math.inf),
+    "x -inf": spot_click(-math.inf, 0.0),
+    "x huge": spot_click(1e300, 0.0),
+    "y off the map": spot_click(0.0, 1e4),
+    "x a list": spot_click([0.1, 0.2], 0.0),
+    "image number too large": dot_click(10**9),
+    "image number negative": dot_click(-1),
+    "image number a string": dot_click("3"),
+    "image number a bool": dot_click(True),
+    "image number inf": dot_click(math.inf),
+    "image number NaN": dot_click(math.nan),
+    "image number a fraction": dot_click(1.5),
+    "image number a list": dot_click([3]),
+    "not an object": [0.0, 0.0],
+    "a string": "click",
+    "nothing": None,
+    "empty": {},
 }
 
 
@@ -233,7 +224,7 @@ def assert_clean_link(at: AppTest) -> None:
 @pytest.mark.parametrize("name", list(BAD_EVENTS))
 def test_a_bad_map_event_on_interpolate_changes_nothing(app, name):
     ends, link = open_interpolate(app)
-    plotly_select(app, BAD_EVENTS[name])
+    map_event(app, "click", BAD_EVENTS[name])
     assert_clean(app)
     assert not app.error
     assert app.session_state["interp_ends"] == ends
@@ -246,17 +237,16 @@ def test_good_map_events_on_interpolate_still_set_the_ends(app):
     """The counterpart of the test above: real clicks, at the map's corners too, do set A and then B."""
     ends, _ = open_interpolate(app)
     (x_low, x_high), (y_low, y_high) = plane_ranges(app)
-    plotly_select(app, grid_click(float(np.float32(x_low)), float(np.float32(y_high))))  # the grid is float32
+    map_event(app, "click", spot_click(float(np.float32(x_low)), float(np.float32(y_high))))  # positions are float32
     assert_clean(app)
     after_a = app.session_state["interp_ends"]
     assert after_a["a"] != ends["a"] and after_a["next"] == "b"
     assert app.query_params["za"] == f"{np.float32(x_low):.4f},{np.float32(y_high):.4f}"
-    plotly_select(app, dot_click(curve_number=4, customdata=[25]))  # a dot, its number wrapped in a list
+    map_event(app, "click", dot_click(25))  # a dot
     assert_clean(app)
     assert app.session_state["interp_ends"]["b"] == {"index": 25} and app.query_params["b"] == "25"
-    plotly_select(app, dot_click(curve_number=2, point_index=0))  # no customdata: the first image of class 1
-    first_of_class_1 = int(np.flatnonzero(load_dataset("digits").test_labels == 1)[0])
-    assert app.session_state["interp_ends"]["a"] == {"index": first_of_class_1}
+    map_event(app, "click", dot_click(3.0))  # a whole number sent as a float
+    assert app.session_state["interp_ends"]["a"] == {"index": 3}
     assert_clean_link(app)
 
 

@@ -108,30 +108,12 @@ def test_interpolate_shows_hostile_class_names_as_text_in_its_lines_and_its_lege
     labels = latent_labels(app)
     for end, index in (("a", 0), ("b", app.session_state["interp_ends"]["b"]["index"])):
         assert_shown_as_text(ends, HOSTILE_CLASSES[labels[index]])
-    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    legend = [trace for trace in spec["data"] if trace.get("showlegend", True) is not False]
-    assert [html.unescape(trace["name"]) for trace in legend] == list(HOSTILE_CLASSES)
-    for trace in legend:  # plotly reads <a href>, <b>, <br> in names: no tag may be left
-        assert "<" not in trace["name"] and ">" not in trace["name"], trace["name"]
+    assert latent_map(app)["class_names"] == list(HOSTILE_CLASSES)  # raw: the canvas map writes them with textContent
 
 
 def latent_labels(app: AppTest) -> np.ndarray:
-    """The class of every test image, as the Interpolate page's plane has them."""
-    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    labels = {}
-    for label, trace in enumerate(trace for trace in spec["data"] if trace.get("showlegend", True) is not False):
-        for index in plotly_array(trace.get("customdata")):
-            labels[int(index)] = label
-    return np.array([labels[index] for index in range(len(labels))])
-
-
-def plotly_array(value) -> list:
-    """A plotly array from a figure's JSON: a plain list, or the typed-array form {"dtype", "bdata"}."""
-    import base64
-
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"])).tolist()
-    return list(value or [])
+    """The class of every test image, as the Interpolate page's map has them."""
+    return latent_map(app)["label_array"]
 
 
 @pytest.mark.slow
@@ -163,11 +145,15 @@ def test_the_models_page_shows_model_names_as_text(model_folder, monkeypatch):
 
 
 def test_the_map_component_writes_names_as_text_never_as_html():
-    script = (Path(__file__).resolve().parent.parent / "pages" / "common" / "latent_map.js").read_text()
-    assignments = re.findall(r"innerHTML\s*=\s*`([^`]*)`", script)
-    assert len(assignments) == script.count("innerHTML"), "innerHTML set from something other than a fixed template"
-    assert all("${" not in template for template in assignments)  # the one template is fixed markup
+    folder = Path(__file__).resolve().parent.parent / "pages" / "common"
+    for module in ("latent_map.js", "map_live.js", "map_draw.js", "map_scrubber.js"):  # the map's modules (the sliders' labels too)
+        script = (folder / module).read_text()
+        assignments = re.findall(r"innerHTML\s*=\s*`([^`]*)`", script)
+        assert len(assignments) == script.count("innerHTML"), f"{module}: innerHTML set from something not fixed"
+        assert all("${" not in template for template in assignments)  # each template is fixed markup
+    script = (folder / "latent_map.js").read_text()
     assert "textContent" in script and "createTextNode(name)" in script
+    assert "name.textContent = label" in (folder / "map_live.js").read_text()  # the sliders' names
 
 
 # ------------------------------------------------------------------ labels: pages stay small
@@ -184,9 +170,7 @@ def test_a_checkpoint_with_thousands_of_class_names_draws_only_the_classes_prese
 
     app.switch_page("pages/interpolate.py").run()
     assert not app.exception, [item.value for item in app.exception]
-    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
-    legend = [trace["name"] for trace in spec["data"] if trace.get("showlegend", True) is not False]
-    assert legend == [f"c{index}" for index in range(10)]
+    assert latent_map(app)["class_names"] == [f"c{index}" for index in range(10)]
 
     app.switch_page("pages/reconstructions.py").run()
     assert not app.exception, [item.value for item in app.exception]

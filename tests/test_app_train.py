@@ -1,8 +1,11 @@
 """AppTest of the Train, Generate and Reconstructions pages: controls, a real training run, messages."""
 from __future__ import annotations
 
+import base64
 import io
 import json
+import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -22,7 +25,7 @@ from vae.io.checkpoints import save_checkpoint
 from vae.models import build_model
 from vae.training import jobs
 
-TRAIN_TIMEOUT_S = 40
+TRAIN_TIMEOUT_S = 180  # the run's own process imports torch first: seconds on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +158,16 @@ def wait_until_finished(app: AppTest, job_id: str, timeout_s: float = TRAIN_TIME
     return app
 
 
-def chart_colors(app: AppTest) -> list[dict[str, str]]:
-    """Each plotly chart's legend name -> line colour."""
-    specs = [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
-    return [{trace["name"]: trace["line"]["color"] for trace in spec["data"]} for spec in specs]
+def chart_spec(app: AppTest, key: str) -> dict:
+    """The figure of the plotly chart with this key."""
+    charts = [chart for chart in app.get("plotly_chart") if chart.key == key]
+    assert len(charts) == 1, [chart.key for chart in app.get("plotly_chart")]
+    return json.loads(charts[0].proto.spec)
+
+
+def chart_colors(app: AppTest, key: str) -> dict[str, str]:
+    """A plotly chart's legend name -> line colour."""
+    return {trace["name"]: trace["line"]["color"] for trace in chart_spec(app, key)["data"]}
 
 
 @pytest.mark.slow
@@ -182,7 +191,7 @@ def test_after_a_numbered_name_the_page_suggests_the_next_number_and_judges_the_
     assert "this run had 1; try 20 or more" in app.warning[0].value
 
     # Both training charts: each quantity in one colour.
-    per_epoch, per_batch = chart_colors(app)
+    per_epoch, per_batch = chart_colors(app, "train_curves"), chart_colors(app, "train_batch_curves")
     assert len(per_batch) == 3 and all(per_epoch[name] == color for name, color in per_batch.items())
 
 
@@ -247,6 +256,84 @@ def test_the_page_says_when_the_server_trains_as_many_models_as_it_may(monkeypat
         for job_id in running:
             jobs.get_job(job_id).cancel()
             assert jobs.get_job(job_id).wait(TRAIN_TIMEOUT_S)
+
+
+def trace_values(values) -> np.ndarray:
+    """A plotly trace's x or y as numbers (plotly sends numpy arrays as base64 ``bdata``)."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
+    return np.asarray(values, np.float64)
+
+
+def map_points(app: AppTest) -> np.ndarray:
+    """The (N, 2) test-image dots of the Train page's live map, class after class."""
+    traces = [trace for trace in chart_spec(app, "train_map")["data"] if trace["name"] != vae.plots.GRID_TRACE_NAME]
+    return np.concatenate([np.stack([trace_values(t["x"]), trace_values(t["y"])], axis=1) for t in traces])
+
+
+def wait_for_epochs(job_id: str, count: int) -> jobs.JobSnapshot:
+    deadline = time.monotonic() + TRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        snapshot = jobs.get_job(job_id).snapshot()
+        if snapshot.preview_epoch >= count:
+            return snapshot
+        time.sleep(0.1)
+    raise AssertionError(f"epoch {count} not reached in time")
+
+
+@pytest.mark.slow
+def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and_64_samples(monkeypatch, tmp_path,
+                                                                                            media):
+    app = open_page(app_reading(tmp_path, monkeypatch), "train")
+    app.selectbox(key="train_dataset").select("digits").run()
+    app.number_input(key="train_latent").set_value(2)
+    app.number_input(key="train_epochs").set_value(500)
+    app.number_input(key="train_batch").set_value(64).run()
+    app.button(key="train_start").click().run()
+    job_id = app.session_state["train_job_id"]
+    try:
+        first = wait_for_epochs(job_id, 1)
+        app.run()
+        layout = chart_spec(app, "train_map")["layout"]
+        frame = (layout["xaxis"]["range"], layout["yaxis"]["range"])
+        assert frame == ([-4.0, 4.0], [-4.0, 4.0])
+        shown = map_points(app)
+        assert len(shown) == len(load_dataset("digits").test_images)  # every test image (under 1,000)
+        assert sorted(map(tuple, shown)) == sorted(map(tuple, np.clip(first.map_points, -4, 4).astype(np.float64)))
+        captions = texts(app.caption) + " | ".join(image.proto.imgs[0].caption for image in images(app))
+        assert "64 pictures the model draws from random codes" in captions and "stays the same" in captions
+        sample_grid = [image for image in images(app) if "64 pictures" in image.proto.imgs[0].caption]
+        picture = Image.open(io.BytesIO(media.image(sample_grid[0].proto.imgs[0])[0]))
+        assert picture.size[0] % (8 * 9 - 1) == 0 and picture.size[0] == picture.size[1]  # 8 x 8 tiles of 8x8, 1 px apart
+
+        wait_for_epochs(job_id, first.preview_epoch + 1)
+        app.run()
+        later = chart_spec(app, "train_map")["layout"]
+        assert (later["xaxis"]["range"], later["yaxis"]["range"]) == frame  # the frame does not move...
+        assert not np.array_equal(map_points(app), shown)  # ...the codes do
+        assert "train_stop" in [button.key for button in app.button]  # still running
+    finally:
+        jobs.get_job(job_id).cancel()
+        jobs.get_job(job_id).wait(TRAIN_TIMEOUT_S)
+
+
+@pytest.mark.slow
+def test_a_run_whose_process_is_gone_is_shown_as_interrupted(monkeypatch, tmp_path):
+    from vae.training import progress
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    state = progress.new_state("ab" * 16, "lost-run", "digits", {}, 10)
+    state.update(pid=ended.pid, epoch=3, curves={"train_loss": [30.0, 28.0], "recon": [29.0, 27.0], "kl": [1.0, 1.0],
+                                                "test_elbo": [-31.0, -29.0]})
+    progress.write_state(tmp_path, state)  # as the training process left it when the server went down
+    app = app_reading(tmp_path, monkeypatch)
+    app.query_params["job"] = state["job_id"]
+    open_page(app, "train")
+    assert "ended without finishing" in texts(app.error) and "start it again" in texts(app.error)
+    assert "train_stop" not in [button.key for button in app.button] and not app.button(key="train_start").disabled
+    assert chart_spec(app, "train_curves")  # the curves it reached stay in view
+    assert app.query_params["job"] == state["job_id"]
 
 
 # --------------------------------------------------------------------------- Train: the user's own images
@@ -452,14 +539,15 @@ def test_train_page_lists_stored_uploads_and_warns_before_replacing(monkeypatch,
 @pytest.mark.slow
 def test_generate_page_for_a_2d_model(monkeypatch, model_folder):
     app = open_page(app_reading(model_folder, monkeypatch), "generate", "flat")
-    assert len(images(app)) == 3 and len(download_buttons(app)) == 3
-    assert not app.radio  # a 2-D model is its own plane
+    assert len(images(app)) == 2 and len(download_buttons(app)) == 4  # the grid and the walk are labelled charts
+    assert "gen_plane" not in [radio.key for radio in app.radio]  # a 2-D model is its own plane
     app.slider(key="gen_side").set_value(5)
     app.slider(key="gen_temperature").set_value(0.5)
+    app.radio(key="gen_map_spacing").set_value("range").run()
     app.slider(key="gen_map_range").set_value(2.0)
     app.number_input(key="gen_seed").set_value(7).run()
     assert not app.exception and not app.error
-    assert len(images(app)) == 3
+    assert len(images(app)) == 2 and len(app.get("plotly_chart")) == 2
 
 
 @pytest.mark.slow
@@ -470,13 +558,13 @@ def test_generate_page_for_a_20d_model_explains_the_slice(monkeypatch, model_fol
     app.radio(key="gen_plane").set_value("dims").run()
     assert "z1 and z2" in texts(app.caption)
     app.multiselect(key="gen_traverse_dims").set_value([0, 19]).run()
-    assert not app.exception and not app.error and len(download_buttons(app)) == 3
+    assert not app.exception and not app.error and len(download_buttons(app)) == 4
 
 
 def test_generate_page_for_a_1d_model_without_dataset(monkeypatch, model_folder):
     app = open_page(app_reading(model_folder, monkeypatch), "generate", "line")
     assert "single number" in texts(app.caption)
-    assert len(images(app)) == 3 and not app.error and not app.multiselect
+    assert len(images(app)) == 2 and not app.error and not app.multiselect
 
 
 # --------------------------------------------------------------------------- Reconstructions

@@ -92,7 +92,7 @@ def test_hostile_class_names_are_text_on_the_latent_space_and_interpolate_pages(
 
     h.open_page_from_menu(page, "Interpolate")
     h.wait_for_scatter(page, h.INTERPOLATE_CHART)
-    legend = page.evaluate("() => [...document.querySelectorAll('.legendtext')].map(item => item.textContent)")
+    legend = h.keyed(page, h.INTERPOLATE_CHART).locator("button.latent-map-legend-item").all_text_contents()
     assert legend == [" ".join(name.split("\n")) for name in CLASSES] or legend == list(CLASSES), legend
     assert "(class " in visible_text(page)  # the A/B lines name the classes
     assert_no_link_and_no_fetch(page)

@@ -35,6 +35,7 @@ def test_train_eval_info_round_trip(tmp_path, capsys):
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "digits" in info and '"latent_dim": 3' in info and "epoch    1" in info
+    assert "processes   1 (one process; world_size)" in info
 
 
 @pytest.mark.slow
@@ -193,9 +194,9 @@ def test_info_prints_no_control_characters(tmp_path, tiny_model):
     assert f"class{visible}9" in result.stdout and f"score{visible} = 1" in result.stdout
     controls = [char for char in result.stdout if char != "\n" and unicodedata.category(char) in ("Cc", "Cf")]
     assert controls == []
-    # file, dataset, classes, created, model, training, one epoch, the message, one metric: a "\r" or a newline
-    # inside a value never starts a line of its own
-    assert len(result.stdout.splitlines()) == 9
+    # file, dataset, classes, created, model, training, processes, one epoch, the message, one metric: a "\r" or a
+    # newline inside a value never starts a line of its own
+    assert len(result.stdout.splitlines()) == 10
 
 
 @pytest.mark.slow

@@ -158,7 +158,7 @@ def callers_of(function: str) -> set[str]:
 
 
 def test_one_training_run_serves_the_command_line_and_the_app():
-    assert callers_of("run_training") == {"vae.__main__", "vae.training.jobs"}
+    assert callers_of("run_training") == {"vae.__main__", "vae.training.worker"}  # the app runs it in a process
     assert callers_of("train_model") == {"vae.training.run"}
     assert callers_of("fit") == {"vae.training.loop"}
     assert callers_of("check_codes") == {"vae.training.run"}  # a useless run is judged in one place

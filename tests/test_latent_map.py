@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ def test_points_and_labels_survive_the_trip_as_json():
     np.testing.assert_array_equal(decoded["label_array"], labels)
     assert decoded["count"] == 70_000
     assert decoded["x_range"] == [-3.0, 3.0] and decoded["y_range"] == [-2.5, 4.0]
-    assert len(data["x"]) < 70_000 * 4 * 4 / 3 + 4  # base64 float32: about 5.3 bytes per dot for x, not JSON text
+    assert len(data["points"]["x"]) < 70_000 * 4 * 4 / 3 + 4  # base64 float32: about 5.3 bytes per dot for x, not JSON text
 
 
 def test_classes_beyond_the_names_get_a_name_colour_and_shape():
@@ -54,3 +56,41 @@ def test_no_test_images_gives_an_empty_map():
 def test_labels_outside_uint16_are_clipped(labels, expected):
     encoded = latent_map.encode_labels(np.array(labels))
     assert np.frombuffer(base64.b64decode(encoded), dtype="<u2").tolist() == expected
+
+
+def test_the_token_names_exactly_the_arrays_sent():
+    rng = np.random.default_rng(1)
+    points, labels = rng.normal(size=(50, 2)), rng.integers(0, 3, 50)
+    first = latent_map.point_set(points, labels)
+    assert latent_map.point_set(points.copy(), labels.copy())["token"] == first["token"]  # the same arrays, the same name
+    moved = points.copy()
+    moved[7, 1] += 1e-3
+    codes = rng.normal(size=(50, 16))
+    others = [latent_map.point_set(moved, labels), latent_map.point_set(points, (labels + 1) % 3),
+              latent_map.point_set(points, labels, codes)]
+    assert len({first["token"], *(other["token"] for other in others)}) == 4
+    with_codes = decode_map({"points": others[2]})
+    np.testing.assert_array_equal(with_codes["codes"], codes.astype(np.float32))
+    assert first["count"] == 50 and "codes" not in first
+
+
+def test_codes_past_the_limit_stay_on_the_server(monkeypatch):
+    monkeypatch.setattr(latent_map, "MAX_CODE_FLOATS", 99)
+    assert "codes" not in latent_map.point_set(np.zeros((10, 2)), np.zeros(10), np.zeros((10, 10)))
+    assert "codes" in latent_map.point_set(np.zeros((9, 2)), np.zeros(9), np.zeros((9, 11)))
+
+
+def test_the_component_script_is_one_module_with_its_imports_joined():
+    source = latent_map.component_js()
+    assert not re.search(r"^import ", source, re.MULTILINE) and "from \"." not in source  # nothing left to fetch
+    here = Path(latent_map.__file__).parent
+    modules = [here / "map_draw.js", here.parent / "decoder.js", here / "map_live.js", here / "map_scrubber.js"]
+    for module in modules:  # each once, its lines as written (bar "export" and its own imports)
+        lines = [line.removeprefix("export ") for line in module.read_text().splitlines()
+                 if line.strip() and not line.startswith(("import ", "         "))]
+        assert source.count(f"// ---- {module.name}\n") == 1
+        assert all(line in source for line in lines), module.name
+    order = [source.index(f"// ---- {module.name}") for module in modules]
+    assert order == sorted(order)  # each before its first user: the decoder before map_live.js, which uses it
+    assert source.count("export default function") == 1 and source.rstrip().endswith("}")
+    assert len(source) < 1.05 * sum(len(path.read_text()) for path in [*modules, here / "latent_map.js"])

@@ -4,10 +4,12 @@ The public API. Pages write ``import vae`` and reach every name as ``vae.<name>`
 and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` and ``vae.plots``.
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
-(config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes,
-analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections,
-analysis.disentanglement) never import it, so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
-same things for editors and type checkers.
+(config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes, io.timelapse,
+analysis.projection, analysis.diagnostics, analysis.likelihoods, analysis.selections, analysis.disentanglement,
+training.jobs, training.progress) never import it,
+so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
+same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
+beside them) and ``analysis.grids`` (the codes of grids and offset walks) are torch-free too.
 """
 from __future__ import annotations
 
@@ -39,13 +41,29 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     from vae.io.checkpoints import load_model, read_checkpoint, save_checkpoint
     from vae.io.codes import TestCodes, encode_test_codes, read_test_codes, save_test_codes, write_test_codes
     from vae.io.listing import delete_checkpoint, list_checkpoints, scan_checkpoints
+    from vae.io.timelapse import Timelapse, read_timelapse
     from vae.io.importers import ImportChoices
     from vae.io.model_import import ImportQuestions, inspect_model_file, save_imported_model
+    from vae.io.web import UnsupportedLayer, WebDecoder, export_decoder, lift_payload
     from vae.models import ConvVAE, MLPVAE, build_model, count_parameters
     from vae.presets import PRESET_DESCRIPTIONS, PRESETS, model_config_for, preset_beta
     from vae.training.jobs import MAX_RUNNING_JOBS, JobSnapshot, get_job, name_in_training, running_jobs, start_job
     from vae.training.loop import fit, train_model
     from vae.training.run import RunOutcome, run_training
+    from vae import grid_pictures
+    from vae.analysis.grids import (
+        NEAR_SHARE,
+        LatentGrid,
+        class_direction,
+        dim_direction,
+        grid_values,
+        latent_grid,
+        near_code_threshold,
+        near_codes,
+        offset_codes,
+        prior_centre,
+        random_direction,
+    )
 
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("FactorReport", "factor_report"), "vae.analysis.disentanglement"),
@@ -63,16 +81,22 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("TestCodes", "encode_test_codes", "read_test_codes", "save_test_codes", "write_test_codes"),
                     "vae.io.codes"),
     **dict.fromkeys(("delete_checkpoint", "list_checkpoints", "scan_checkpoints"), "vae.io.listing"),
+    **dict.fromkeys(("Timelapse", "read_timelapse"), "vae.io.timelapse"),
     "ImportChoices": "vae.io.importers",
     **dict.fromkeys(("ImportQuestions", "inspect_model_file", "save_imported_model"), "vae.io.model_import"),
+    **dict.fromkeys(("UnsupportedLayer", "WebDecoder", "export_decoder", "lift_payload"), "vae.io.web"),
     **dict.fromkeys(("ConvVAE", "MLPVAE", "build_model", "count_parameters"), "vae.models"),
     **dict.fromkeys(("PRESET_DESCRIPTIONS", "PRESETS", "model_config_for", "preset_beta"), "vae.presets"),
     **dict.fromkeys(("MAX_RUNNING_JOBS", "JobSnapshot", "get_job", "name_in_training", "running_jobs", "start_job"),
                     "vae.training.jobs"),
     **dict.fromkeys(("fit", "train_model"), "vae.training.loop"),
     **dict.fromkeys(("RunOutcome", "run_training"), "vae.training.run"),
+    **dict.fromkeys(("NEAR_SHARE", "LatentGrid", "class_direction", "dim_direction", "grid_values",
+                     "latent_grid", "near_code_threshold", "near_codes", "offset_codes", "prior_centre", "random_direction"),
+                    "vae.analysis.grids"),
 }
-_SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training")
+_SUBMODULES = ("analysis", "config", "data", "errors", "files", "images", "io", "models", "plots", "presets", "training",
+               "grid_pictures")
 
 __all__ = sorted([*_EXPORTS, "runtime_loaded"])
 

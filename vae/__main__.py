@@ -23,13 +23,14 @@ from vae.data import (
     shapes_ready,
 )
 from vae.errors import VAEError
-from vae.io.checkpoints import load_model, model_from_checkpoint, save_checkpoint
+from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
 from vae.io.codes import save_test_codes
 from vae.io.foreign import import_file
 from vae.io.importers import ImportChoices
 from vae.io.onnx_export import export_onnx
 from vae.io.web import export_decoder, write_web_decoder
 from vae.presets import PRESETS, model_config_for, preset_beta
+from vae.training.distributed import World, leave, world_from_environment
 from vae.training.run import run_training
 
 MAX_NLL_SAMPLES = 10_000  # importance samples per image for the NLL estimate
@@ -94,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="MLP hidden sizes, comma-separated, e.g. 400 or 256,128")
     train.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None)
     train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--batch-size", type=int, default=128,
+                       help="images per step; under torchrun, per step of all processes together (each takes its share)")
     train.add_argument("--lr", type=float, default=1e-3, help="learning rate (Adam)")
     train.add_argument("--beta", type=float, default=None, help="KL weight (beta-VAE; default: the preset's, else 1)")
     train.add_argument("--seed", type=int, default=0)
@@ -149,13 +151,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _dataset_for(name: str, grayscale: bool = False):
-    """A dataset by name or an .npz/.zip file; colour stays colour unless ``grayscale``."""
+def _dataset_for(name: str, grayscale: bool = False, quiet: bool = False):
+    """A dataset by name or an .npz/.zip file; colour stays colour unless ``grayscale``.
+
+    ``quiet``: no bar while a shapes set is drawn (the other processes of a torchrun launch; process 0 shows it).
+    """
     if Path(name).suffix.lower() in (".npz", ".zip"):
         return load_user_dataset(name, grayscale=grayscale)
     base, _ = base_name(name)
     if base.lower() in SHAPES_SETS and not shapes_ready(base):  # drawn once, about 10 s: show it
-        with tqdm(total=100, desc=f"drawing {base}", unit="%", dynamic_ncols=True) as bar:
+        with tqdm(total=100, desc=f"drawing {base}", unit="%", dynamic_ncols=True, disable=quiet) as bar:
             dataset = load_dataset(name, progress=lambda done: bar.update(round(100 * done) - bar.n))
     else:
         dataset = load_dataset(name)
@@ -163,13 +168,18 @@ def _dataset_for(name: str, grayscale: bool = False):
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Train with a progress bar, evaluate, save the checkpoint and its map's codes (vae.training.run)."""
+    """Train with a progress bar, evaluate, save the checkpoint and its map's codes (vae.training.run).
+
+    Under torchrun every process trains on its share of each batch; process 0 alone prints and saves.
+    """
+    world = world_from_environment()
     beta = preset_beta(args.model) if args.beta is None else args.beta
     train_config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, beta=beta,
                                seed=args.seed)  # checked before the images are loaded
     model_config_for(args.model, latent_dim=args.latent_dim)  # an unknown model or latent size, too
-    _prepare_output(Path(args.out))
-    dataset = _dataset_for(args.dataset, args.grayscale)
+    if world.is_main:
+        _prepare_output(Path(args.out))
+    dataset = _dataset_for(args.dataset, args.grayscale, quiet=not world.is_main)
     model_config = model_config_for(args.model, dataset.image_shape, args.latent_dim, dataset.channels)
     overrides = {}
     if args.hidden:
@@ -178,12 +188,18 @@ def run_train(args: argparse.Namespace) -> int:
         overrides["likelihood"] = args.likelihood
     if overrides:
         model_config = type(model_config)(**{**model_config.to_dict(), **overrides})
-    outcome = _train_with_bar(dataset, model_config, train_config, Path(args.out))
+    try:
+        outcome = _train_with_bar(dataset, model_config, train_config, Path(args.out), world)
+    finally:
+        leave(world)
+    if not world.is_main:
+        return 0 if outcome.status == "completed" else 1
     if outcome.status != "completed":
         say(outcome.message, error=True)
     if outcome.path is None:
         return 1
-    say(f"saved {outcome.path} ({outcome.path.stat().st_size / 1e6:.2f} MB)")
+    say(f"saved {outcome.path} ({outcome.path.stat().st_size / 1e6:.2f} MB)"
+        + (f", trained by {world.size} processes" if world.distributed else ""))
     _report_codes(outcome.codes_path, len(dataset.test_images))
     say(*_format_metrics(outcome.metrics))
     if outcome.advice:
@@ -210,8 +226,8 @@ def _report_codes(written: Path | None, count: int) -> None:
         say(f"saved {written} (the map's {count:,} test-image codes)")
 
 
-def _train_with_bar(dataset, model_config, train_config, out: Path):
-    bar = tqdm(total=train_config.epochs, unit="epoch", dynamic_ncols=True)
+def _train_with_bar(dataset, model_config, train_config, out: Path, world: World):
+    bar = tqdm(total=train_config.epochs, unit="epoch", dynamic_ncols=True, disable=not world.is_main)
 
     def report(event: TrainEvent) -> None:
         if event.kind == "epoch":
@@ -219,7 +235,7 @@ def _train_with_bar(dataset, model_config, train_config, out: Path):
             bar.set_postfix(loss=f"{event.loss:.1f}", test_elbo=f"{event.test_elbo:.1f}", img_s=f"{event.images_per_s:.0f}")
 
     try:
-        return run_training(dataset, model_config, train_config, out, measure=True, callback=report)
+        return run_training(dataset, model_config, train_config, out, measure=True, callback=report, world=world)
     finally:
         bar.close()
 
@@ -262,18 +278,21 @@ def run_codes(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    """Config, dataset and history, as text."""
-    model = load_model(args.path)
-    lines = [f"file        {args.path}", f"dataset     {model.dataset or 'unknown'}",
-             f"classes     {', '.join(model.class_names)}", f"created     {model.created or 'unknown'}",
-             f"model       {json.dumps(model.config.to_dict())}",
-             f"training    {json.dumps(model.train_config.to_dict()) if model.train_config else 'unknown'}"]
-    history = model.history
+    """Config, dataset, the processes it was trained with, and history, as text."""
+    fields = read_checkpoint(args.path)
+    model_from_checkpoint(fields, Path(args.path).name)  # a file whose model cannot be rebuilt fails here, as in eval
+    processes = fields["world_size"]
+    lines = [f"file        {args.path}", f"dataset     {fields['dataset'] or 'unknown'}",
+             f"classes     {', '.join(fields['class_names'])}", f"created     {fields['created'] or 'unknown'}",
+             f"model       {json.dumps(fields['model_config'])}",
+             f"training    {json.dumps(fields['train_config']) if fields['train_config'] else 'unknown'}",
+             f"processes   {processes} ({'one process' if processes == 1 else 'torchrun'}; world_size)"]
+    history = fields["history"]
     for epoch, (loss, elbo) in enumerate(zip(history.get("train_loss", []), history.get("test_elbo", [])), start=1):
         lines.append(f"epoch {epoch:>4}  train loss {loss:9.2f}  test ELBO {elbo:9.2f}")
     if history.get("message"):
         lines.append(history["message"])
-    lines += [f"metric      {key} = {value:.4g}" for key, value in model.metrics.items()]
+    lines += [f"metric      {key} = {value:.4g}" for key, value in fields["metrics"].items()]
     say(*lines)
     return 0
 

@@ -20,6 +20,8 @@ TEMP_SUFFIX = ".tmp"  # every temp file or folder this app makes ends so, and st
 FILE_MODE = 0o644  # temp files are private (0600); a saved file is an ordinary, readable file
 STALE_TEMP_AGE_S = 30 * 60  # a temp this old belongs to a write that died: no save takes that long
 CODES_SUFFIX = ".codes.npz"
+TIMELAPSE_SUFFIX = ".timelapse.npz"  # the test images' codes after each epoch (vae.io.timelapse)
+JOBS_FOLDER = ".training"  # inside a checkpoints folder: the app's training runs, one state file each (hidden)
 MAX_NAME_LENGTH = 64
 MAX_NAME_NUMBER = 999  # a trailing "-N" up to this counts as a copy number; larger ones (a year) are part of the name
 _NUMBERED = re.compile(r"^(?P<stem>.+?)-(?P<number>[1-9][0-9]{0,2})$")
@@ -87,6 +89,17 @@ def codes_path(checkpoint: str | Path) -> Path:
     """Where the codes of ``checkpoint`` (``<folder>/<stem>.pt``) are kept: ``<folder>/<stem>.codes.npz``."""
     source = Path(checkpoint)
     return source.with_name(source.stem + CODES_SUFFIX)
+
+
+def timelapse_path(checkpoint: str | Path) -> Path:
+    """Where the per-epoch codes of ``checkpoint`` are kept: ``<folder>/<stem>.timelapse.npz``."""
+    source = Path(checkpoint)
+    return source.with_name(source.stem + TIMELAPSE_SUFFIX)
+
+
+def jobs_folder(checkpoints: str | Path) -> Path:
+    """The hidden folder inside a checkpoints folder where training runs keep their progress."""
+    return Path(checkpoints) / JOBS_FOLDER
 
 
 # ---------------------------------------------------------------- the one atomic writer and its leftovers

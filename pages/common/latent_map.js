@@ -1,24 +1,38 @@
-// The Latent space page's map: test images as coloured dots on a <canvas>, a cross at the chosen point,
-// an optional picture of decoded images behind, and a legend that hides classes.
+// The latent map: test images as coloured dots on a <canvas>, a cross at the chosen point, an optional
+// picture of decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the
+// model's decoder running in the page: the picture beside the map follows the mouse, a dragged cross,
+// arrow keys and the latent sliders, with no server rerun. With data.mode "scrubber" it mounts
+// Interpolate's scrubber instead (map_scrubber.js). Drawing: map_draw.js.
 // Streamlit calls the default export on the first draw and again whenever the data changes, with the
-// same parentElement; the map is built once and kept on that element (see pages/common/latent_map.py).
-// Events sent to Python: "click" {x, y, index} (index: the test image under the mouse, or null)
-// and "legend" (a class number).
+// same parentElement; the map is built once and kept on that element (see pages/common/_latent_map.py).
+// Outside Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null).
+// Events sent to Python: "click" {x, y, index} (index: the test image under the mouse, or null; also
+// when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z: the full code},
+// "need" {points: token} or {decoder: sha256} (this tab lacks what the data names: send it again).
+import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
+import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
+         updateSliders } from "./map_live.js";
+import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
-const RADIUS = 3; // dot radius in CSS pixels (plotly's marker size 6)
 const HIT_PIXELS = 6; // a click this close to a dot picks that test image
-const OUTLINE_LIMIT = 5000; // above this many dots the white outlines are left out (speed)
 const CELL = 16; // bucket size of the pixel grid used to find the dot under the mouse
+const GRAB_PIXELS = 12; // a mouse press this close to the cross drags it
+const MOVE_PIXELS = 3; // a press that moves less than this is a click (or a tap), not a drag
+const KEY_STEP = 0.01; // an arrow key moves the point this share of the plane (Shift: ten times as far)
+const NARROW_PIXELS = 480; // below this width the picture and the legend go under the plot (phones)
+const PICTURE_PIXELS = 140; // most CSS pixels of the live picture's side (whole-pixel scaling may take fewer)
+const MIN_PLOT_PIXELS = 160; // the plot's least height, however narrow the page
 
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
+  if (data && data.mode === "scrubber") return mountScrubber(component);
   let map = parentElement.__latentMap;
   if (!map) {
     map = createMap(parentElement);
     parentElement.__latentMap = map;
   }
-  map.send = setTriggerValue;
+  map.send = setTriggerValue || null;
   map.update(data);
   return () => map.destroy();
 }
@@ -27,64 +41,95 @@ function createMap(parent) {
   const root = document.createElement("div");
   root.className = "latent-map";
   root.innerHTML = `
-    <div class="latent-map-plot"><canvas tabindex="0" aria-label="Latent space map: click a spot to decode it (the sliders below move the same point)"></canvas>
+    <div class="latent-map-plot"><canvas class="latent-map-base"></canvas>
+      <canvas class="latent-map-overlay" tabindex="0" aria-label="Latent space map: move the mouse to see what the model draws there, click to choose a point, drag the cross or use the arrow keys to move it"></canvas>
       <div class="latent-map-tip" hidden></div></div>
-    <div class="latent-map-legend" role="group" aria-label="Classes"></div>`;
+    <div class="latent-map-side">
+      <figure class="latent-map-picture" hidden><canvas></canvas><figcaption></figcaption></figure>
+      <div class="latent-map-note"></div>
+      <div class="latent-map-legend" role="group" aria-label="Classes"></div></div>
+    <div class="latent-map-sliders"></div>`;
   parent.appendChild(root);
-  const plot = root.querySelector(".latent-map-plot");
-  const canvas = root.querySelector("canvas");
-  const tip = root.querySelector(".latent-map-tip");
-  const legend = root.querySelector(".latent-map-legend");
-  const map = { root, canvas, data: null, points: null, pixels: null, buckets: null, image: null, send: null,
-                pending: null, width: 0, height: 0 };
-
-  map.update = (data) => {
-    const previous = map.data;
-    map.data = data;
-    if (!previous || previous.x !== data.x || previous.y !== data.y || previous.labels !== data.labels) {
-      map.points = decodePoints(data);
-    }
-    map.pending = null; // the server's cross replaces the one drawn at the click
-    if (!previous || previous.background !== data.background) loadBackground(map, data.background);
-    plot.style.height = `${data.height}px`;
-    drawLegend(map, legend);
-    draw(map);
+  const $ = (selector) => root.querySelector(selector);
+  const map = { root, plot: $(".latent-map-plot"), canvas: $(".latent-map-base"), overlay: $(".latent-map-overlay"),
+                tip: $(".latent-map-tip"), legend: $(".latent-map-legend"), picture: $(".latent-map-picture"),
+                pictureCanvas: $(".latent-map-picture canvas"), caption: $("figcaption"), note: $(".latent-map-note"),
+                slidersRoot: $(".latent-map-sliders"), pictureSize: PICTURE_PIXELS, data: null, points: null,
+                pixels: null, buckets: null, image: null, send: null, width: 0, height: 0, hidden: new Set(),
+                localHidden: null, pending: null, scrub: null, live: null, plane: null, point: null, shown: null,
+                basePoints: null, want: null, throttle: null, hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
+                sliderTimer: 0, asked: new Set(), timings: { frames: 0, latencies: [] } };
+  map.ask = (what) => {
+    const id = JSON.stringify(what);
+    if (!map.asked.has(id) && map.send) { map.asked.add(id); map.send("need", what); }
   };
-  map.destroy = () => { resize.disconnect(); root.remove(); delete parent.__latentMap; };
-  // What the browser tests read: where the plot area is on the page and where each dot is.
-  map.describe = () => describe(map);
-
-  const resize = new ResizeObserver(() => draw(map));
-  resize.observe(plot);
-  canvas.addEventListener("click", (event) => onClick(map, event));
-  canvas.addEventListener("mousemove", (event) => showTip(map, tip, event));
-  canvas.addEventListener("mouseleave", () => { tip.hidden = true; });
+  map.toPixel = (x, y) => toPixel(map, x, y);
+  map.update = (data) => update(map, data);
+  map.redrawOverlay = () => { if (map.data && map.width) drawOverlay(map, area(map)); };
+  map.describe = () => describe(map); // what the browser tests read
+  map.destroy = () => {
+    resize.disconnect();
+    leaveGroup(map, map.data && map.data.group);
+    root.remove();
+    delete parent.__latentMap;
+  };
+  const resize = new ResizeObserver(() => layout(map));
+  resize.observe(root);
+  listen(map);
   return map;
 }
 
-function decodePoints(data) {
-  const x = floats(data.x), y = floats(data.y);
-  const labels = data.labels ? new Uint16Array(bytes(data.labels).buffer) : new Uint16Array(x.length);
-  return { x, y, labels, count: x.length };
+function update(map, data) {
+  const previous = map.data;
+  map.data = data;
+  map.asked = new Set(); // one ask per missing thing per update: a thing evicted later may be asked for again
+  map.points = resolvePoints(data, map.ask);
+  if (!previous || previous.background !== data.background) loadBackground(map, data.background);
+  if (!map.drag && map.keyPoint === null) map.pending = null; // the server's cross replaces the one drawn at a commit
+  map.draft = null;
+  map.scrub = joinGroup(map, data.group);
+  updateLive(map, data);
+  updateSliders(map, data);
+  drawLegend(map);
+  if (baseChanged(map, previous, data)) {
+    map.basePoints = map.points;
+    map.width = 0; // draw the dots again, whatever the size
+    layout(map);
+  } else map.redrawOverlay(); // a click's answer moves the cross only: 70,000 dots stay as drawn
+  if (!map.hovering && !map.drag) showCommitted(map);
 }
 
-function bytes(base64) {
-  const text = atob(base64 || "");
-  const out = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
-  return out;
-}
-
-function floats(base64) {
-  return new Float32Array(bytes(base64).buffer);
+/** Whether the dots' layer must be drawn again: other points, classes, ranges, titles or background. */
+function baseChanged(map, previous, data) {
+  if (!previous || map.points !== map.basePoints || previous.background !== data.background) return true;
+  const keys = ["x_range", "y_range", "axis_titles", "class_names", "colors", "symbols", "hidden", "height"];
+  return keys.some((key) => JSON.stringify(previous[key]) !== JSON.stringify(data[key]));
 }
 
 function loadBackground(map, source) {
   map.image = null;
   if (!source) return;
   const image = new Image();
-  image.onload = () => { if (map.data && map.data.background === source) { map.image = image; draw(map); } };
+  image.onload = () => {
+    if (map.data && map.data.background === source) { map.image = image; map.width = 0; layout(map); }
+  };
   image.src = source;
+}
+
+/** Narrow pages put the picture and legend under the plot; the plane is never taller than it is wide. */
+function layout(map) {
+  if (!map.data) return;
+  map.root.classList.toggle("narrow", map.root.clientWidth < NARROW_PIXELS);
+  const plotWidth = map.plot.clientWidth;
+  const square = plotWidth - MARGIN.left - MARGIN.right + MARGIN.top + MARGIN.bottom;
+  map.plot.style.height = `${Math.max(MIN_PLOT_PIXELS, Math.min(map.data.height, square))}px`;
+  if (map.canvas.clientWidth === map.width && map.canvas.clientHeight === map.height) return;
+  map.width = map.canvas.clientWidth;
+  map.height = map.canvas.clientHeight;
+  indexPixels(map);
+  drawBase(map, area(map));
+  drawOverlay(map, area(map));
+  map.root.dataset.drawn = String(Number(map.root.dataset.drawn || 0) + 1);
 }
 
 // ------------------------------------------------------------------ geometry
@@ -151,28 +196,128 @@ function inside(map, px, py) {
   return px >= box.left && px <= box.left + box.width && py >= box.top && py <= box.top + box.height;
 }
 
-// ------------------------------------------------------------------ events
-
-function onClick(map, event) {
-  const [px, py] = mouse(map, event);
-  if (!map.data || !inside(map, px, py)) return;
-  const index = nearestDot(map, px, py, HIT_PIXELS);
+/** The test image under (px, py), and the plane point: that image's dot, or the exact spot. */
+function spotAt(map, px, py, dots = true) {
+  const index = dots ? nearestDot(map, px, py, HIT_PIXELS) : null;
   const [x, y] = index === null ? toPlane(map, px, py) : [map.points.x[index], map.points.y[index]];
-  map.pending = [x, y]; // show the cross at once; the server's answer redraws it
-  draw(map);
-  if (map.send) map.send("click", { x, y, index });
+  return { x, y, index };
 }
 
-function showTip(map, tip, event) {
+// ------------------------------------------------------------------ events
+
+function listen(map) {
+  const target = map.overlay;
+  target.addEventListener("click", (event) => onClick(map, event));
+  target.addEventListener("pointerdown", (event) => onPress(map, event));
+  target.addEventListener("pointermove", (event) => onMove(map, event));
+  target.addEventListener("pointerup", (event) => onRelease(map, event));
+  target.addEventListener("pointercancel", (event) => onRelease(map, event));
+  target.addEventListener("pointerleave", () => endHover(map));
+  target.addEventListener("keydown", (event) => onKey(map, event));
+  target.addEventListener("keyup", (event) => onKeyUp(map, event));
+}
+
+function commit(map, spot) {
+  map.pending = [spot.x, spot.y]; // show the cross at once; the server's answer redraws it
+  map.redrawOverlay();
+  if (map.send) map.send("click", { x: spot.x, y: spot.y, index: spot.index });
+}
+
+function onClick(map, event) {
+  if (map.suppressClick) return;
   const [px, py] = mouse(map, event);
-  if (!map.data || !inside(map, px, py)) { tip.hidden = true; return; }
-  const index = nearestDot(map, px, py, HIT_PIXELS);
-  const names = map.data.axis_titles;
-  if (index === null) {
-    const [x, y] = toPlane(map, px, py);
-    tip.textContent = `${names[0]} = ${x.toFixed(2)}, ${names[1]} = ${y.toFixed(2)}: click to decode`;
+  if (!map.data || !inside(map, px, py)) return;
+  commit(map, spotAt(map, px, py));
+}
+
+function onMove(map, event) {
+  if (!map.data) return;
+  const [px, py] = mouse(map, event);
+  if (map.drag && event.pointerId === map.drag.id) { dragTo(map, event, px, py); return; }
+  if (event.pointerType === "touch") return; // no hover without a mouse: a finger drags
+  if (!inside(map, px, py)) { endHover(map); return; }
+  const spot = spotAt(map, px, py);
+  showTip(map, px, py, spot);
+  map.hovering = true;
+  requestLive(map, { source: "hover", ...spot }, event.timeStamp);
+}
+
+function endHover(map) {
+  map.tip.hidden = true;
+  if (!map.hovering) return;
+  map.hovering = false;
+  if (!map.drag) showCommitted(map);
+}
+
+/** A mouse press on the cross, or any touch, starts a drag that decodes live; letting go commits. */
+function onPress(map, event) {
+  if (!map.data || (event.pointerType === "mouse" && event.button !== 0)) return;
+  const [px, py] = mouse(map, event);
+  if (!inside(map, px, py)) return;
+  const touch = event.pointerType !== "mouse";
+  const cross = map.pending || map.data.marker;
+  const near = cross && Math.hypot(...toPixel(map, cross[0], cross[1]).map((v, i) => v - [px, py][i])) <= GRAB_PIXELS;
+  if (!touch && !near) return;
+  map.drag = { id: event.pointerId, start: [px, py], moved: false, touch, spot: null };
+  map.overlay.setPointerCapture(event.pointerId);
+  if (touch) dragTo(map, event, px, py); // the picture under the finger at once
+}
+
+function dragTo(map, event, px, py) {
+  const drag = map.drag, box = area(map);
+  px = Math.min(Math.max(px, box.left), box.left + box.width);
+  py = Math.min(Math.max(py, box.top), box.top + box.height);
+  drag.moved = drag.moved || Math.hypot(px - drag.start[0], py - drag.start[1]) >= MOVE_PIXELS;
+  if (!drag.moved && !drag.touch) return;
+  drag.spot = spotAt(map, px, py, drag.touch); // a finger names the dot under it; a dragged cross is a free point
+  if (drag.touch) showTip(map, px, py, drag.spot);
+  requestLive(map, { source: "drag", ...drag.spot, cross: drag.moved ? [drag.spot.x, drag.spot.y] : undefined },
+              event.timeStamp);
+}
+
+function onRelease(map, event) {
+  const drag = map.drag;
+  if (!drag || event.pointerId !== drag.id) return;
+  map.drag = null;
+  if (map.overlay.hasPointerCapture(event.pointerId)) map.overlay.releasePointerCapture(event.pointerId);
+  if (drag.touch) map.tip.hidden = true; // a tap or a drag leaves no tip behind
+  if (drag.moved && drag.spot && event.type === "pointerup") {
+    map.suppressClick = true; // the click that follows a drag is not a click
+    setTimeout(() => { map.suppressClick = false; }, 0);
+    commit(map, drag.spot);
+  } else if (!map.hovering) showCommitted(map);
+}
+
+function onKey(map, event) {
+  const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+  const start = map.data && (map.keyPoint || map.pending || map.data.marker);
+  if (!start || !(event.key in moves)) return; // no chosen point (Interpolate): nothing to move
+  event.preventDefault(); // not the page's scrolling
+  clearTimeout(map.keyTimer);
+  const [x0, x1] = map.data.x_range, [y0, y1] = map.data.y_range;
+  const step = KEY_STEP * (event.shiftKey ? 10 : 1), [dx, dy] = moves[event.key];
+  const x = Math.min(Math.max(start[0] + dx * step * (x1 - x0), x0), x1);
+  const y = Math.min(Math.max(start[1] + dy * step * (y1 - y0), y0), y1);
+  map.keyPoint = [x, y];
+  requestLive(map, { source: "keys", x, y, index: null, cross: [x, y] }, event.timeStamp);
+}
+
+function onKeyUp(map, event) {
+  if (map.keyPoint === null || !event.key.startsWith("Arrow")) return;
+  clearTimeout(map.keyTimer);
+  map.keyTimer = setTimeout(() => { // one commit after a run of key presses
+    const [x, y] = map.keyPoint;
+    map.keyPoint = null;
+    commit(map, { x, y, index: null });
+  }, COMMIT_PAUSE_MS);
+}
+
+function showTip(map, px, py, spot) {
+  const tip = map.tip, names = map.data.axis_titles;
+  if (spot.index === null) {
+    tip.textContent = `${names[0]} = ${spot.x.toFixed(2)}, ${names[1]} = ${spot.y.toFixed(2)}: click to decode`;
   } else {
-    tip.textContent = `Image #${index} · Class: ${map.data.class_names[map.points.labels[index]]}`;
+    tip.textContent = `Image #${spot.index} · Class: ${map.data.class_names[map.points.labels[spot.index]]}`;
   }
   tip.hidden = false;
   const right = px + 14 + tip.offsetWidth <= map.width; // beside the pointer, on whichever side has room
@@ -180,9 +325,13 @@ function showTip(map, tip, event) {
   tip.style.top = `${py - 30 >= 0 ? py - 30 : py + 18}px`;
 }
 
-function drawLegend(map, legend) {
-  const data = map.data;
-  map.hidden = new Set(data.hidden || []);
+// ------------------------------------------------------------------ legend
+
+function drawLegend(map) {
+  const data = map.data, legend = map.legend;
+  const local = Boolean(data.legend_local); // hidden here only (Interpolate), not by the server
+  if (!local) map.localHidden = null;
+  map.hidden = new Set(local ? (map.localHidden || data.hidden || []) : (data.hidden || []));
   const signature = JSON.stringify([data.class_names, data.colors, data.symbols, map.points.count > 0]);
   if (legend.dataset.signature !== signature) { // rebuilt only when the classes change, so a focused button keeps focus
     legend.dataset.signature = signature;
@@ -214,150 +363,22 @@ function buildLegend(map, legend) {
     shapePath(context, data.symbols[label % data.symbols.length], 7, 7, 5);
     context.fill();
     item.append(swatch, document.createTextNode(name));
-    item.addEventListener("click", () => { if (map.send) map.send("legend", label); });
+    item.addEventListener("click", () => onLegend(map, label));
     legend.appendChild(item);
   });
 }
 
-// ------------------------------------------------------------------ drawing
-
-function draw(map) {
-  if (!map.data) return;
-  const canvas = map.canvas, ratio = window.devicePixelRatio || 1;
-  map.width = canvas.clientWidth;
-  map.height = canvas.clientHeight;
-  canvas.width = Math.round(map.width * ratio);
-  canvas.height = Math.round(map.height * ratio);
-  const context = canvas.getContext("2d");
-  context.setTransform(ratio, 0, 0, ratio, 0, 0);
-  context.clearRect(0, 0, map.width, map.height);
-  indexPixels(map);
-  const box = area(map);
-  context.fillStyle = "white";
-  context.fillRect(box.left, box.top, box.width, box.height);
-  if (map.image) context.drawImage(map.image, box.left, box.top, box.width, box.height);
-  drawAxes(map, context, box, !map.image);
-  context.save();
-  context.beginPath();
-  context.rect(box.left, box.top, box.width, box.height);
-  context.clip();
-  drawDots(map, context);
-  const cross = map.pending || map.data.marker;
-  if (cross) drawCross(context, ...toPixel(map, cross[0], cross[1]));
-  context.restore();
-  map.root.dataset.drawn = String(Number(map.root.dataset.drawn || 0) + 1);
+function onLegend(map, label) {
+  if (!map.data.legend_local && map.send) { map.send("legend", label); return; }
+  const hidden = new Set(map.hidden);
+  if (hidden.has(label)) hidden.delete(label); else hidden.add(label);
+  map.localHidden = Array.from(hidden);
+  drawLegend(map);
+  map.width = 0;
+  layout(map);
 }
 
-function drawDots(map, context) {
-  const { labels, count } = map.points, pixels = map.pixels, data = map.data;
-  const outline = count <= OUTLINE_LIMIT;
-  context.lineWidth = 0.5;
-  context.strokeStyle = "white";
-  context.globalAlpha = 0.85;
-  for (let label = 0; label < data.class_names.length; label++) { // Python names every class up to the largest label
-    if (map.hidden.has(label)) continue;
-    const symbol = data.symbols[label % data.symbols.length];
-    context.fillStyle = data.colors[label % data.colors.length];
-    context.beginPath();
-    for (let i = 0; i < count; i++) {
-      if (labels[i] === label) shapePath(context, symbol, pixels[2 * i], pixels[2 * i + 1], RADIUS);
-    }
-    context.fill();
-    if (outline) context.stroke();
-  }
-  context.globalAlpha = 1;
-}
-
-function shapePath(context, symbol, x, y, r) {
-  context.moveTo(x + r, y);
-  if (symbol === "square") { context.rect(x - r, y - r, 2 * r, 2 * r); return; }
-  if (symbol === "diamond") { polygon(context, x, y, [[0, -1.3], [1.3, 0], [0, 1.3], [-1.3, 0]], r); return; }
-  if (symbol === "triangle-up") { polygon(context, x, y, [[0, -1.3], [1.2, 0.9], [-1.2, 0.9]], r); return; }
-  if (symbol === "triangle-down") { polygon(context, x, y, [[0, 1.3], [1.2, -0.9], [-1.2, -0.9]], r); return; }
-  if (symbol === "star") {
-    const corners = [];
-    for (let k = 0; k < 10; k++) {
-      const angle = -Math.PI / 2 + k * Math.PI / 5, length = k % 2 ? 0.6 : 1.4;
-      corners.push([length * Math.cos(angle), length * Math.sin(angle)]);
-    }
-    polygon(context, x, y, corners, r);
-    return;
-  }
-  context.arc(x, y, r, 0, 2 * Math.PI);
-}
-
-function polygon(context, x, y, corners, r) {
-  context.moveTo(x + corners[0][0] * r, y + corners[0][1] * r);
-  for (const [cx, cy] of corners.slice(1)) context.lineTo(x + cx * r, y + cy * r);
-  context.closePath();
-}
-
-function drawCross(context, x, y) {
-  const arm = 7;
-  context.lineCap = "round";
-  for (const [width, color] of [[5, "white"], [2.5, "black"]]) {
-    context.lineWidth = width;
-    context.strokeStyle = color;
-    context.beginPath();
-    context.moveTo(x - arm, y - arm); context.lineTo(x + arm, y + arm);
-    context.moveTo(x - arm, y + arm); context.lineTo(x + arm, y - arm);
-    context.stroke();
-  }
-}
-
-function drawAxes(map, context, box, grid) {
-  const data = map.data;
-  context.font = "12px sans-serif";
-  context.fillStyle = getComputedStyle(map.root).color || "#444"; // the page's text colour (light or dark theme)
-  context.lineWidth = 1;
-  for (const [axis, range] of [["x", data.x_range], ["y", data.y_range]]) {
-    for (const value of ticks(range[0], range[1])) {
-      const [px, py] = axis === "x" ? toPixel(map, value, data.y_range[0]) : toPixel(map, data.x_range[0], value);
-      context.strokeStyle = value === 0 ? "#bbb" : "#eee";
-      if (grid) {
-        context.beginPath();
-        if (axis === "x") { context.moveTo(px, box.top); context.lineTo(px, box.top + box.height); }
-        else { context.moveTo(box.left, py); context.lineTo(box.left + box.width, py); }
-        context.stroke();
-      }
-      const label = formatTick(value, range);
-      context.textAlign = axis === "x" ? "center" : "right";
-      context.textBaseline = axis === "x" ? "top" : "middle";
-      if (axis === "x") context.fillText(label, px, box.top + box.height + 5);
-      else context.fillText(label, box.left - 6, py);
-    }
-  }
-  context.strokeStyle = "#999";
-  context.strokeRect(box.left + 0.5, box.top + 0.5, box.width - 1, box.height - 1);
-  context.font = "13px sans-serif";
-  context.textAlign = "center";
-  context.textBaseline = "bottom";
-  context.fillText(data.axis_titles[0], box.left + box.width / 2, map.height - 4);
-  context.save();
-  context.translate(14, box.top + box.height / 2);
-  context.rotate(-Math.PI / 2);
-  context.textBaseline = "middle";
-  context.fillText(data.axis_titles[1], 0, 0);
-  context.restore();
-}
-
-function ticks(low, high) {
-  const span = high - low;
-  if (!(span > 0)) return [];
-  const rough = span / 6, power = Math.pow(10, Math.floor(Math.log10(rough)));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= rough);
-  const out = [];
-  for (let value = Math.ceil(low / step) * step; value <= high + 1e-9; value += step) {
-    out.push(Math.abs(value) < step * 1e-6 ? 0 : value);
-  }
-  return out;
-}
-
-function formatTick(value, range) {
-  const span = range[1] - range[0];
-  const decimals = Math.max(0, -Math.floor(Math.log10(span / 6)));
-  return value.toFixed(decimals);
-}
+// ------------------------------------------------------------------ what the tests read
 
 function describe(map) {
   const rect = map.canvas.getBoundingClientRect(), box = area(map), points = map.points;
@@ -368,5 +389,6 @@ function describe(map) {
     x_range: map.data.x_range, y_range: map.data.y_range, drawn: Number(map.root.dataset.drawn || 0),
     x: shown.map((i) => points.x[i]), y: shown.map((i) => points.y[i]), index: shown,
     label: shown.map((i) => points.labels[i]), marker: map.data.marker, hidden: Array.from(map.hidden),
+    live: describeLive(map),
   };
 }

@@ -12,6 +12,8 @@ from pages.common.datasets import model_dataset
 from pages.common.model_access import load_model_at, model_stamp
 
 LOGGER = logging.getLogger("vae_explorer")
+PROGRESS_MIN_IMAGES = 20_000  # test sets this large are encoded with a progress bar (70,000 images: seconds)
+_PREPARED: set[tuple[str, int]] = set()  # checkpoint versions whose large test sets were looked at by prepare_codes
 
 
 @st.cache_data(show_spinner="Encoding the test images…", max_entries=8)
@@ -24,11 +26,45 @@ def _encode_test_set_cached(path: str, mtime_ns: int) -> vae.TestCodes:
     dataset = model_dataset(model)
     codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
                                   tuple(model.class_names or dataset.class_names), dataset.name)
+    _save_codes(path, codes, dataset.name)
+    return codes
+
+
+def _save_codes(path: str, codes: vae.TestCodes, dataset_name: str) -> None:
     try:
-        vae.write_test_codes(path, codes, vae.data.dataset_version(dataset.name))
+        vae.write_test_codes(path, codes, vae.data.dataset_version(dataset_name))
     except OSError:  # a read-only folder: the codes are simply made again next time
         LOGGER.warning("Could not save the test-image codes of %s", path, exc_info=True)
-    return codes
+
+
+def prepare_codes(path: str, mtime_ns: int) -> None:
+    """Encode a large test set with a progress bar and save its codes, once per checkpoint version.
+
+    Outside the cached functions on purpose: an element drawn inside one would be replayed on every
+    cache hit. The cached read then finds the saved codes; small sets are encoded there (a spinner), and
+    so are large ones whose codes file is there but stale (a dataset that changed).
+    """
+    if (path, mtime_ns) in _PREPARED:
+        return
+    _PREPARED.add((path, mtime_ns))
+    if vae.codes_path(path).exists():
+        return
+    try:
+        model = load_model_at(path, mtime_ns)
+        dataset = model_dataset(model)
+    except vae.VAEError:
+        return  # the cached read says why there are no test images
+    if len(dataset.test_images) < PROGRESS_MIN_IMAGES:
+        return
+    text = f"Encoding the {len(dataset.test_images):,} test images for the map…"
+    bar = st.progress(0.0, text=text)
+    try:
+        codes = vae.encode_test_codes(model, dataset.test_images, dataset.test_labels,
+                                      tuple(model.class_names or dataset.class_names), dataset.name,
+                                      progress=lambda done: bar.progress(done, text=text))
+        _save_codes(path, codes, dataset.name)
+    finally:
+        bar.empty()
 
 
 def _saved_codes(path: str) -> vae.TestCodes | None:
@@ -42,7 +78,9 @@ def _saved_codes(path: str) -> vae.TestCodes | None:
 
 def encode_test_set(name: str) -> vae.TestCodes:
     """The latent means of the model's test images (cached per checkpoint file version)."""
-    return _encode_test_set_cached(*model_stamp(name))
+    stamp = model_stamp(name)
+    prepare_codes(*stamp)
+    return _encode_test_set_cached(*stamp)
 
 
 @dataclass(frozen=True)
@@ -85,7 +123,9 @@ def _plane_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int]) 
 
 def latent_plane(name: str, method: str = "pca", dims: tuple[int, int] = (0, 1)) -> Plane:
     """The 2-D plane for the model: its own plane for a 2-D latent, else PCA (default) or two dims."""
-    return _plane_cached(*model_stamp(name), method, (int(dims[0]), int(dims[1])))
+    stamp = model_stamp(name)
+    prepare_codes(*stamp)
+    return _plane_cached(*stamp, method, (int(dims[0]), int(dims[1])))
 
 
 def clicked_test_image(point: dict, plane: Plane) -> int | None:
@@ -121,5 +161,6 @@ def manifold_png(name: str, method: str, dims: tuple[int, int], base: np.ndarray
 def clear_caches() -> None:
     """Forget the cached codes, planes and backgrounds (after a checkpoint was saved, replaced or deleted)."""
     _encode_test_set_cached.clear()
+    _PREPARED.clear()
     _plane_cached.clear()
     _manifold_png_cached.clear()

@@ -1,10 +1,12 @@
-"""The Train page's progress area: the bar, live curves and preview while a run goes, then how it ended.
+"""The Train page's progress area: the bar, live curves, the test images' map and previews while a run goes, then
+how it ended. The run trains in its own process; everything here is read from its files (vae.training.jobs).
 
 Part of pages/train.py (a page file cannot be imported); the keys of its own widgets are defined here,
 the name box's key is the page's and comes in as an argument.
 """
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
@@ -15,13 +17,15 @@ from pages.common.text import plain
 
 POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
 STOP_KEY, EXPLORE_KEY = "train_stop", "train_explore"
-CURVES_KEY, BATCH_CURVES_KEY = "train_curves", "train_batch_curves"
+CURVES_KEY, BATCH_CURVES_KEY, MAP_KEY = "train_curves", "train_batch_curves", "train_map"
+MAP_HEIGHT = 380  # pixels: the live map beside the curves
+SAMPLE_COLUMNS = 8  # the prior samples as an 8 x 8 grid
 CLEARED_KEY = "train_cleared_job"  # job whose finished checkpoint already cleared the model caches
 
 
 def stop_job(job_id: str) -> None:
     """Stop button callback."""
-    job = vae.get_job(job_id)
+    job = vae.get_job(job_id, model_access.checkpoint_dir())
     if job is not None:
         job.cancel()
 
@@ -31,9 +35,9 @@ def show_progress(job_id: str, polling: bool, name_key: str) -> None:
 
     ``name_key`` is the session-state key of the page's model name box.
     """
-    job = vae.get_job(job_id)
+    job = vae.get_job(job_id, model_access.checkpoint_dir())
     if job is None:
-        st.info("The last training run is no longer available (the app may have restarted).")
+        st.info("The last training run is no longer available (finished runs are kept for a day).")
         return
     snapshot = job.snapshot()
     with friendly_errors():
@@ -102,16 +106,53 @@ def explore(name: str) -> None:
 
 
 def show_curves_and_preview(snapshot: vae.JobSnapshot) -> None:
-    """Loss curves (per batch while it runs, per epoch with the test loss) beside the reconstruction preview."""
+    """Loss curves beside the test images' map, then the reconstructions beside the samples from the prior."""
     left, right = st.columns([3, 2])
     with left:
         if snapshot.epochs_done:
-            st.plotly_chart(vae.plots.loss_curves(snapshot.curves), key=CURVES_KEY)
+            st.plotly_chart(epoch_curves(snapshot.job_id, snapshot.epochs_done, snapshot), key=CURVES_KEY)
         if snapshot.batch_curves["step"]:
             st.caption("Batch by batch (nats per image; lower is better)")
             st.plotly_chart(vae.plots.batch_loss_curves(snapshot.batch_curves), key=BATCH_CURVES_KEY)
     with right:
+        show_live_map(snapshot)
+    left, right = st.columns(2)
+    after = f"after epoch {snapshot.preview_epoch}" if snapshot.preview_epoch else "before training"
+    with left:
         if snapshot.preview is not None and snapshot.preview.shape[1]:
             picture = vae.images.tile(snapshot.preview)
-            after = f"after epoch {snapshot.preview_epoch}" if snapshot.preview_epoch else "before training"
             pictures.show(picture, 320, f"Top: test images. Bottom: the model's redrawn versions {after}.")
+    with right:
+        if snapshot.samples is not None and len(snapshot.samples):
+            picture = vae.images.tile(snapshot.samples, columns=SAMPLE_COLUMNS)
+            pictures.show(picture, 320, f"{len(snapshot.samples)} pictures the model draws from random codes {after} "
+                                        f"(the same codes every epoch).")
+
+
+def show_live_map(snapshot: vae.JobSnapshot) -> None:
+    """Where the test images' codes sit after the latest epoch, in a frame fixed for the whole run."""
+    if snapshot.map_points is None or snapshot.map_frame is None or not len(snapshot.map_points):
+        st.caption("The map of the test images appears after the first epoch.")
+        return
+    st.plotly_chart(live_map(snapshot.job_id, snapshot.preview_epoch, snapshot), key=MAP_KEY)
+    plane = "the codes themselves" if snapshot.map_axis_titles[0] == "z1" else "the plane of their two main directions"
+    st.caption(f"The test images' codes after epoch {snapshot.preview_epoch}, on {plane}. The frame stays the same "
+               f"for the whole run, so you can watch the classes move apart.")
+
+
+# The progress area reruns every POLL_SECONDS while a run goes; these figures change once an epoch, so each is built
+# once per epoch (building a plotly figure holds the server's Python for tens of ms that other users' clicks wait for).
+@st.cache_resource(max_entries=16, show_spinner=False)
+def epoch_curves(job_id: str, epochs_done: int, _snapshot: vae.JobSnapshot):
+    """The per-epoch loss curves of a run after ``epochs_done`` epochs (shared, read-only)."""
+    return vae.plots.loss_curves(_snapshot.curves)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def live_map(job_id: str, epoch: int, _snapshot: vae.JobSnapshot):
+    """The test images' map of a run after ``epoch``, in the run's fixed frame (shared, read-only)."""
+    x_min, x_max, y_min, y_max = _snapshot.map_frame
+    points = np.clip(_snapshot.map_points, [x_min, y_min], [x_max, y_max])  # outliers sit on the frame's edge
+    return vae.plots.latent_scatter(points, _snapshot.map_labels, _snapshot.map_class_names, (x_min, x_max),
+                                    (y_min, y_max), grid_density=2, axis_titles=_snapshot.map_axis_titles,
+                                    height=MAP_HEIGHT)

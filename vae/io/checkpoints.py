@@ -27,11 +27,13 @@ def save_checkpoint(
     train_config: TrainConfig | None = None,
     history: History | None = None,
     metrics: dict | None = None,
+    world_size: int = 1,
 ) -> Path:
     """Write one .pt file atomically: a temp file in the same folder, fsync, then a rename (vae.files).
 
     A failure mid-write leaves any previous file at ``path`` untouched. The contents are checked
     as a load would check them first, so a file this writes can always be opened again.
+    ``world_size`` is the number of processes that trained the model (torchrun; 1 for one process).
     """
     target = Path(path)
     payload = {
@@ -45,6 +47,7 @@ def save_checkpoint(
         "history": (history or History()).to_dict(),
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "world_size": int(world_size),
     }
     validate_checkpoint(payload, target.name)
     write_atomically(target, lambda handle: torch.save(payload, handle))

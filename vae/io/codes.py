@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from vae.data.registry import dataset_version
 from vae.files import codes_path, write_atomically
 
 CODES_FORMAT = 1
+ENCODE_BATCH_IMAGES = 4096  # images encoded per step; progress is reported after each
 LOGGER = logging.getLogger(__name__)
 # What reading a damaged .npz raises: bad zips, bad deflate data, odd compression methods, short files.
 _READ_ERRORS = (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError, NotImplementedError,
@@ -101,16 +102,33 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 
 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
-                      class_names: tuple[str, ...], dataset: str) -> TestCodes:
+                      class_names: tuple[str, ...], dataset: str,
+                      progress: Callable[[float], None] | None = None) -> TestCodes:
     """Encode the test images (N, *image_dims) with ``model``: their latent means as :class:`TestCodes`.
+
+    They are encoded ENCODE_BATCH_IMAGES at a time; ``progress`` gets the fraction done (0..1) after each
+    batch, so a page can show a bar while a large set (70,000 images) is encoded.
 
     Raises:
         DataError: the images are not the size the model reads.
     """
     require_image_size(test_images, model.image_dims, dataset)
-    means, _ = model.encode(test_images)
-    return TestCodes(np.asarray(means, np.float32), np.asarray(test_labels).astype(np.int64),
-                     tuple(str(name) for name in class_names), dataset)
+    means = encode_in_batches(model, test_images, progress)
+    return TestCodes(means, np.asarray(test_labels).astype(np.int64), tuple(str(name) for name in class_names), dataset)
+
+
+def encode_in_batches(model: Encoder, images: np.ndarray, progress: Callable[[float], None] | None = None,
+                      batch_size: int = ENCODE_BATCH_IMAGES) -> np.ndarray:
+    """The latent means (N, D) float32 of (N, *image_dims) images, a batch at a time, reporting the fraction done."""
+    total = len(images)
+    if not total:
+        return np.asarray(model.encode(images)[0], np.float32)
+    parts = []
+    for start in range(0, total, batch_size):
+        parts.append(np.asarray(model.encode(images[start : start + batch_size])[0], np.float32))
+        if progress is not None:
+            progress(min(start + batch_size, total) / total)
+    return np.concatenate(parts)
 
 
 def save_codes(checkpoint: str | Path, codes: TestCodes) -> Path | None:

@@ -11,7 +11,7 @@ import logging
 from pathlib import Path
 
 from vae.errors import CheckpointError, VAEError
-from vae.files import codes_path, remove_stale_temps
+from vae.files import codes_path, remove_stale_temps, timelapse_path
 from vae.io.catalog import CheckpointInfo, corrupt_file, info_from_fields, read_settings, unreadable_info
 from vae.io.schema import is_ours, validate_checkpoint
 
@@ -64,7 +64,7 @@ def _read_fields(path: Path) -> dict:
 
 
 def delete_checkpoint(folder: str | Path, name: str) -> None:
-    """Remove the file ``<name>.pt`` from ``folder`` (usable or not), with its saved test-image codes.
+    """Remove the file ``<name>.pt`` from ``folder`` (usable or not), with its saved test-image codes and time-lapse.
 
     ``name`` is the file's stem as listed, so a file whose name the app would not choose itself
     (copied in by hand) can be deleted too; a name with a path in it is refused.
@@ -74,6 +74,7 @@ def delete_checkpoint(folder: str | Path, name: str) -> None:
         raise CheckpointError(f"There is no model called {name!r}.")
     path.unlink()
     codes_path(path).unlink(missing_ok=True)
+    timelapse_path(path).unlink(missing_ok=True)
 
 
 def listed_path(folder: str | Path, name: str) -> Path:

@@ -20,6 +20,7 @@ MAX_METRICS = 64
 HISTORY_CURVES = ("train_loss", "recon", "kl", "test_elbo", "images_per_s", "seconds")
 HISTORY_STATUSES = ("completed", "cancelled", "diverged")
 WEIGHT_DTYPES = ("torch.float16", "torch.bfloat16", "torch.float32", "torch.float64")
+MAX_WORLD_SIZE = 65_536  # training processes of one run (torchrun's --nnodes x --nproc_per_node); far above any real run
 
 
 def is_ours(raw: object) -> bool:
@@ -52,6 +53,7 @@ def validate_checkpoint(raw: object, name: str) -> dict:
         "metrics": _metrics(raw.get("metrics"), name),
         "created": _text(raw.get("created"), "creation date", name),
         "imported_from": _text(raw.get("imported_from"), "import note", name, MAX_MESSAGE_CHARS),  # the structure found
+        "world_size": _world_size(raw.get("world_size"), name),  # processes it was trained with; 1 before it was kept
     }
     extras = {key: value for key, value in raw.items() if key not in fields and _is_plain(value)}
     return {**extras, **fields}
@@ -111,6 +113,16 @@ def _train_config(settings: object, name: str) -> dict | None:
         return TrainConfig.from_dict(dict(settings)).to_dict()
     except VAEError as error:
         raise CheckpointError(f"{name}: the training settings are damaged. {error}") from None
+
+
+def _world_size(value: object, name: str) -> int:
+    """How many processes trained the model (torchrun); files saved before this was recorded say nothing: 1."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORLD_SIZE:
+        raise CheckpointError(f"{name}: the number of training processes (world_size) must be a whole number from 1 "
+                              f"to {MAX_WORLD_SIZE:,}; the file may be damaged.")
+    return value
 
 
 def _text(value: object, what: str, name: str, limit: int = MAX_TEXT_CHARS) -> str:

@@ -1,41 +1,45 @@
-"""Background training jobs: a thread per run (vae.training.run), a thread-safe progress snapshot, a process-wide registry.
+"""The app's background training runs: each in its own lower-priority process, its progress on disk (no torch here).
 
-A browser session keeps only a job id (a string); the job itself lives in this module's
-registry, so a page can rerun, poll and stop it without holding models or tensors.
+``start_job`` writes the run's state file beside the checkpoints (vae.training.progress) and starts
+``python -m vae.training.worker`` on it; the process trains through vae.training.run and keeps the file
+up to date. Everything else reads the files, so a browser session keeps only the run's id (a string):
+a reload, a restart of the server, or another server sharing the checkpoints folder finds the same
+runs, and a run whose process is gone shows as interrupted. Names in training and the MAX_RUNNING_JOBS
+cap are read from disk too.
 """
 from __future__ import annotations
 
-import logging
+import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from vae.config import ModelConfig, TrainConfig, TrainEvent
+from vae.config import ModelConfig, TrainConfig
 from vae.data.dataset import Dataset
-from vae.data.registry import load_dataset
+from vae.data.registry import dataset_version
 from vae.errors import VAEError
-from vae.files import checkpoint_path, sanitize_name
-from vae.models import BaseVAE
-from vae.training.run import run_training
+from vae.files import checkpoint_path, sanitize_name, write_atomically
+from vae.training import progress
+from vae.training.progress import MAX_RUNNING_JOBS, PREVIEW_COUNT, PRIOR_SAMPLES
 
-logger = logging.getLogger(__name__)
+STATUSES = ("running", *progress.FINAL_STATUSES)
+POLL_S = 0.05  # how often wait() looks at the state file
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the folder holding vae/: on the process's PYTHONPATH
 
-PREVIEW_COUNT = 8  # test images shown as originals over reconstructions after every epoch
-MAX_CURVE_POINTS = 1000  # batch-level curve is thinned to about this many points
-MAX_FINISHED_JOBS = 50  # finished jobs kept in the registry for late polls
-# Training runs at once on this server. Each run keeps about one CPU core busy (torch uses more when free),
-# so on the 2-core machine this app is sized for, a third run would slow every page and every run.
-MAX_RUNNING_JOBS = 2
-STATUSES = ("running", "completed", "cancelled", "diverged", "failed")
+__all__ = ["MAX_RUNNING_JOBS", "PREVIEW_COUNT", "PRIOR_SAMPLES", "STATUSES", "JobError", "JobSnapshot", "TrainingJob", "check_capacity",
+           "check_name_free", "get_job", "name_in_training", "running_jobs", "start_job"]
 
 
 class JobError(VAEError):
-    """A training job cannot start: its name is taken or would replace a model without permission."""
+    """A training job cannot start: its name is taken, it would replace a model without permission, or no room."""
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,14 @@ class JobSnapshot:
     elapsed_s: float
     curves: dict[str, list[float]]  # per finished epoch: train_loss, recon, kl, test_elbo
     batch_curves: dict[str, list[float]]  # thinned per batch: step (in epochs), loss, recon, kl
-    preview: np.ndarray | None  # (2, PREVIEW_COUNT, H, W): originals over reconstructions
-    preview_epoch: int  # epoch the preview was made after (0: before training)
+    preview: np.ndarray | None  # (2, PREVIEW_COUNT, H, W) in [0, 1]: originals over reconstructions
+    preview_epoch: int  # epoch the previews were made after (0: before training)
+    samples: np.ndarray | None  # (64, H, W) in [0, 1]: the same prior noise decoded after that epoch
+    map_points: np.ndarray | None  # (N, 2) the test images' codes on a plane fixed for the run, after map_epoch
+    map_labels: np.ndarray | None  # (N,)
+    map_class_names: tuple[str, ...]
+    map_frame: tuple[float, float, float, float] | None  # x_min, x_max, y_min, y_max: fixed for the whole run
+    map_axis_titles: tuple[str, str]
     saved_name: str | None  # model name written, None when nothing was saved
     saved_path: str | None
     advice: str  # why the saved model is not useful yet and what to try (vae.analysis.metrics.check_codes); "" when fine
@@ -73,205 +83,99 @@ class JobSnapshot:
         return len(self.curves["train_loss"])
 
 
-@dataclass
-class _Progress:
-    """Mutable state behind the lock; only the training thread writes it."""
-
-    status: str = "running"
-    message: str = "Loading the dataset..."
-    progress: float = 0.0
-    event: TrainEvent | None = None
-    curves: dict[str, list[float]] = field(
-        default_factory=lambda: {"train_loss": [], "recon": [], "kl": [], "test_elbo": []}
-    )
-    batch_curves: dict[str, list[float]] = field(
-        default_factory=lambda: {"step": [], "loss": [], "recon": [], "kl": []}
-    )
-    preview: np.ndarray | None = None
-    preview_epoch: int = 0
-    saved_path: Path | None = None
-    advice: str = ""
-    finished_at: float | None = None
-
-
 class TrainingJob:
-    """Train one model in a daemon thread and save it atomically when it ends.
+    """One run of a checkpoints folder, read from its files; ``process`` when this server started it."""
 
-    Args:
-        name: Model name; sanitized, and the checkpoint goes to ``checkpoint_path(folder, name)``.
-        dataset: A dataset name for ``vae.data.load_dataset`` or a ready Dataset.
-        model_config: Architecture; its ``image_shape`` and ``channels`` are replaced by the dataset's.
-        train_config: Epochs, batch size, learning rate, beta, seed, device.
-        folder: Where checkpoints live.
-        overwrite: Allow replacing an existing checkpoint of the same name.
-    """
+    def __init__(self, folder: str | Path, job_id: str, process: subprocess.Popen | None = None) -> None:
+        self.folder, self.job_id, self.process = Path(folder), job_id, process
 
-    def __init__(
-        self,
-        name: str,
-        dataset: str | Dataset,
-        model_config: ModelConfig,
-        train_config: TrainConfig,
-        folder: str | Path,
-        overwrite: bool = False,
-    ) -> None:
-        self.job_id = uuid.uuid4().hex
-        self.name = sanitize_name(name)
-        self.target = checkpoint_path(folder, self.name)
-        self.dataset_name = str(dataset) if isinstance(dataset, str) else str(dataset.name)
-        self.overwrite = overwrite
-        self._dataset_source = dataset
-        self._model_config = model_config
-        self._train_config = train_config
-        self._cancel = threading.Event()
-        self._lock = threading.Lock()
-        self._state = _Progress()
-        self._started_at = time.monotonic()
-        self._curve_stride = 1
-        self._thread = threading.Thread(target=self._run, name=f"vae-train-{self.name}", daemon=True)
-
-    def start(self) -> "TrainingJob":
-        """Begin training in the background; returns self."""
-        self._started_at = time.monotonic()
-        self._thread.start()
-        return self
-
-    def cancel(self) -> None:
-        """Ask the run to stop after the current batch; the last finished epoch is kept."""
-        self._cancel.set()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the job ends (or ``timeout`` seconds pass); True when it has ended."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+    def _state(self) -> dict | None:
+        return progress.read_state(self.folder, self.job_id)
 
     @property
     def running(self) -> bool:
-        """True while the job has not reached a final status."""
-        with self._lock:
-            return self._state.status == "running"
+        """True while the run has not ended (and its process lives)."""
+        state = self._state()
+        return state is not None and progress.current_status(state) == "running"
 
     def snapshot(self) -> JobSnapshot:
-        """A consistent copy of the progress, safe to read from any thread."""
-        with self._lock:
-            state = self._state
-            event = state.event
-            end = state.finished_at or time.monotonic()
-            return JobSnapshot(
-                job_id=self.job_id, name=self.name, dataset=self.dataset_name, status=state.status,
-                message=state.message, progress=state.progress,
-                epoch=event.epoch if event else 0, epochs=self._train_config.epochs,
-                batch=event.batch if event else 0, batches=event.batches if event else 0,
-                images_per_s=event.images_per_s if event else 0.0, elapsed_s=end - self._started_at,
-                curves={key: list(values) for key, values in state.curves.items()},
-                batch_curves={key: list(values) for key, values in state.batch_curves.items()},
-                preview=None if state.preview is None else state.preview.copy(),
-                preview_epoch=state.preview_epoch,
-                saved_name=state.saved_path.stem if state.saved_path else None,
-                saved_path=str(state.saved_path) if state.saved_path else None,
-                advice=state.advice,
-            )
+        """The run's progress now, from its state file and previews."""
+        state = self._state()
+        if state is None:
+            raise JobError("This training run's progress can no longer be read (its files were removed).")
+        return snapshot_of(self.folder, state)
 
-    # --- the training thread -------------------------------------------------------------
+    def cancel(self) -> None:
+        """Ask the run to stop after the current batch; the last finished epoch is kept.
 
-    def _run(self) -> None:
-        """Thread body: every outcome, errors included, ends in a final status and message."""
-        try:
-            self._train()
-        except VAEError as error:
-            self._finish("failed", str(error))
-        except Exception as error:  # anything else must still reach the page as a message
-            logger.exception("Training job %s (%s) failed", self.job_id, self.name)
-            self._finish("failed", f"Training failed unexpectedly ({type(error).__name__}: {error}). "
-                                   f"Try other settings; if it happens again, report it.")
+        The stop file reaches the process from any server; a process of this machine also gets SIGTERM.
+        """
+        state = self._state()
+        if state is None or progress.current_status(state) != "running":
+            return
+        progress.request_stop(self.folder, self.job_id)
+        pid = state.get("pid")
+        if progress.on_this_machine(state) and isinstance(pid, int) and pid != os.getpid():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass  # ended meanwhile
 
-    def _train(self) -> None:
-        dataset = self._load_dataset()
-        preview_images = dataset.test_images[:PREVIEW_COUNT]
-        built: list[BaseVAE] = []
-
-        def on_built(model: BaseVAE) -> None:
-            built.append(model)
-            self._set_preview(model, preview_images, epoch=0)
-            batches = -(-len(dataset.train_images) // self._train_config.batch_size)
-            self._curve_stride = max(1, (batches * self._train_config.epochs) // MAX_CURVE_POINTS)
-            self._set_message(f"Training on {len(dataset.train_images):,} images...")
-
-        def on_event(event: TrainEvent) -> None:
-            if event.kind == "epoch":
-                self._set_preview(built[0], preview_images, epoch=event.epoch)
-            self._record(event)
-
-        outcome = run_training(dataset, self._model_config, self._train_config, self.target,
-                               is_taken=None if self.overwrite else self._is_taken, callback=on_event,
-                               cancel=self._cancel, on_built=on_built)
-        self._finish(outcome.status, outcome.message, saved_path=outcome.path, advice=outcome.advice)
-
-    def _load_dataset(self) -> Dataset:
-        # Duck-typed on purpose: Streamlit may reload vae.data, making an old Dataset fail isinstance.
-        if isinstance(self._dataset_source, str):
-            return load_dataset(self._dataset_source)
-        return self._dataset_source
-
-    def _set_message(self, message: str) -> None:
-        with self._lock:
-            self._state.message = message
-
-    def _record(self, event: TrainEvent) -> None:
-        """Store one callback event (called on the training thread for every batch and epoch)."""
-        with self._lock:
-            state = self._state
-            state.event = event
-            state.progress = event.progress
-            if event.kind == "epoch":
-                for key, value in (("train_loss", event.loss), ("recon", event.recon), ("kl", event.kl),
-                                   ("test_elbo", event.test_elbo)):
-                    state.curves[key].append(float(value))
-                state.message = f"Epoch {event.epoch} of {event.epochs} done."
-                return
-            step = (event.epoch - 1) * event.batches + event.batch
-            if step % self._curve_stride == 0 or event.batch == event.batches:
-                for key, value in (("step", step / event.batches), ("loss", event.loss), ("recon", event.recon),
-                                   ("kl", event.kl)):
-                    state.batch_curves[key].append(float(value))
-
-    def _set_preview(self, model: BaseVAE, images: np.ndarray, epoch: int) -> None:
-        """Originals over mean reconstructions, (2, N, H, W), computed without touching training state."""
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                device = next(model.parameters()).device
-                batch = torch.as_tensor(images, dtype=torch.float32, device=device)
-                mu, _ = model.encode(batch)
-                recon = model.decode(mu).cpu().numpy()
-        finally:
-            model.train(was_training)
-        preview = np.stack([np.asarray(images, np.float32), np.nan_to_num(recon, nan=0.5)])
-        with self._lock:
-            self._state.preview = preview
-            self._state.preview_epoch = epoch
-
-    def _is_taken(self, name: str) -> bool:
-        """Whether the name ``name`` is used: a file has it, or another running job will write it."""
-        folder = self.target.parent
-        return checkpoint_path(folder, name).exists() or (name != self.name and name_in_training(name, folder))
-
-    def _finish(self, status: str, message: str, saved_path: Path | None = None, advice: str = "") -> None:
-        with self._lock:
-            self._state.status = status
-            self._state.message = message
-            self._state.saved_path = saved_path
-            self._state.advice = advice
-            self._state.finished_at = time.monotonic()
-            if status == "completed":
-                self._state.progress = 1.0
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the run ends (or ``timeout`` seconds pass); True when it has ended."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running:
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(POLL_S)
+        return True
 
 
-# --- registry ------------------------------------------------------------------------------
+def snapshot_of(folder: Path, state: dict) -> JobSnapshot:
+    """A JobSnapshot from a run's state and its latest previews."""
+    status = progress.current_status(state)
+    preview = progress.read_preview(folder, state["job_id"])
+    originals, reconstructions = preview.get("originals"), preview.get("reconstructions")
+    points = preview.get("map_points")
+    frame = preview.get("map_frame")
+    saved = state.get("saved_name") if isinstance(state.get("saved_name"), str) else None
+    end = time.time() if status == "running" else _number(state.get("finished"), state["updated"])
+    return JobSnapshot(
+        job_id=state["job_id"], name=state["name"], dataset=state["dataset"], status=status,
+        message=progress.INTERRUPTED_MESSAGE if status == "interrupted" else state["message"],
+        progress=float(state["progress"]), epoch=state["epoch"], epochs=state["epochs"], batch=state["batch"],
+        batches=state["batches"], images_per_s=float(state["images_per_s"]), elapsed_s=max(0.0, end - state["started"]),
+        curves={key: _floats(values) for key, values in state["curves"].items()},
+        batch_curves={key: _floats(values) for key, values in state["batch_curves"].items()},
+        preview=_pictures(np.stack([originals, reconstructions])) if originals is not None else None,
+        preview_epoch=int(preview.get("epoch", state["preview_epoch"])),
+        samples=_pictures(preview["samples"]) if "samples" in preview else None,
+        map_points=None if points is None else points.astype(np.float32),
+        map_labels=None if points is None else preview["map_labels"].astype(np.int64),
+        map_class_names=tuple(str(name) for name in preview.get("map_class_names", ())),
+        map_frame=None if frame is None else tuple(float(value) for value in frame),
+        map_axis_titles=tuple(str(t) for t in preview.get("map_axis_titles", ("z1", "z2"))),
+        saved_name=saved, saved_path=str(checkpoint_path(folder, saved)) if saved else None,
+        advice=state["advice"],
+    )
 
-_JOBS: dict[str, TrainingJob] = {}
-_REGISTRY_LOCK = threading.Lock()
+
+def _floats(values: list) -> list[float]:
+    return [math.nan if value is None else float(value) for value in values]  # JSON keeps no NaN: it wrote None
+
+
+def _number(value: object, default: float) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
+
+
+def _pictures(images: np.ndarray) -> np.ndarray:
+    return np.asarray(images, np.float32) / 255.0  # stored as uint8 (vae.images.to_uint8)
+
+
+# --- starting and finding runs -------------------------------------------------------------
+
+_STARTED: dict[str, tuple[Path, subprocess.Popen | None]] = {}  # runs this server started: id -> (folder, process)
+_START_LOCK = threading.Lock()
 
 
 def start_job(
@@ -282,26 +186,64 @@ def start_job(
     folder: str | Path,
     overwrite: bool = False,
 ) -> str:
-    """Start a TrainingJob in the background and return its id (a string to keep in session state).
+    """Start a run in its own process and return its id (a string to keep in session state and in the link).
 
     Raises:
-        JobError: MAX_RUNNING_JOBS runs are going already, another running job writes the same
-            file, or the file exists and ``overwrite`` is False.
+        JobError: MAX_RUNNING_JOBS runs are going in this folder already, another running job writes the
+            same file, the file exists and ``overwrite`` is False, or the process could not start.
         CheckpointError: The name has no usable letters or digits.
     """
-    job = TrainingJob(name, dataset, model_config, train_config, folder, overwrite)
-    with _REGISTRY_LOCK:
-        check_capacity()
-        check_name_free(job.name, folder, overwrite)
-        _forget_old_jobs()
-        _JOBS[job.job_id] = job
-        job.start()
-    return job.job_id
+    name = sanitize_name(name)
+    folder = checkpoint_path(folder, name).parent
+    job_id = uuid.uuid4().hex
+    with _START_LOCK:
+        progress.clean_old_jobs(folder)
+        check_capacity(folder)
+        check_name_free(name, folder, overwrite)
+        spec = {"model_config": model_config.to_dict(), "train_config": train_config.to_dict(),
+                "dataset": _dataset_name(dataset), "data_file": _hand_over(dataset, folder, job_id),
+                "overwrite": bool(overwrite)}
+        progress.write_state(folder, progress.new_state(job_id, name, spec["dataset"], spec, train_config.epochs))
+        try:
+            process = launch_worker(progress.state_file(folder, job_id))
+        except OSError as error:
+            progress.remove_job(folder, job_id)
+            raise JobError(f"The training process could not be started ({error.strerror or error}).") from None
+        _STARTED[job_id] = (folder, process)
+    return job_id
 
 
-def check_capacity() -> None:
-    """Raise JobError when MAX_RUNNING_JOBS runs are going on this server already."""
-    running = sum(job.running for job in list(_JOBS.values()))
+def launch_worker(state_path: Path) -> subprocess.Popen:
+    """Start ``python -m vae.training.worker <state file>``; a thread reaps it when it ends (no zombie is left)."""
+    environment = dict(os.environ)
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), environment.get("PYTHONPATH")]))
+    process = subprocess.Popen([sys.executable, "-m", "vae.training.worker", str(state_path)], env=environment,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)  # its warnings go to our stderr
+    threading.Thread(target=process.wait, name="vae-train-reaper", daemon=True).start()
+    return process
+
+
+def _dataset_name(dataset: str | Dataset) -> str:
+    return str(dataset) if isinstance(dataset, str) else str(dataset.name)
+
+
+def _hand_over(dataset: str | Dataset, folder: Path, job_id: str) -> str | None:
+    """Images the process cannot load by name (made in memory) go to a file it reads; None for a name."""
+    if isinstance(dataset, str) or dataset_version(dataset.name):
+        return None
+    arrays = {"name": np.array(str(dataset.name)), "train_images": np.asarray(dataset.train_images, np.float32),
+              "train_labels": np.asarray(dataset.train_labels, np.int64),
+              "test_images": np.asarray(dataset.test_images, np.float32),
+              "test_labels": np.asarray(dataset.test_labels, np.int64),
+              "class_names": np.array([str(name) for name in dataset.class_names], dtype=str)}
+    path = progress.data_file(folder, job_id)
+    write_atomically(path, lambda handle: np.savez(handle, **arrays))
+    return path.name
+
+
+def check_capacity(folder: str | Path) -> None:
+    """Raise JobError when MAX_RUNNING_JOBS runs are going in this checkpoints folder already (read from disk)."""
+    running = len(progress.running_states(folder))
     if running >= MAX_RUNNING_JOBS:
         raise JobError(f"This server trains at most {MAX_RUNNING_JOBS} models at once, and {running} are being "
                        f"trained right now. Wait until one of them finishes (or stop yours), then start again.")
@@ -309,8 +251,7 @@ def check_capacity() -> None:
 
 def name_in_training(name: str, folder: str | Path) -> bool:
     """Whether a running job will write the model called ``name`` in ``folder``."""
-    target = checkpoint_path(folder, name)
-    return any(job.target == target and job.running for job in list(_JOBS.values()))
+    return sanitize_name(name) in progress.names_in_training(folder)
 
 
 def check_name_free(name: str, folder: str | Path, overwrite: bool = False) -> None:
@@ -323,22 +264,18 @@ def check_name_free(name: str, folder: str | Path, overwrite: bool = False) -> N
         raise JobError(f"A model called {target.stem} already exists. Pick another name, or allow replacing it.")
 
 
-def get_job(job_id: str | None) -> TrainingJob | None:
-    """The job with this id, or None when it is unknown (for example after the app restarted)."""
-    if not job_id:
+def get_job(job_id: str | None, folder: str | Path | None = None) -> TrainingJob | None:
+    """The run with this id in ``folder`` (default: where this server started it), or None when there is none."""
+    if not progress.valid_job_id(job_id):
         return None
-    with _REGISTRY_LOCK:
-        return _JOBS.get(str(job_id))
+    started = _STARTED.get(job_id)
+    where = Path(folder) if folder is not None else started[0] if started else None
+    if where is None or progress.read_state(where, job_id) is None:
+        return None
+    return TrainingJob(where, job_id, started[1] if started and started[0] == where.resolve() else None)
 
 
-def running_jobs() -> list[TrainingJob]:
-    """Jobs still training, oldest first."""
-    with _REGISTRY_LOCK:
-        return [job for job in _JOBS.values() if job.running]
-
-
-def _forget_old_jobs() -> None:
-    """Keep the registry small: drop the oldest finished jobs beyond MAX_FINISHED_JOBS (lock held)."""
-    finished = [job_id for job_id, job in _JOBS.items() if not job.running]
-    for job_id in finished[: max(0, len(finished) - MAX_FINISHED_JOBS)]:
-        del _JOBS[job_id]
+def running_jobs(folder: str | Path | None = None) -> list[TrainingJob]:
+    """Runs going on in ``folder`` (default: every folder this server started runs in), oldest first."""
+    folders = [Path(folder)] if folder is not None else sorted({where for where, _ in _STARTED.values()})
+    return [TrainingJob(where, state["job_id"]) for where in folders for state in progress.running_states(where)]
