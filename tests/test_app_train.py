@@ -388,6 +388,9 @@ BAD_UPLOADS = {
     "corrupt-zip": ("corrupt.zip", lambda: b"PK\x03\x04 this is not really a zip", ["not a readable zip"]),
     "pixel-bomb": ("blank.zip", lambda: blank_pngs_zip(1025),  # one 256x256 image more than the pixel limit
                    ["1,025 images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixels"]),
+    "colour-pixel-bomb": ("colours.zip", lambda: blank_pngs_zip(342, "RGB"),  # a colour pixel counts 3: one too many
+                          ["342 colour images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixel "
+                                                                  f"values", "turn them grey"]),
     "label-bomb": ("classes.npz", lambda: npz_bytes(images=np.zeros((202, 4, 4), np.uint8),
                                                     labels=np.arange(202) % 101),  # 101 different labels
                    ["101 different labels", f"the limit is {vae.data.MAX_CLASSES} classes"]),
@@ -396,9 +399,9 @@ BAD_UPLOADS = {
 }
 
 
-def blank_pngs_zip(count: int) -> bytes:
-    """``count`` identical blank 256x256 RGB PNGs in one class folder (about 200 bytes each once zipped)."""
-    blank = png_bytes((256, 256), (255, 255, 255), mode="RGB")
+def blank_pngs_zip(count: int, mode: str = "L") -> bytes:
+    """``count`` identical blank 256x256 PNGs, grey or RGB, in one class folder (about 200 bytes each once zipped)."""
+    blank = png_bytes((256, 256), (255,) * len(mode), mode=mode)
     return zip_bytes({f"blank/{index}.png": blank for index in range(count)})
 
 
