@@ -271,6 +271,20 @@ def map_points(app: AppTest) -> np.ndarray:
     return np.concatenate([np.stack([trace_values(t["x"]), trace_values(t["y"])], axis=1) for t in traces])
 
 
+def run_between_same_previews(app: AppTest, job_id: str, tries: int = 20) -> jobs.JobSnapshot:
+    """Rerun the page until no epoch ended while it ran; the previews it then showed are those of the snapshot returned.
+
+    The run keeps training meanwhile: a snapshot read before the page ran may be an epoch older than what it shows.
+    """
+    for _ in range(tries):
+        before = jobs.get_job(job_id).snapshot()
+        app.run()
+        after = jobs.get_job(job_id).snapshot()
+        if after.preview_epoch == before.preview_epoch:
+            return after
+    raise AssertionError("an epoch ended during every run of the page")
+
+
 def wait_for_epochs(job_id: str, count: int) -> jobs.JobSnapshot:
     deadline = time.monotonic() + TRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -292,8 +306,8 @@ def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and
     app.button(key="train_start").click().run()
     job_id = app.session_state["train_job_id"]
     try:
-        first = wait_for_epochs(job_id, 1)
-        app.run()
+        wait_for_epochs(job_id, 1)
+        first = run_between_same_previews(app, job_id)
         layout = chart_spec(app, "train_map")["layout"]
         frame = (layout["xaxis"]["range"], layout["yaxis"]["range"])
         assert frame == ([-4.0, 4.0], [-4.0, 4.0])
