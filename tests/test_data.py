@@ -774,11 +774,11 @@ def streamed_npz(path: Path, arrays: dict[str, tuple[tuple[int, ...], str] | np.
 
 RGBA_AT_THE_DECLARED_LIMIT = (2048, 256, 256, 4)  # MAX_UNCOMPRESSED_BYTES of uint8
 JUST_OVER_THE_PIXEL_LIMIT = (1025, 256, 256)  # 1,024 such images are exactly MAX_UPLOAD_PIXELS
-BOMBS = {  # name: (builder in a folder, pixels it holds)
-    "zip-of-blank-pngs": (lambda folder: blank_png_zip(folder / "blank.zip"), 4000 * 256 * 256),
+BOMBS = {  # name: (builder in a folder, pixel values it holds: colour is kept, 3 a pixel, alpha dropped)
+    "zip-of-blank-pngs": (lambda folder: blank_png_zip(folder / "blank.zip"), 4000 * 256 * 256 * 3),
     "npz-of-zeros-at-the-declared-limit": (
         lambda folder: streamed_npz(folder / "zeros.npz", {"images": (RGBA_AT_THE_DECLARED_LIMIT, "|u1")}),
-        2048 * 256 * 256),
+        2048 * 256 * 256 * 3),
     "npz-just-over-the-pixel-limit": (
         lambda folder: streamed_npz(folder / "over.npz", {"images": (JUST_OVER_THE_PIXEL_LIMIT, "|u1")}),
         1025 * 256 * 256),
@@ -800,8 +800,8 @@ def test_upload_bombs_are_refused_from_their_headers_with_little_memory(tmp_path
     outcome = store_and_reload_measured(source, root)
     message = outcome.get("error", "")
     assert message.startswith("DataError:"), outcome
-    assert source.name in message and f"{pixels:,} pixels" in message, message
-    assert f"the limit is {data.MAX_UPLOAD_PIXELS:,} pixels" in message, message
+    assert source.name in message and f"{pixels:,} pixel" in message, message  # "pixels", or "pixel values" (colour)
+    assert f"the limit is {data.MAX_UPLOAD_PIXELS:,} pixel" in message, message
     assert outcome["growth_mib"] < BOMB_MEMORY_MIB, outcome
     assert not root.exists()  # nothing written
 
