@@ -3,7 +3,9 @@
     python benchmarks/decoder_speed.py [--points N] [--warmup N] [--json PATH]
 
 For MLP-20 (the classic-mlp preset, random codes), the bundled 16-D MLP through the PCA lift (plane
-points spread over its map) and the bundled conv-2d: the fastest, p50 and p95 of one decode, and p50
+points spread over its map), the bundled conv-2d, the bundled colour model of the shapes (32x32 RGB,
+10-D, through its PCA lift) and the conv-64-rgb preset (64x64 RGB, random codes, untrained: timing does
+not depend on the weights): the fastest, p50 and p95 of one decode, and p50
 and p95 of one decode painted on a canvas (decodeInto + putImageData), after a warm-up, each timed on
 its own with performance.now() in a cross-origin-isolated page (5 us timer, not 100 us). The shipped runtime
 keeps activations in Float64Arrays; the "float32 activations" rows run the same code with
@@ -32,6 +34,7 @@ from vae.presets import PRESETS  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED_16D = ROOT / "checkpoints" / "mnist5k-mlp-16d.pt"
 BUNDLED_CONV = ROOT / "checkpoints" / "mnist5k-conv-2d.pt"
+BUNDLED_COLOUR = ROOT / "checkpoints" / "shapes32-conv-rgb.pt"
 PAGE_URL = "http://localhost:9/decoder-bench"  # never reached: the route below answers it
 ISOLATION_HEADERS = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp"}
 VARIANTS = {  # row suffix -> how the runtime's source is changed
@@ -103,7 +106,19 @@ def cases(points: int) -> list[tuple[str, LatentModel, dict | None, np.ndarray]]
         ("MLP-16 bundled, PCA lift", mlp16, lift_payload(projection),
          rng.uniform(spots.min(axis=0), spots.max(axis=0), (points, 2)).astype(np.float32)),
         ("conv-2d bundled", conv, None, (rng.standard_normal((points, 2)) * 2).astype(np.float32)),
+        colour_case(BUNDLED_COLOUR, points, rng),
+        ("conv-64-rgb (64x64 colour)", LatentModel(build_model(PRESETS["conv-64-rgb"], seed=0)), None,
+         rng.standard_normal((points, 10)).astype(np.float32)),
     ]
+
+
+def colour_case(path: Path, points: int, rng: np.random.Generator) -> tuple[str, LatentModel, dict, np.ndarray]:
+    """The bundled colour model of the shapes, through the PCA lift of its map, as the Latent space page would."""
+    means = np.load(path.with_name(path.stem + ".codes.npz"))["means"]
+    projection = pca_projection(means)
+    spots = projection.to_2d(means)
+    return ("shapes32-conv-rgb bundled (32x32 colour), PCA lift", load_model(path), lift_payload(projection),
+            rng.uniform(spots.min(axis=0), spots.max(axis=0), (points, 2)).astype(np.float32))
 
 
 def open_page(browser, source: str):

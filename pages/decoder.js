@@ -40,14 +40,15 @@ export function weightsFromBase64(text) {
 
 /**
  * A decoder for one header and its weights (Float32Array). Returns
- * { latentDim, height, width, sha256, decode(code) -> Float32Array of H*W pixels in [0, 1] (row-major,
- *   reused by the next call), decodeInto(code, imageData) }. Throws an Error naming the first layer
- * it cannot run; the caller then decodes on the server.
+ * { latentDim, height, width, channels, sha256, decode(code) -> Float32Array of H*W*C values in [0, 1]
+ *   (row-major, RGB last for colour; reused by the next call), decodeInto(code, imageData) }. Throws an
+ * Error naming the first layer it cannot run; the caller then decodes on the server.
  */
 export function createDecoder(header, weights) {
   checkHeader(header, weights);
   const latentDim = header.latent_dim;
   const [height, width] = header.image_shape;
+  const channels = header.channels ?? 1; // 1: grey, 3: RGB; older files are grey
   const code = new Float64Array(latentDim);
   const runs = [];
   let current = code;
@@ -57,7 +58,7 @@ export function createDecoder(header, weights) {
     current = step.output;
   }
   const last = current;
-  const pixels = new Float32Array(height * width);
+  const pixels = new Float32Array(height * width * channels);
 
   function decode(values) {
     for (let i = 0; i < latentDim; i++) code[i] = finiteCode(Math.fround(values[i]));
@@ -69,14 +70,15 @@ export function createDecoder(header, weights) {
   function decodeInto(values, imageData) {
     const rgba = imageData.data;
     decode(values);
-    for (let i = 0, j = 0; i < pixels.length; i++, j += 4) {
-      const gray = Math.floor(pixels[i] * GRAY_LEVELS + 0.5);
-      rgba[j] = gray; rgba[j + 1] = gray; rgba[j + 2] = gray; rgba[j + 3] = OPAQUE;
+    const rgb = channels === 3 ? [0, 1, 2] : [0, 0, 0]; // which value of a pixel paints red, green, blue
+    for (let i = 0, j = 0; i < pixels.length; i += channels, j += 4) {
+      for (let k = 0; k < 3; k++) rgba[j + k] = Math.floor(pixels[i + rgb[k]] * GRAY_LEVELS + 0.5);
+      rgba[j + 3] = OPAQUE;
     }
     return imageData;
   }
 
-  return { latentDim, height, width, sha256: header.sha256, decode, decodeInto };
+  return { latentDim, height, width, channels, sha256: header.sha256, decode, decodeInto };
 }
 
 function checkHeader(header, weights) {
@@ -92,7 +94,9 @@ function checkHeader(header, weights) {
     if (product(layer.input_shape) !== size) throw new Error(`The layer ${layer.name} gets ${size} values.`);
     size = product(layer.output_shape);
   }
-  if (size !== product(header.image_shape)) throw new Error("The last layer does not give the image.");
+  const channels = header.channels ?? 1;
+  if (channels !== 1 && channels !== 3) throw new Error(`An image of ${channels} channels cannot be painted.`);
+  if (size !== product(header.image_shape) * channels) throw new Error("The last layer does not give the image.");
 }
 
 function product(shape) {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 import vae
-from pages.common import decoded_grid, kl_view, model_access, offset_walk, pictures, shell
+from pages.common import decoded_grid, factors, kl_view, model_access, offset_walk, pictures, shell
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
@@ -28,7 +28,7 @@ def show_samples(name: str, model: vae.LatentModel) -> None:
                                help="How far from the centre codes are drawn. 1 matches training; lower gives "
                                     "safer, more typical pictures, higher gives stranger ones.")
     _, images = model.sample_prior(side * side, temperature=float(temperature), seed=int(seed))
-    picture = vae.images.tile(images.reshape(side, side, *model.image_shape))
+    picture = vae.images.tile(images.reshape(side, side, *model.image_dims))
     pictures.show_with_download(picture, f"{side * side} pictures from random codes (randomness {temperature:.1f})",
                                  f"{name}-samples-seed{seed}.png", SAMPLES_DOWNLOAD_KEY)
 
@@ -40,8 +40,10 @@ def main() -> None:
     if model is None or name is None:
         return
     st.markdown(f"Model in use: **{plain(name)}** ({model.latent_dim} numbers per code).")
-    # The decoded grid, the offset walk and the KL with its traversals live in pages/common.
-    for section in (show_samples, decoded_grid.show_grid, offset_walk.show_offset_walk, kl_view.show_kl_and_traversals):
+    # The decoded grid, the offset walk, the KL with its traversals and the strips per known factor live in
+    # pages/common (decoded_grid.py, offset_walk.py, kl_view.py, factors.py).
+    for section in (show_samples, decoded_grid.show_grid, offset_walk.show_offset_walk, kl_view.show_kl_and_traversals,
+                    factors.show_factors):
         with friendly_errors():
             section(name, model)
         st.divider()

@@ -24,7 +24,7 @@ ORDER_PARAM = "order"  # the link's parameter: ?order=hardest opens the page wit
 RANDOM, HARDEST = "random", "hardest"
 ORDERS = {RANDOM: "A random pick", HARDEST: "Hardest first"}
 ERROR_WORDS = ("Error = how different the two are: the average, over all pixels, of the squared difference in "
-               "grey level (0 is a perfect copy, 1 the worst possible).")
+               "grey level, or of each colour for colour pictures (0 is a perfect copy, 1 the worst possible).")
 ORDER_HELP = ("Hardest first shows the test pictures the model redraws worst: the largest error first (by the error "
               "measure chosen), over every test picture (of the chosen class). A random pick uses the seed.")
 NLL_SAMPLE_CHOICES = (100, 1000, 5000)  # 5,000 is the papers' k (Burda et al.)
@@ -191,6 +191,7 @@ def main() -> None:
     if model is None or name is None:
         return
     with friendly_errors():
+        datasets.draw_if_needed(model.dataset)  # the colour shapes are drawn once: show how far
         dataset = datasets.model_dataset(model)
         indices = choose_images(name, model, dataset)
         if len(indices):

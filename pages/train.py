@@ -23,6 +23,7 @@ LATENT_KEY, BETA_KEY, EPOCHS_KEY = "train_latent", "train_beta", "train_epochs"
 BATCH_KEY, RATE_KEY, SEED_KEY = "train_batch", "train_lr", "train_seed"
 WARMUP_KEY, FREE_BITS_KEY = "train_kl_warmup", "train_free_bits"  # against posterior collapse
 NAME_KEY, OVERWRITE_KEY, START_KEY = "train_name", "train_overwrite", "train_start"
+GRAYSCALE_KEY = "train_grayscale"  # the "Turn the pictures grey" checkbox, shown for colour images
 UPLOAD_KEY = "train_upload"  # the file uploader for the user's own images
 UPLOAD_NAME_KEY = "train_upload_name"  # the name box for those images
 UPLOAD_ADD_KEY = "train_upload_add"  # the "Add these images" button
@@ -105,20 +106,26 @@ def choose_dataset() -> vae.data.Dataset | None:
         "Images to learn from", options, key=DATASET_KEY,
         format_func=train_choices.describe_dataset, on_change=on_choice_changed, args=(suggested_name(),),
         persist_state="session",
-        help="The first two work offline. The next ones are downloaded once into the data folder. "
+        help="The first four work offline. The next ones are downloaded once into the data folder. "
              "Then come your own uploads, and the last entry adds new ones.",
     )
     if st.session_state[DATASET_KEY] == train_choices.UPLOAD_CHOICE:
         upload_form()
         return None
     try:
+        datasets.draw_if_needed(st.session_state[DATASET_KEY])
         dataset = datasets.load_dataset(st.session_state[DATASET_KEY], _allow_download=True)  # the user chose it
+        if dataset.channels > 1 and st.checkbox("Turn the pictures grey", key=GRAYSCALE_KEY, persist_state="session",
+                                                help="Colour pictures stay in colour. Tick to train on grey "
+                                                     "versions: one number per pixel, a smaller, faster model."):
+            dataset = datasets.load_dataset(f"{dataset.name}{vae.data.GREY_SUFFIX}")
     except vae.VAEError as error:
         st.error(plain(error))
         return None
     height, width = dataset.image_shape
     st.caption(f"{len(dataset.train_images):,} training and {len(dataset.test_images):,} test images of "
-               f"{height}x{width} pixels in {len(dataset.class_names)} classes.")
+               f"{height}x{width} pixels{' in colour' if dataset.channels > 1 else ''} in "
+               f"{len(dataset.class_names)} classes.")
     show_upload_message()
     return dataset
 

@@ -172,7 +172,7 @@ def test_a_large_test_set_is_encoded_once_with_a_progress_bar(fresh_app, folder,
 
 def test_encoding_reports_the_fraction_done_after_each_batch(tmp_path):
     class Encoder:
-        image_shape = (8, 8)
+        image_dims = (8, 8)  # the Encoder protocol: (H, W) grey
 
         def encode(self, images):
             seen.append(len(images))

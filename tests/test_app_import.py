@@ -309,6 +309,6 @@ def train_one_epoch(at: AppTest, model: str) -> Path:
 def test_each_tutorial_recipe_trains_from_the_train_page_with_its_settings(train_page, model):
     raw = vae.read_checkpoint(train_one_epoch(train_page, model))
     assert raw["train_config"]["beta"] == pytest.approx(preset_beta(model))  # keras-conv-2d: 0.196, the others 1
-    recipe = {**PRESETS[model].to_dict(), "image_shape": [28, 28]}
+    recipe = {**PRESETS[model].to_dict(), "image_shape": [28, 28], "channels": 1}  # the grey 28x28 upload's
     assert vae.ModelConfig.from_dict(raw["model_config"]).to_dict() == vae.ModelConfig.from_dict(recipe).to_dict()
     assert raw["dataset"] == "upload:tiny28"

@@ -271,6 +271,20 @@ def map_points(app: AppTest) -> np.ndarray:
     return np.concatenate([np.stack([trace_values(t["x"]), trace_values(t["y"])], axis=1) for t in traces])
 
 
+def run_between_same_previews(app: AppTest, job_id: str, tries: int = 20) -> jobs.JobSnapshot:
+    """Rerun the page until no epoch ended while it ran; the previews it then showed are those of the snapshot returned.
+
+    The run keeps training meanwhile: a snapshot read before the page ran may be an epoch older than what it shows.
+    """
+    for _ in range(tries):
+        before = jobs.get_job(job_id).snapshot()
+        app.run()
+        after = jobs.get_job(job_id).snapshot()
+        if after.preview_epoch == before.preview_epoch:
+            return after
+    raise AssertionError("an epoch ended during every run of the page")
+
+
 def wait_for_epochs(job_id: str, count: int) -> jobs.JobSnapshot:
     deadline = time.monotonic() + TRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -292,8 +306,8 @@ def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and
     app.button(key="train_start").click().run()
     job_id = app.session_state["train_job_id"]
     try:
-        first = wait_for_epochs(job_id, 1)
-        app.run()
+        wait_for_epochs(job_id, 1)
+        first = run_between_same_previews(app, job_id)
         layout = chart_spec(app, "train_map")["layout"]
         frame = (layout["xaxis"]["range"], layout["yaxis"]["range"])
         assert frame == ([-4.0, 4.0], [-4.0, 4.0])
@@ -388,6 +402,9 @@ BAD_UPLOADS = {
     "corrupt-zip": ("corrupt.zip", lambda: b"PK\x03\x04 this is not really a zip", ["not a readable zip"]),
     "pixel-bomb": ("blank.zip", lambda: blank_pngs_zip(1025),  # one 256x256 image more than the pixel limit
                    ["1,025 images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixels"]),
+    "colour-pixel-bomb": ("colours.zip", lambda: blank_pngs_zip(342, "RGB"),  # a colour pixel counts 3: one too many
+                          ["342 colour images of 256x256 pixels", f"the limit is {vae.data.MAX_UPLOAD_PIXELS:,} pixel "
+                                                                  f"values", "turn them grey"]),
     "label-bomb": ("classes.npz", lambda: npz_bytes(images=np.zeros((202, 4, 4), np.uint8),
                                                     labels=np.arange(202) % 101),  # 101 different labels
                    ["101 different labels", f"the limit is {vae.data.MAX_CLASSES} classes"]),
@@ -396,9 +413,9 @@ BAD_UPLOADS = {
 }
 
 
-def blank_pngs_zip(count: int) -> bytes:
-    """``count`` identical blank 256x256 RGB PNGs in one class folder (about 200 bytes each once zipped)."""
-    blank = png_bytes((256, 256), (255, 255, 255), mode="RGB")
+def blank_pngs_zip(count: int, mode: str = "L") -> bytes:
+    """``count`` identical blank 256x256 PNGs, grey or RGB, in one class folder (about 200 bytes each once zipped)."""
+    blank = png_bytes((256, 256), (255,) * len(mode), mode=mode)
     return zip_bytes({f"blank/{index}.png": blank for index in range(count)})
 
 
@@ -484,9 +501,10 @@ def test_train_page_adds_uploaded_images_trains_on_them_and_shows_the_map(monkey
     assert "Your upload: pets" in app.selectbox(key="train_dataset").options
     stored = tmp_path / "data" / "uploads" / "pets.npz"
     with np.load(stored, allow_pickle=False) as archive:
-        assert archive["images"].shape == (20, 8, 8) and archive["images"].dtype == np.uint8  # one size, grey
-        assert 76 in {int(round(image.mean())) for image in archive["images"]}  # red became grey 76
-    assert "16 training and 4 test images of 8x8 pixels in 2 classes" in texts(app.caption)
+        assert archive["images"].shape == (20, 8, 8, 3) and archive["images"].dtype == np.uint8  # one size, colour
+        corners = {tuple(int(v) for v in image[0, 0]) for image in archive["images"]}
+        assert corners == {(200, 200, 200), (40, 40, 40), (255, 0, 0), (0, 0, 255)}  # grey stays grey, red stays red
+    assert "16 training and 4 test images of 8x8 pixels in colour in 2 classes" in texts(app.caption)
 
     app.selectbox(key="train_model").select("tiny-mlp").run()
     assert app.text_input(key="train_name").value == "pets-tiny-mlp"

@@ -343,6 +343,10 @@ def test_what_save_writes_always_loads_again(tmp_path, tiny_model):
     ModelConfig(kind="mlp", image_shape=(6, 5), latent_dim=3, hidden_sizes=(9, 4), decoder_hidden_sizes=(5, 7, 2)),
     ModelConfig(kind="keras-conv", image_shape=(9, 11), latent_dim=3, hidden_sizes=(6, 5), decoder_hidden_sizes=(4,),
                 conv_layers=((2, 3, 1), (3, 5, 2)), deconv_layers=((4, 3, 3), (1, 1, 1)), map_channels=3),
+    ModelConfig(kind="mlp", image_shape=(5, 9), channels=3, latent_dim=2, hidden_sizes=(7,)),  # colour (issue 17)
+    ModelConfig(kind="conv", image_shape=(13, 7), channels=3, latent_dim=3, conv_channels=(2, 5), conv_hidden=6),
+    ModelConfig(kind="keras-conv", image_shape=(9, 11), channels=3, latent_dim=3, hidden_sizes=(6,),
+                conv_layers=((2, 3, 1), (3, 5, 2)), deconv_layers=((4, 3, 2), (3, 1, 1)), map_channels=3),
 ])
 def test_weight_shapes_from_the_settings_are_those_of_the_built_model(config):
     built = {key: tuple(value.shape) for key, value in build_model(config).state_dict().items()}
@@ -361,6 +365,8 @@ def test_weight_shapes_from_the_settings_are_those_of_the_built_model(config):
     {"kind": "keras-conv", "map_channels": 100_000}, {"kind": "keras-conv", "conv_layers": ((100_000, 3, 1),)},
     {"kind": "keras-conv", "conv_layers": ((8, 3, 1),) * 20_000}, {"kind": "keras-conv", "deconv_layers": ((1, 99, 1),)},
     {"kind": "keras-conv", "deconv_layers": ((8, 3, 2), (3, 3, 1))}, {"kind": "keras-conv", "conv_layers": ((8, 3),)},
+    {"channels": 0}, {"channels": 2}, {"channels": 4}, {"channels": 3.0}, {"channels": True},
+    {"kind": "keras-conv", "channels": 3},  # its last transposed conv still gives one grey map
 ])
 def test_every_model_setting_is_bounded(changes):
     with pytest.raises(TrainingError):

@@ -299,7 +299,7 @@ def test_batched_encoding_keeps_each_images_log_variances_in_order():
     """Across several batches (main's progress encoding) each image keeps its own log-variances; an encoder
     that gives none gives codes without them."""
     class Encoder:
-        image_shape = (4, 4)
+        image_dims = (4, 4)
 
         def __init__(self, with_logvars: bool):
             self.with_logvars = with_logvars

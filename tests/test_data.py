@@ -94,7 +94,7 @@ def assert_valid_dataset(dataset: Dataset, shape: tuple[int, int], class_count: 
         assert images.shape[1:] == shape
         assert len(images) == len(labels)
         assert images.min() >= 0.0 and images.max() <= 1.0
-    assert dataset.image_shape == shape
+    assert dataset.image_dims == shape and dataset.image_shape == shape[:2]
     assert len(dataset.class_names) == class_count
 
 
@@ -102,8 +102,9 @@ def assert_valid_dataset(dataset: Dataset, shape: tuple[int, int], class_count: 
 
 
 def test_the_documented_datasets_are_registered_offline_ones_first():
-    assert list_datasets()[:2] == ["mnist-5k", "digits"] and set(OFFLINE_DATASETS) == {"mnist-5k", "digits"}
-    assert {"mnist", "fashion-mnist", "kmnist", "mnist-5k", "digits"} <= set(DATASETS)
+    offline = ["mnist-5k", "digits", "shapes-32", "shapes-64"]
+    assert list_datasets()[:4] == offline and set(OFFLINE_DATASETS) == set(offline)
+    assert {"mnist", "fashion-mnist", "kmnist", "cifar10", "svhn", "celeba-64", *offline} <= set(DATASETS)
     assert all(isinstance(text, str) and text for text in DATASETS.values())
 
 
@@ -124,10 +125,13 @@ def test_default_data_root(monkeypatch, tmp_path):
 # ---------------------------------------------------------------- offline sets
 
 
+PACKAGED_SETS = ("mnist-5k", "digits")  # the offline sets shipped in packages; the drawn shapes: test_shapes_set.py
+
+
 @pytest.fixture(scope="module")
 def offline_sets() -> dict[str, Dataset]:
-    """Each offline set loaded once for the whole module (mnist-5k takes seconds to parse)."""
-    return {name: load_dataset(name) for name in OFFLINE_DATASETS}
+    """Each packaged offline set loaded once for the whole module (mnist-5k takes seconds to parse)."""
+    return {name: load_dataset(name) for name in PACKAGED_SETS}
 
 
 @pytest.mark.slow
@@ -145,7 +149,7 @@ def test_offline_dataset_shapes_and_split(offline_sets, name, shape, total):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", OFFLINE_DATASETS)
+@pytest.mark.parametrize("name", PACKAGED_SETS)
 def test_offline_split_is_deterministic(offline_sets, name):
     first, second = offline_sets[name], load_dataset(name)
     np.testing.assert_array_equal(first.train_images, second.train_images)
@@ -292,7 +296,7 @@ def test_npz_float_0_255_is_rescaled(tmp_path):
     assert np.allclose(dataset.train_images, 1.0)
 
 
-def test_npz_colour_nhwc_becomes_grayscale(tmp_path):
+def test_npz_colour_nhwc_stays_colour_unless_turned_grey(tmp_path):
     rgb = np.zeros((6, 8, 8, 3), dtype=np.uint8)
     rgb[..., 0] = 255  # pure red
     rgba = np.concatenate([rgb, np.zeros((6, 8, 8, 1), dtype=np.uint8)], axis=-1)
@@ -300,8 +304,12 @@ def test_npz_colour_nhwc_becomes_grayscale(tmp_path):
         path = tmp_path / f"{suffix}.npz"
         np.savez(path, images=images, labels=np.array([0, 1] * 3), class_names=np.array(["x", "y"]))
         dataset = load_user_dataset(path)
-        assert_valid_dataset(dataset, (8, 8), 2)
-        assert np.allclose(dataset.train_images, 0.299, atol=1e-6)
+        assert_valid_dataset(dataset, (8, 8, 3), 2)  # alpha dropped, red kept
+        assert np.array_equal(dataset.train_images[..., 0], np.ones((4, 8, 8), np.float32))
+        assert not dataset.train_images[..., 1:].any() and dataset.channels == 3
+        grey = load_user_dataset(path, grayscale=True)
+        assert_valid_dataset(grey, (8, 8), 2)
+        assert np.allclose(grey.train_images, 0.299, atol=1e-6)
 
 
 def test_npz_single_channel_and_image_size(tmp_path):
@@ -401,7 +409,7 @@ def test_zip_of_class_folders(tmp_path):
         "__MACOSX/cats/._1.png": b"junk",
         "dogs/.DS_Store": b"junk",
     })
-    dataset = load_user_dataset(path)
+    dataset = load_user_dataset(path, grayscale=True)
     assert_valid_dataset(dataset, (8, 8), 2)
     assert dataset.class_names == ("cats", "dogs") and dataset.name == "pets"
     labels = np.concatenate([dataset.train_labels, dataset.test_labels])
@@ -410,6 +418,10 @@ def test_zip_of_class_folders(tmp_path):
     means = sorted(round(float(image.mean()) * 255) for image in images)
     assert means == [40, 40, 40, 76, 200, 200]  # red -> luminance 76
     assert all(float(image.std()) < 1e-6 for image in images)
+    colour = load_user_dataset(path)  # one colour picture: the set is colour, the grey ones get equal channels
+    assert_valid_dataset(colour, (8, 8, 3), 2)
+    pixels = {tuple(int(round(v * 255)) for v in image[0, 0]) for image in (*colour.train_images, *colour.test_images)}
+    assert pixels == {(40, 40, 40), (200, 200, 200), (255, 0, 0)}
 
 
 def test_zip_image_size_argument(tmp_path):
@@ -575,14 +587,14 @@ def test_save_user_dataset_zip_round_trip(data_root, tmp_path):
     assert name not in list_datasets()  # the built-in names stay as they were: uploads are listed apart
     stored = load_dataset(name)
     assert stored.name == "upload:My-pets"
-    assert_valid_dataset(stored, (8, 8), 2)
+    assert_valid_dataset(stored, (8, 8, 3), 2)
     assert stored.class_names == direct.class_names == ("cats", "dogs")
     assert np.array_equal(stored.train_labels, direct.train_labels)  # the same split as the upload itself
     assert np.array_equal(stored.test_labels, direct.test_labels)
     assert np.allclose(stored.train_images, direct.train_images, atol=0.5 / 255 + 1e-6)
     assert np.allclose(stored.test_images, direct.test_images, atol=0.5 / 255 + 1e-6)
     with np.load(data_root / "uploads" / "My-pets.npz", allow_pickle=False) as archive:
-        assert archive["images"].dtype == np.uint8 and archive["images"].shape == (10, 8, 8)
+        assert archive["images"].dtype == np.uint8 and archive["images"].shape == (10, 8, 8, 3)  # colour kept
         assert archive["labels"].tolist() == [0] * 5 + [1] * 5
 
 
@@ -762,11 +774,11 @@ def streamed_npz(path: Path, arrays: dict[str, tuple[tuple[int, ...], str] | np.
 
 RGBA_AT_THE_DECLARED_LIMIT = (2048, 256, 256, 4)  # MAX_UNCOMPRESSED_BYTES of uint8
 JUST_OVER_THE_PIXEL_LIMIT = (1025, 256, 256)  # 1,024 such images are exactly MAX_UPLOAD_PIXELS
-BOMBS = {  # name: (builder in a folder, pixels it holds)
-    "zip-of-blank-pngs": (lambda folder: blank_png_zip(folder / "blank.zip"), 4000 * 256 * 256),
+BOMBS = {  # name: (builder in a folder, pixel values it holds: colour is kept, 3 a pixel, alpha dropped)
+    "zip-of-blank-pngs": (lambda folder: blank_png_zip(folder / "blank.zip"), 4000 * 256 * 256 * 3),
     "npz-of-zeros-at-the-declared-limit": (
         lambda folder: streamed_npz(folder / "zeros.npz", {"images": (RGBA_AT_THE_DECLARED_LIMIT, "|u1")}),
-        2048 * 256 * 256),
+        2048 * 256 * 256 * 3),
     "npz-just-over-the-pixel-limit": (
         lambda folder: streamed_npz(folder / "over.npz", {"images": (JUST_OVER_THE_PIXEL_LIMIT, "|u1")}),
         1025 * 256 * 256),
@@ -788,8 +800,8 @@ def test_upload_bombs_are_refused_from_their_headers_with_little_memory(tmp_path
     outcome = store_and_reload_measured(source, root)
     message = outcome.get("error", "")
     assert message.startswith("DataError:"), outcome
-    assert source.name in message and f"{pixels:,} pixels" in message, message
-    assert f"the limit is {data.MAX_UPLOAD_PIXELS:,} pixels" in message, message
+    assert source.name in message and f"{pixels:,} pixel" in message, message  # "pixels", or "pixel values" (colour)
+    assert f"the limit is {data.MAX_UPLOAD_PIXELS:,} pixel" in message, message
     assert outcome["growth_mib"] < BOMB_MEMORY_MIB, outcome
     assert not root.exists()  # nothing written
 
@@ -968,5 +980,5 @@ def test_npz_colour_conversion_in_chunks_matches_the_whole_array_at_once(tmp_pat
     pixels = np.random.default_rng(2).integers(0, 256, size=(10, 8, 8, 3), dtype=np.uint8)
     np.savez(tmp_path / "colour.npz", images=pixels)
     expected = pixels.astype(np.float64) / 255.0 @ np.array([0.299, 0.587, 0.114])  # BT.601, all at once
-    images, _, _ = data.read_user_file(tmp_path / "colour.npz")
+    images, _, _ = data.read_user_file(tmp_path / "colour.npz", grayscale=True)
     np.testing.assert_allclose(images, expected, atol=1e-6)

@@ -240,6 +240,37 @@ def test_a_labelled_download_is_at_least_1024_px_and_made_of_whole_pixel_blocks(
     np.testing.assert_array_equal(download, vae.images.enlarge(vae.images.to_uint8(labelled), scale))
 
 
+def colour_grid_picture(rows: int, columns: int, side: int = 8) -> np.ndarray:
+    rng = np.random.default_rng(rows * columns + 1)
+    return vae.images.tile(rng.random((rows, columns, side, side, 3), dtype=np.float32))
+
+
+def test_a_colour_grid_keeps_its_colours_pixel_for_pixel_beside_black_labels():
+    picture = colour_grid_picture(4, 4)
+    labels = [grid_pictures.value_label(v) for v in grids.grid_values(4)]
+    labelled = grid_pictures.labelled_picture(picture, (8, 8), labels, labels[::-1], "z1", "z2")
+    assert labelled.ndim == 3 and labelled.shape[2] == 3
+    scale = grid_pictures.LABEL_CANVAS_PX // max(picture.shape[:2])
+    big = vae.images.enlarge(vae.images.to_uint8(picture), scale)
+    canvas = np.round(labelled * 255).astype(np.uint8)
+    top = grid_pictures.GAP_PX
+    lefts = [x for x in range(canvas.shape[1] - big.shape[1] + 1)
+             if np.array_equal(canvas[top:top + big.shape[0], x:x + big.shape[1]], big)]
+    assert len(lefts) == 1  # every channel of every pixel as it was: the colours were not turned grey
+    below = canvas[top + big.shape[0]:, lefts[0]:lefts[0] + big.shape[1]]
+    assert below.min() < 100 and (below[..., 0] == below[..., 1]).all()  # black labels on white, no colour cast
+
+
+@pytest.mark.slow  # plotly's figure to JSON: about half a second on a busy machine
+def test_the_page_figure_of_a_colour_grid_shows_its_rgb_pixels():
+    picture = colour_grid_picture(2, 3)
+    figure = json.loads(grid_pictures.grid_figure(picture, (8, 8), ["a", "b", "c"], ["1", "2"]).to_json())
+    source = figure["data"][0]["source"]
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1]))))
+    np.testing.assert_array_equal(shown, vae.images.to_uint8(picture))
+    assert figure["layout"]["xaxis"]["tickvals"] == [3.5, 12.5, 21.5]
+
+
 @pytest.mark.slow  # plotly's figure to JSON: about half a second on a busy machine
 def test_the_page_figure_shows_the_picture_with_the_labels_as_ticks():
     picture = grid_picture(3, 4)

@@ -324,7 +324,7 @@ def test_cli_import_refuses_a_dataset_of_another_image_size(tmp_path, capsys):
     source = tmp_path / "classic.pt"
     torch.save(_reference(ClassicVAE).state_dict(), source)
     assert main(["import", str(source), str(tmp_path / "x.pt"), "--dataset", "digits"]) == 2
-    assert "(8, 8)" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+    assert "8x8 grey" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
 
 
 def test_cli_info_opens_a_foreign_state_dict(tmp_path, capsys):

@@ -77,11 +77,18 @@ def make_model(kind: str, folder) -> LatentModel:
         return load_model(folder / "classic.pt")
     if kind == "odd-size-conv":  # 27x25 images: the decoder crops its 28x28 output
         return LatentModel(build_model(ModelConfig(kind="conv", image_shape=(27, 25), latent_dim=3), seed=1))
+    if kind == "colour-odd-conv":  # 27x25 colour: crop, then channels last
+        config = ModelConfig(kind="conv", image_shape=(27, 25), channels=3, latent_dim=3, conv_channels=(8, 6))
+        return LatentModel(build_model(config, seed=4))
+    if kind == "colour-mlp":
+        return LatentModel(build_model(ModelConfig(image_shape=(9, 7), channels=3, latent_dim=4, hidden_sizes=(24,)),
+                                       seed=5))
     torch.manual_seed(2)
     return LatentModel(ForeignConvVAE())
 
 
-KINDS = [*PRESETS, "bundled-conv-2d", "imported-classic", "odd-size-conv", "foreign-conv"]
+KINDS = [*PRESETS, "bundled-conv-2d", "imported-classic", "odd-size-conv", "colour-odd-conv", "colour-mlp",
+         "foreign-conv"]  # the presets include the colour conv-32-rgb and conv-64-rgb
 
 
 def random_codes(latent_dim: int, seed: int = 0) -> np.ndarray:
@@ -92,7 +99,7 @@ def random_codes(latent_dim: int, seed: int = 0) -> np.ndarray:
 
 
 def run_layers(decoder: WebDecoder, codes: np.ndarray) -> np.ndarray:
-    """(N, D) codes -> (N, H, W) images, in float64 numpy, from the header and weights alone."""
+    """(N, D) codes -> (N, H, W) or (N, H, W, 3) images, in float64 numpy, from the header and weights alone."""
     x = np.nan_to_num(codes.astype(np.float64), nan=0.0, posinf=1e6, neginf=-1e6)
     for layer in decoder.header["layers"]:
         x = NUMPY_OPS[layer["op"]](x, layer, decoder.weights)
@@ -160,6 +167,7 @@ def test_numpy_run_of_the_exported_layers_matches_latent_decode(kind, tmp_path):
     expected = model.decode(codes)
     assert np.abs(run_layers(decoder, codes) - expected).max() < NUMPY_TOLERANCE
     assert decoder.latent_dim == model.latent_dim and decoder.image_shape == model.image_shape
+    assert decoder.channels == model.channels and decoder.header["layers"][-1]["output_shape"] == list(model.image_dims)
     assert decoder.weights.dtype == np.float32 and decoder.header["weight_count"] == decoder.weights.size
 
 
@@ -282,7 +290,7 @@ def test_export_onnx_passes_the_checker_and_decodes_like_the_model(kind, tmp_pat
     session = onnxruntime.InferenceSession(str(tmp_path / "d.onnx"), providers=["CPUExecutionProvider"])
     codes = random_codes(model.latent_dim)
     (images,) = session.run(None, {session.get_inputs()[0].name: codes})  # every code at once: the batch is free
-    assert images.shape == (POINTS, *model.image_shape)
+    assert images.shape == (POINTS, *model.image_dims)
     assert np.abs(images - model.decode(codes)).max() < PAGE_TOLERANCE
 
 
@@ -301,7 +309,7 @@ window.base64FromFloats = (values) => {
 DECODE_ALL = """([payload, codes, latentDim]) => {
   const decoder = webDecoder.createDecoder(payload.header, webDecoder.weightsFromBase64(payload.weights));
   const all = webDecoder.weightsFromBase64(codes);
-  const size = decoder.height * decoder.width, out = new Float32Array(all.length / latentDim * size);
+  const size = decoder.height * decoder.width * decoder.channels, out = new Float32Array(all.length / latentDim * size);
   for (let n = 0; n < all.length / latentDim; n++) out.set(decoder.decode(all.subarray(n * latentDim, (n + 1) * latentDim)), n * size);
   return base64FromFloats(out);
 }"""
@@ -354,7 +362,7 @@ def test_page_decoder_matches_latent_decode(kind, decoder_page, tmp_path):
     model = make_model(kind, tmp_path)
     codes = random_codes(model.latent_dim, seed=1)
     pixels = decoder_page.evaluate(DECODE_ALL, [export_decoder(model).payload(), b64(codes), model.latent_dim])
-    images = floats(pixels).reshape(POINTS, *model.image_shape)
+    images = floats(pixels).reshape(POINTS, *model.image_dims)
     assert np.abs(images - model.decode(codes)).max() < PAGE_TOLERANCE
 
 
@@ -398,6 +406,27 @@ def test_page_reads_the_exported_file_and_paints_gray_pixels(decoder_page, tmp_p
     gray = to_uint8(model.decode(codes)).astype(int)
     assert np.abs(rgba[..., 0] - gray).max() <= 1  # rounding the same float on either side of .5 at most
     assert (rgba[..., 0] == rgba[..., 1]).all() and (rgba[..., 0] == rgba[..., 2]).all() and (rgba[..., 3] == 255).all()
+
+
+@pytest.mark.e2e
+def test_page_paints_a_colour_decoder_in_rgb(decoder_page, tmp_path):
+    from vae.images import to_uint8
+
+    model = make_model("colour-odd-conv", tmp_path)
+    codes = random_codes(model.latent_dim, seed=4)[:10]
+    painted = decoder_page.evaluate("""([payload, codes, latentDim]) => {
+      const decoder = webDecoder.createDecoder(payload.header, webDecoder.weightsFromBase64(payload.weights));
+      const image = new ImageData(decoder.width, decoder.height);
+      const all = webDecoder.weightsFromBase64(codes);
+      const out = [];
+      for (let n = 0; n < all.length / latentDim; n++) out.push(Array.from(decoder.decodeInto(all.subarray(n * latentDim, (n + 1) * latentDim), image).data));
+      return [decoder.channels, out];
+    }""", [export_decoder(model).payload(), b64(codes), model.latent_dim])
+    channels, pixels = painted
+    rgba = np.array(pixels).reshape(len(codes), *model.image_shape, 4)
+    rgb = to_uint8(model.decode(codes)).astype(int)  # (N, H, W, 3)
+    assert channels == 3 and np.abs(rgba[..., :3] - rgb).max() <= 1 and (rgba[..., 3] == 255).all()
+    assert (rgba[..., 0] != rgba[..., 2]).any()  # red and blue painted from their own channels, not one grey
 
 
 @pytest.mark.e2e

@@ -5,8 +5,8 @@ and the torch-free helper modules ``vae.data``, ``vae.files``, ``vae.images`` an
 
 Names are loaded on first use: ``import vae`` alone is instant, and the parts that need no torch
 (config, presets, files, errors, data, plots, images, io.catalog, io.listing, io.schema, io.codes, io.timelapse,
-analysis.projection, analysis.diagnostics, analysis.overlays, analysis.likelihoods, analysis.selections, training.jobs,
-training.progress) never import it,
+analysis.projection, analysis.diagnostics, analysis.overlays, analysis.likelihoods, analysis.selections,
+analysis.disentanglement, training.jobs, training.progress) never import it,
 so the app can draw a saved map while torch is still loading. The ``TYPE_CHECKING`` block names the
 same things for editors and type checkers. ``vae.grid_pictures`` (grids with their code values written
 beside them), ``vae.comparison`` (several models' curves in one figure), ``vae.timelapse_video`` (a time-lapse
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports each name on first use
     from vae import analysis, config, data, errors, files, images, io, models, plots, presets, training
+    from vae.analysis.disentanglement import FactorReport, factor_report
     from vae.analysis.latent import LatentModel
     from vae.analysis.metrics import evaluate
     from vae.analysis.projection import Projection, dims_projection, lerp, pca_projection, plane_projection, slerp
@@ -111,6 +112,7 @@ if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__
     )
 
 _EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("FactorReport", "factor_report"), "vae.analysis.disentanglement"),
     "LatentModel": "vae.analysis.latent",
     "evaluate": "vae.analysis.metrics",
     **dict.fromkeys(("Projection", "dims_projection", "lerp", "pca_projection", "plane_projection", "slerp"),

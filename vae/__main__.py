@@ -13,7 +13,16 @@ from vae.analysis.latent import LatentModel
 from vae.analysis.metrics import evaluate
 from vae.analysis.scores import MAX_NLL_SAMPLES
 from vae.config import LIKELIHOODS, MAX_HIDDEN_LAYERS, TrainConfig, TrainEvent
-from vae.data import list_datasets, load_dataset, load_user_dataset
+from vae.data import (
+    SHAPES_SETS,
+    as_grayscale,
+    base_name,
+    describe_size,
+    list_datasets,
+    load_dataset,
+    load_user_dataset,
+    shapes_ready,
+)
 from vae.errors import VAEError
 from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
 from vae.io.codes import save_test_codes
@@ -105,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="against posterior collapse: each latent dim's KL counts at least this much "
                             "(Kingma et al. 2016; 0.1 to 2 is usual)")
     train.add_argument("--out", required=True, help="where to write the .pt checkpoint")
+    train.add_argument("--grayscale", action="store_true",
+                       help="turn colour images grey first (colour stays colour otherwise)")
     for name, text in (("eval", "print the model's metrics"), ("info", "print config, dataset and history"),
                        ("codes", "save the test images' codes beside the checkpoint (the app's map then opens at once)")):
         sub = commands.add_parser(name, help=text)
@@ -154,8 +165,20 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _dataset_for(name: str):
-    return load_user_dataset(name) if Path(name).suffix.lower() in (".npz", ".zip") else load_dataset(name)
+def _dataset_for(name: str, grayscale: bool = False, quiet: bool = False):
+    """A dataset by name or an .npz/.zip file; colour stays colour unless ``grayscale``.
+
+    ``quiet``: no bar while a shapes set is drawn (the other processes of a torchrun launch; process 0 shows it).
+    """
+    if Path(name).suffix.lower() in (".npz", ".zip"):
+        return load_user_dataset(name, grayscale=grayscale)
+    base, _ = base_name(name)
+    if base.lower() in SHAPES_SETS and not shapes_ready(base):  # drawn once, about 10 s: show it
+        with tqdm(total=100, desc=f"drawing {base}", unit="%", dynamic_ncols=True, disable=quiet) as bar:
+            dataset = load_dataset(name, progress=lambda done: bar.update(round(100 * done) - bar.n))
+    else:
+        dataset = load_dataset(name)
+    return as_grayscale(dataset) if grayscale else dataset
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -171,8 +194,8 @@ def run_train(args: argparse.Namespace) -> int:
     model_config_for(args.model, latent_dim=args.latent_dim)  # an unknown model or latent size, too
     if world.is_main:
         _prepare_output(Path(args.out))
-    dataset = _dataset_for(args.dataset)
-    model_config = model_config_for(args.model, dataset.image_shape, args.latent_dim)
+    dataset = _dataset_for(args.dataset, args.grayscale, quiet=not world.is_main)
+    model_config = model_config_for(args.model, dataset.image_shape, args.latent_dim, dataset.channels)
     overrides = {}
     if args.hidden:
         overrides["hidden_sizes"] = args.hidden
@@ -237,7 +260,7 @@ def run_eval(args: argparse.Namespace) -> int:
     model = load_model(args.path)
     if not model.dataset:
         raise VAEError(f"{args.path} does not say which dataset it was trained on, so it cannot be evaluated.")
-    metrics = evaluate(model, load_dataset(model.dataset), nll_samples=args.samples)
+    metrics = evaluate(model, _dataset_for(model.dataset), nll_samples=args.samples, with_dci=True)
     if args.json:
         say(json.dumps({"path": args.path, "dataset": model.dataset, "likelihood": model.config.likelihood, **metrics}))
     else:
@@ -257,6 +280,11 @@ def _format_metrics(metrics: dict[str, float], likelihood: str = "bernoulli") ->
     lines += _floor_lines(metrics, likelihood)
     lines += [f"kNN accuracy   {metrics['knn_accuracy']:.3f} (k=5, test means vs train means)",
               f"active units   {int(metrics['active_units'])}"]
+    if "mig" in metrics:
+        lines.append(f"MIG            {metrics['mig']:.3f} (0..1, higher is more disentangled; known factors)")
+    if "dci_disentanglement" in metrics:
+        lines.append(f"DCI            disentanglement {metrics['dci_disentanglement']:.3f}, completeness "
+                     f"{metrics['dci_completeness']:.3f}, informativeness {metrics['dci_informativeness']:.3f}")
     return lines
 
 
@@ -277,7 +305,7 @@ def run_codes(args: argparse.Namespace) -> int:
     model = load_model(args.path)
     if not model.dataset:
         raise VAEError(f"{args.path} does not say which dataset it was trained on, so it has no test images to encode.")
-    _save_map_codes(Path(args.path), model, load_dataset(model.dataset))
+    _save_map_codes(Path(args.path), model, _dataset_for(model.dataset))
     return 0
 
 
@@ -307,9 +335,9 @@ def run_import(args: argparse.Namespace) -> int:
     raw = import_file(Path(args.source), _import_choices(args), dataset.name if dataset else "",
                       dataset.class_names if dataset else ())
     module = model_from_checkpoint(raw, Path(args.source).name)
-    if dataset is not None and tuple(dataset.image_shape) != tuple(module.config.image_shape):
-        raise VAEError(f"The {dataset.name} images are {dataset.image_shape}, but the model reads "
-                       f"{tuple(module.config.image_shape)}; name the dataset it was trained on.")
+    if dataset is not None and tuple(dataset.image_dims) != tuple(module.config.image_dims):
+        raise VAEError(f"The {dataset.name} images are {describe_size(dataset.image_dims)}, but the model reads "
+                       f"{describe_size(module.config.image_dims)} images; name the dataset it was trained on.")
     path = save_checkpoint(args.out, module, dataset=raw["dataset"], class_names=raw["class_names"])
     say(f"saved {path}: {raw['imported_from']}")
     if dataset is None:

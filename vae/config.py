@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from vae.errors import TrainingError
+from vae.setting_values import real as _real
+from vae.setting_values import short as _short
+from vae.setting_values import text as _text
+from vae.setting_values import whole as _whole
+from vae.setting_values import whole_numbers as _whole_numbers
 
 MODEL_KINDS = ("mlp", "conv", "keras-conv")
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous-bernoulli")
@@ -22,6 +26,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # them before anything is built, so a small file cannot ask for a huge model.
 MAX_LATENT_DIM = 64
 MIN_IMAGE_SIDE, MAX_IMAGE_SIDE = 4, 256  # pixels
+IMAGE_CHANNELS = (1, 3)  # grey or colour (RGB): the pictures the app can show
 MAX_HIDDEN_LAYERS = 8  # fully connected layers between the picture and the code
 MAX_CONV_LAYERS = 8  # each halves the picture; 8 take 256 pixels down to 1
 MAX_LAYER_SIZE = 4096  # units of a hidden layer, filters of a conv layer, units of conv_hidden
@@ -45,7 +50,7 @@ class ModelConfig:
     """Everything needed to rebuild a model's architecture."""
 
     kind: str = "mlp"  # "mlp" (fully connected) or "conv" (strided conv / transposed conv)
-    image_shape: tuple[int, int] = (28, 28)  # (H, W) of the grayscale input
+    image_shape: tuple[int, int] = (28, 28)  # (H, W) of the input
     latent_dim: int = 2  # 1..64; 2 gives a plane you can click directly
     hidden_sizes: tuple[int, ...] = (400,)  # MLP only: the classic example uses one layer of 400
     conv_channels: tuple[int, ...] = (32, 64)  # conv only: one stride-2 conv per entry
@@ -62,6 +67,7 @@ class ModelConfig:
     input_scale: float = 1.0  # the encoder reads images * input_scale + input_shift (Normalize(0.5, 0.5): 2, -1)
     input_shift: float = 0.0
     output_activation: str = "sigmoid"  # "sigmoid" (images in [0, 1]) or "none" (a linear last layer)
+    channels: int = 1  # 1 grey (N, H, W) images, 3 colour (N, H, W, 3); older checkpoints (all grey) lack it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", _text(self.kind, "The model type"))
@@ -74,9 +80,15 @@ class ModelConfig:
                                                                  0, MAX_CONV_LAYERS))
         object.__setattr__(self, "conv_hidden", _whole(self.conv_hidden, "The conv hidden size"))
         object.__setattr__(self, "gaussian_std", _real(self.gaussian_std, "The Gaussian standard deviation"))
+        object.__setattr__(self, "channels", _whole(self.channels, "The number of colour channels"))
         _normalise_layer_settings(self)
         validate_layer_settings(self)
         validate_model_config(self)
+
+    @property
+    def image_dims(self) -> tuple[int, ...]:
+        """The shape of one image as an array: (H, W) for grey, (H, W, C) for colour."""
+        return tuple(self.image_shape) if self.channels == 1 else (*self.image_shape, self.channels)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so checkpoints load with ``weights_only=True``."""
@@ -221,7 +233,9 @@ def _normalise_layer_settings(cfg: ModelConfig) -> None:
 
 
 def validate_layer_settings(cfg: ModelConfig) -> None:
-    """Raise TrainingError for the settings imported models use (decoder layers, keras-conv layers, scaling)."""
+    """Raise TrainingError for bad channels, or settings imported models use (decoder layers, keras-conv, scaling)."""
+    if cfg.channels not in IMAGE_CHANNELS:
+        raise TrainingError(f"A model reads grey (1 channel) or colour (3 channels) images, not {cfg.channels}.")
     if cfg.output_activation not in OUTPUT_ACTIVATIONS:
         raise TrainingError(f"Unknown output {_short(cfg.output_activation)}; use one of {OUTPUT_ACTIVATIONS}.")
     scaling = (cfg.input_scale, cfg.input_shift)
@@ -238,8 +252,9 @@ def validate_layer_settings(cfg: ModelConfig) -> None:
         if not (1 <= channels <= MAX_LAYER_SIZE and 1 <= kernel <= MAX_KERNEL and 1 <= stride <= MAX_STRIDE):
             raise TrainingError(f"Each conv layer needs 1 to {MAX_LAYER_SIZE} channels, a kernel of 1 to {MAX_KERNEL} "
                                 f"and a stride of 1 to {MAX_STRIDE}.")
-    if cfg.deconv_layers[-1][0] != 1:
-        raise TrainingError("The last transposed conv of a keras-conv model must give 1 channel (a grey image).")
+    if cfg.deconv_layers[-1][0] != cfg.channels:
+        raise TrainingError(f"The last transposed conv of a keras-conv model must give {cfg.channels} channel(s), "
+                            f"one per colour channel of the image.")
 
 
 def validate_train_config(cfg: TrainConfig) -> None:
@@ -282,7 +297,7 @@ def conv_feature_shape(cfg: ModelConfig) -> tuple[int, int, int]:
 
 
 def _mlp_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    pixels = cfg.image_shape[0] * cfg.image_shape[1]
+    pixels = cfg.image_shape[0] * cfg.image_shape[1] * cfg.channels  # every value of the picture, H x W x C
     sizes = [pixels, *cfg.hidden_sizes]
     decoder = reversed(cfg.hidden_sizes) if cfg.decoder_hidden_sizes is None else cfg.decoder_hidden_sizes
     back = [cfg.latent_dim, *decoder, pixels]
@@ -297,7 +312,7 @@ def _mlp_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def _conv_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    channels = [1, *cfg.conv_channels]
+    channels = [cfg.channels, *cfg.conv_channels]
     features = math.prod(conv_feature_shape(cfg))
     shapes: dict[str, tuple[int, ...]] = {}
     for index, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):  # Conv, ReLU, Conv, ...
@@ -319,7 +334,7 @@ def _keras_conv_weight_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """KerasConvVAE's weights: 'same' convs, dense layers, then dense to the map and 'same' transposed convs."""
     shapes: dict[str, tuple[int, ...]] = {}
     height, width = cfg.image_shape
-    c_in = 1
+    c_in = cfg.channels
     for index, (c_out, kernel, stride) in enumerate(cfg.conv_layers):  # SameConv2d, ReLU, ...
         shapes[f"encoder_convs.{2 * index}.weight"] = (c_out, c_in, kernel, kernel)
         shapes[f"encoder_convs.{2 * index}.bias"] = (c_out,)
@@ -351,40 +366,6 @@ def _halve(size: int, times: int) -> int:
     for _ in range(times):
         size = (size + 1) // 2
     return size
-
-
-def _whole(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TrainingError(f"{what} must be a whole number, got {_short(value)}.")
-    return int(value)
-
-
-def _real(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TrainingError(f"{what} must be a number, got {_short(value)}.")
-    return float(value)
-
-
-def _text(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TrainingError(f"{what} must be a word, got {_short(value)}.")
-    return value
-
-
-def _whole_numbers(values: object, what: str, least: int, most: int) -> tuple[int, ...]:
-    if not isinstance(values, (list, tuple)) or not least <= len(values) <= most:
-        count = f"{most}" if least == most else f"at most {most}" if least == 0 else f"{least} to {most}"
-        raise TrainingError(f"{what} must be a list of {count} whole numbers, got {_short(values)}.")
-    return tuple(_whole(value, what) for value in values)
-
-
-def _short(value: object, limit: int = 40) -> str:
-    """A value for a message, cut short: a file's settings may hold anything."""
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):  # deeply nested lists; ints too long to print
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _known_keys(cls: type, data: dict[str, Any]) -> dict[str, Any]:

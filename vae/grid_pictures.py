@@ -35,16 +35,17 @@ def labelled_picture(
     picture: np.ndarray, tile_shape: tuple[int, int], x_labels: Sequence[str], y_labels: Sequence[str] = (),
     x_title: str = "", y_title: str = "",
 ) -> np.ndarray:
-    """A tiled (H, W) picture in [0, 1] with a label under each column and left of each row: (H', W') in [0, 1].
+    """A tiled (H, W) grey or (H, W, 3) colour picture in [0, 1] with a label under each column and left of each row:
+    (H', W') or (H', W', 3) in [0, 1], black labels on white.
 
     Small grids are first enlarged by a whole number (to about LABEL_CANVAS_PX), so the result is still
     made of square pixel blocks and a download enlarges it again by a whole number. ``y_labels`` are
     given top row first; without them only the columns are labelled (a strip).
     """
     grid = to_uint8(picture)
-    scale = max(1, LABEL_CANVAS_PX // max(grid.shape))
+    scale = max(1, LABEL_CANVAS_PX // max(grid.shape[:2]))
     big = enlarge(grid, scale)
-    font_px = max(FONT_PX, round(max(big.shape) * FONT_SHARE))
+    font_px = max(FONT_PX, round(max(big.shape[:2]) * FONT_SHARE))
     font, gap = ImageFont.load_default(font_px), max(GAP_PX, font_px // 3)
     x_stamps = [_text_stamp(label, font) for label in x_labels]
     rotate_x = any(stamp.width > (tile_shape[1] + 1) * scale - TICK_GAP for stamp in x_stamps)
@@ -58,7 +59,8 @@ def labelled_picture(
     band = max([stamp.height for stamp in x_stamps], default=0)
     bottom = gap + band + gap + ((x_title_stamp.height + gap) if x_title_stamp else 0)
     right = gap + max([stamp.width // 2 for stamp in x_stamps], default=0)
-    canvas = Image.new("L", (left + big.shape[1] + right, gap + big.shape[0] + bottom), 255)
+    mode = "RGB" if big.ndim == 3 else "L"  # a grey canvas would turn a colour grid grey as it is pasted
+    canvas = Image.new(mode, (left + big.shape[1] + right, gap + big.shape[0] + bottom), (255,) * len(mode))
     canvas.paste(Image.fromarray(big), (left, gap))
     x_centres = left + (tile_centres(len(x_stamps), tile_shape[1]) + 0.5) * scale
     _paste_along(canvas, x_stamps, x_centres, gap + big.shape[0] + gap, across=True)
@@ -102,11 +104,12 @@ def grid_figure(
     picture: np.ndarray, tile_shape: tuple[int, int], x_labels: Sequence[str], y_labels: Sequence[str] = (),
     x_title: str = "", y_title: str = "",
 ) -> go.Figure:
-    """The tiled (H, W) picture as a plotly figure whose axis ticks are the labels (the page's view of the grid).
+    """The tiled (H, W) or (H, W, 3) picture as a plotly figure whose axis ticks are the labels (the page's view of the
+    grid).
 
     Tick labels stay sharp at any size on screen; the pixels are drawn unsmoothed.
     """
-    height, width = np.shape(picture)
+    height, width = np.shape(picture)[:2]
     figure = go.Figure(go.Image(source=png_data_uri(png_bytes(picture)), hoverinfo="skip"))
     figure.update_xaxes(tickmode="array", tickvals=tile_centres(len(x_labels), tile_shape[1]).tolist(),
                         ticktext=list(x_labels), title_text=x_title, showgrid=False, zeroline=False, fixedrange=True,

@@ -20,6 +20,9 @@ def load_dataset(name: str, _allow_download: bool = False) -> vae.data.Dataset:
     a page shows it. (The leading underscore keeps the flag out of the cache key: once the images
     are here, every page shares them.)
     """
+    base, grey = vae.data.base_name(name)
+    if grey:  # the colour images are loaded (and kept) once; the grey ones are made from them
+        return vae.data.as_grayscale(load_dataset(base, _allow_download))
     try:
         return vae.data.load_dataset(name, download=_allow_download)
     except vae.DataError:
@@ -31,20 +34,36 @@ def load_dataset(name: str, _allow_download: bool = False) -> vae.data.Dataset:
                             f"as the README explains.") from None
 
 
+def draw_if_needed(name: str) -> None:
+    """Draw a shapes set the first time it is asked for (about 10 s), with a progress bar; else nothing.
+
+    Called by pages before they load such a set, never inside a cached function (those only show a spinner).
+    """
+    base, _ = vae.data.base_name(name)
+    if base.lower() not in vae.data.SHAPES_SETS or vae.data.shapes_ready(base.lower()):
+        return
+    bar = st.progress(0.0, text=f"Drawing the {base} pictures, once (about 10 seconds)…")
+    vae.data.load_dataset(base.lower(), progress=lambda done: bar.progress(done, text=f"Drawing the {base} pictures, "
+                                                                                       f"once: {done:.0%}"))
+    bar.empty()
+
+
 def model_dataset(model: vae.LatentModel) -> vae.data.Dataset:
     """The dataset the model was trained on; a DataError when it cannot be loaded or does not fit."""
     if not model.dataset:
         raise vae.DataError("This model does not say which images it was trained on, so no test images are shown.")
     dataset = load_dataset(model.dataset)
-    if tuple(dataset.image_shape) != tuple(model.image_shape):
-        raise vae.DataError(f"The {model.dataset} images are {dataset.image_shape}, but the model reads "
-                            f"{tuple(model.image_shape)}; no test images are shown.")
+    if tuple(dataset.image_dims) != tuple(model.image_dims):
+        raise vae.DataError(f"The {model.dataset} images are {vae.data.describe_size(dataset.image_dims)}, but the "
+                            f"model reads {vae.data.describe_size(model.image_dims)} images; no test images are shown.")
     return dataset
 
 
 def test_image(name: str, index: int) -> np.ndarray:
-    """Test image number ``index`` of the model's dataset: (H, W) in [0, 1]."""
-    dataset = model_dataset(load_model(name))
+    """Test image number ``index`` of the model's dataset: (H, W) grey or (H, W, 3) colour, in [0, 1]."""
+    model = load_model(name)
+    draw_if_needed(model.dataset)
+    dataset = model_dataset(model)
     if not 0 <= int(index) < len(dataset.test_images):  # saved codes of other pictures than this dataset's test set
         raise vae.DataError(f"The map's saved codes are not of this model's {len(dataset.test_images):,} test "
                             f"pictures, so test picture #{int(index)} cannot be shown. Run `python -m vae codes` on "

@@ -49,7 +49,7 @@ def show_grid(name: str, model: vae.LatentModel) -> None:
     projection, base = choose_plane(name, model)
     grid = grid_codes(model.latent_dim, int(side), spacing, float(limit), projection, base)
     rows, columns = grid.shape
-    tiles = model.decode(grid.codes).reshape(rows, columns, *model.image_shape)
+    tiles = model.decode(grid.codes).reshape(rows, columns, *model.image_dims)  # (H, W) or (H, W, 3)
     titles = projection.labels if projection is not None else ("z1", "z2")
     x_labels = [vae.grid_pictures.value_label(value) for value in grid.xs]
     y_labels = [vae.grid_pictures.value_label(value) for value in grid.ys] if model.latent_dim > 1 else []

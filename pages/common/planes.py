@@ -190,7 +190,7 @@ def _manifold_png_cached(path: str, mtime_ns: int, method: str, dims: tuple[int,
         spots = vae.plane_grid(plane.x_range, plane.y_range, BACKGROUND_SIDE)
         means = _encode_test_set_cached(path, mtime_ns).means
         codes = np.stack([vae.tsne_click_code(spot, plane.points2d, means) for spot in spots])
-        grid = model.decode(codes).reshape(BACKGROUND_SIDE, BACKGROUND_SIDE, *model.image_shape)
+        grid = model.decode(codes).reshape(BACKGROUND_SIDE, BACKGROUND_SIDE, *model.image_dims)
     else:
         grid = model.manifold_grid(BACKGROUND_SIDE, plane.x_range, plane.y_range, plane.projection,
                                    None if base is None else np.asarray(base, np.float32))

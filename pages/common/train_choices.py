@@ -15,11 +15,13 @@ UPLOAD_EXPLANATION = (
     "holding PNG or JPEG images: the folder names become the class names. Or upload a **.npz** file "
     "saved with NumPy, holding an array `images` (one picture per row: N x height x width, or with a last "
     "axis of 3 for colour), and if you have them `labels` (one whole number per picture) and `class_names`. "
-    "Colour pictures are turned grey, and every picture is resized to the most common size "
+    "Colour pictures stay in colour (you can turn them grey when you train), and every picture is resized to "
+    "the most common size "
     "(each side 4 to 256 pixels). "
-    f"At most {vae.data.MAX_CLASSES} kinds of picture, and {vae.data.MAX_UPLOAD_PIXELS:,} pixels in all "
-    f"(for example {vae.data.MAX_UPLOAD_PIXELS // (256 * 256):,} pictures of 256 x 256, or "
-    f"{vae.data.MAX_UPLOAD_PIXELS // (28 * 28):,} of 28 x 28)."
+    f"At most {vae.data.MAX_CLASSES} kinds of picture, and {vae.data.MAX_UPLOAD_PIXELS:,} pixels in all, a colour "
+    f"pixel counting 3 (for example {vae.data.MAX_UPLOAD_PIXELS // (256 * 256):,} grey pictures of 256 x 256, "
+    f"{vae.data.MAX_UPLOAD_PIXELS // (256 * 256 * 3):,} colour ones, or {vae.data.MAX_UPLOAD_PIXELS // (28 * 28):,} "
+    f"grey ones of 28 x 28)."
 )
 
 CUSTOM_MODEL = "Custom"
@@ -99,7 +101,8 @@ def describe_upload(dataset: vae.data.Dataset) -> str:
     count = len(dataset.train_images) + len(dataset.test_images)
     classes = len(dataset.class_names)
     height, width = dataset.image_shape
-    return (f"Added {count:,} images in {classes} {'class' if classes == 1 else 'classes'}, stored in grey at "
+    colour = "colour" if dataset.channels > 1 else "grey"
+    return (f"Added {count:,} images in {classes} {'class' if classes == 1 else 'classes'}, stored in {colour} at "
             f"{height}x{width} pixels, as “{describe_dataset(dataset.name)}”. They are now chosen above.")
 
 

@@ -134,6 +134,26 @@ def factor_traversals(
             for factor in range(matrix.shape[1])]
 
 
+class FactorReport(NamedTuple):
+    """How a model's codes carry known factors: the MIG, each factor's gap, and its best code number."""
+
+    mig: float  # mean of mig_per_factor, 0..1, higher is more disentangled
+    mig_per_factor: np.ndarray  # (F,)
+    traversals: list[Traversal]  # per factor, the latent dimension with the highest mutual information
+
+
+def factor_report(codes: np.ndarray, factors: np.ndarray, factor_names: Sequence[str]) -> FactorReport:
+    """The MIG, per factor and overall, and the traversal dimension of every factor, for one set of codes.
+
+    Args:
+        codes: (N, D) latent codes (the encoder means of the test images).
+        factors: (N, F) integer factor values of the same images.
+        factor_names: F names.
+    """
+    per_factor = mig_per_factor(codes, factors)
+    return FactorReport(float(np.mean(per_factor)), per_factor, factor_traversals(codes, factors, factor_names))
+
+
 def normalized_entropy(probabilities: np.ndarray, axis: int) -> np.ndarray:
     """Entropy along ``axis`` of non-negative weights, in the base of that axis's length (so in [0, 1])."""
     length = probabilities.shape[axis]

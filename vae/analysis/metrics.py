@@ -1,4 +1,4 @@
-"""Model metrics: test ELBO, importance-sampled NLL (IWAE bound), kNN accuracy, active units, a plain check."""
+"""Model metrics: test ELBO, importance-sampled NLL (IWAE bound), kNN accuracy, active units, disentanglement, a check."""
 from __future__ import annotations
 
 import math
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from vae.analysis.disentanglement import dci, mig
 from vae.analysis.likelihoods import bernoulli_entropy_floor
 from vae.analysis.scores import NOISE_BUDGET
 from vae.analysis.scores import importance_sampled_nll as bounded_nll
@@ -159,32 +160,61 @@ def _advice(active: int, latent_dim: int, epochs_done: int, beta: float) -> str:
 
 KNN_MAX_TRAIN = 10_000  # train codes the kNN vote searches (bounds memory and time on big sets)
 NLL_BATCH = 50  # images per batch of the NLL: importance_sampled_nll's, so its figures stay the same
+DCI_MAX_CODES = 1000  # DCI's classifiers take about 10 s per 1,000 codes with six factors on one core
+
+
+def disentanglement_scores(
+    means: np.ndarray, dataset: "Dataset", with_dci: bool = False, seed: int = 0
+) -> dict[str, float]:
+    """How well single code numbers carry the dataset's known factors; {} for a dataset without factors.
+
+    Args:
+        means: (N, D) codes of the dataset's test images, in their order.
+        dataset: A dataset with ``test_factors`` (the colour shapes).
+        with_dci: Also the DCI scores, on the first DCI_MAX_CODES codes (seconds of work).
+        seed: Seed of DCI's split and classifiers.
+
+    Returns:
+        ``mig`` (0..1, higher is better), and with DCI ``dci_disentanglement``, ``dci_completeness`` and
+        ``dci_informativeness`` (0..1, higher is better).
+    """
+    if dataset.test_factors is None or len(dataset.test_factors) != len(means):
+        return {}
+    scores = {"mig": mig(means, dataset.test_factors)}
+    if with_dci:
+        result = dci(means[:DCI_MAX_CODES], dataset.test_factors[:DCI_MAX_CODES], seed=seed)
+        scores.update({f"dci_{key}": float(result[key])
+                       for key in ("disentanglement", "completeness", "informativeness")})
+    return scores
 
 
 def evaluate(
-    model: "LatentModel", dataset: "Dataset", nll_samples: int = 100, max_images: int = 500, seed: int = 0
+    model: "LatentModel", dataset: "Dataset", nll_samples: int = 100, max_images: int = 500, seed: int = 0,
+    with_dci: bool = False,
 ) -> dict[str, float]:
     """All quality numbers of a model on a dataset, as plain floats.
 
     Args:
         model: The LatentModel to judge.
-        dataset: The data it was trained on (images must match ``model.image_shape``).
+        dataset: The data it was trained on (images must match ``model.image_dims``).
         nll_samples: Importance samples per image for the NLL estimate (IWAE bound), 1 to 5,000 (the papers'
             k); memory stays bounded (vae.analysis.scores.importance_sampled_nll), time grows with it.
         max_images: Test images used for the test ELBO and the NLL (the first ones).
         seed: Seed of the sampled latents.
+        with_dci: Also the DCI scores when the dataset has known factors (see :func:`disentanglement_scores`).
 
     Returns:
         test_elbo and nll (nats per image; ELBO higher is better, NLL lower is better), elbo_nll_gap
         (-ELBO minus NLL: what the encoder's approximate codes cost, at least 0 on average), entropy_floor
         (the smallest -log p(x|z) a Bernoulli likelihood allows on the same images: their pixels' entropy,
         vae.analysis.likelihoods), knn_accuracy (0..1, k=5 on the posterior means), active_units and
-        latent_dim (counts), images and nll_samples (what the ELBO and NLL used).
+        latent_dim (counts), images and nll_samples (what the ELBO and NLL used); for a dataset with
+        known factors (the colour shapes) also mig, and the dci_ scores when asked.
 
     Raises:
         DataError: the dataset's images are not the size the model reads.
     """
-    require_image_size(dataset.test_images, model.image_shape, dataset.name)
+    require_image_size(dataset.test_images, model.image_dims, dataset.name)
     test = np.asarray(dataset.test_images[:max_images], np.float32)
     test_means, _ = model.encode(dataset.test_images)
     train_means, _ = model.encode(dataset.train_images[:KNN_MAX_TRAIN])
@@ -202,4 +232,5 @@ def evaluate(
         "latent_dim": float(model.latent_dim),
         "images": float(len(test)),
         "nll_samples": float(nll_samples),
+        **disentanglement_scores(test_means, dataset, with_dci, seed),
     }

@@ -35,7 +35,7 @@ def _module(model: LatentModel | BaseVAE) -> BaseVAE:
 def _as_tensor(module: BaseVAE, images: np.ndarray) -> torch.Tensor:
     """(N, H, W) images as a float32 tensor on the model's device; a DataError when they are not its size."""
     data = np.asarray(images, np.float32)
-    require_image_size(data, module.config.image_shape, "selected")
+    require_image_size(data, module.config.image_dims, "selected")
     return torch.as_tensor(data, device=next(module.parameters()).device)
 
 
@@ -98,7 +98,7 @@ def pixel_nll_maps(model: LatentModel | BaseVAE, images: np.ndarray) -> np.ndarr
         batch = data[start : start + SCORE_BATCH]
         logits = module.decode_logits(module.encode(batch)[0])
         maps.append(_pixel_nll(module, logits, batch))
-    return torch.cat(maps).cpu().numpy().astype(np.float64) if maps else np.zeros((0, *module.config.image_shape))
+    return torch.cat(maps).cpu().numpy().astype(np.float64) if maps else np.zeros((0, *module.config.image_dims))
 
 
 def _pixel_nll(module: BaseVAE, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -121,7 +121,7 @@ def stochastic_reconstructions(
     eps = np.random.default_rng(seed).standard_normal((len(mu), samples, mu.shape[1]))
     codes = (mu[:, None] + eps * np.exp(0.5 * logvar)[:, None]).astype(np.float32)  # (N, S, D)
     pictures = _decode(module, codes.reshape(-1, mu.shape[1]))
-    return codes, pictures.reshape(len(mu), samples, *module.config.image_shape)
+    return codes, pictures.reshape(len(mu), samples, *module.config.image_dims)
 
 
 def _decode(module: BaseVAE, codes: np.ndarray) -> np.ndarray:
@@ -130,7 +130,7 @@ def _decode(module: BaseVAE, codes: np.ndarray) -> np.ndarray:
     flat = torch.from_numpy(np.asarray(codes, np.float32))
     pictures = [module.decode(flat[start : start + SCORE_BATCH].to(device)).clamp(0, 1).cpu().numpy()
                 for start in range(0, len(flat), SCORE_BATCH)]
-    return np.concatenate(pictures) if pictures else np.zeros((0, *module.config.image_shape), np.float32)
+    return np.concatenate(pictures) if pictures else np.zeros((0, *module.config.image_dims), np.float32)
 
 
 @torch.no_grad()

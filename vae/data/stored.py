@@ -41,11 +41,14 @@ def upload_stem(name: str) -> str:
                         "(for example: my-pictures).") from None
 
 
-def save_user_dataset(source_path: str | Path, name: str, root: str | Path | None = None) -> str:
+def save_user_dataset(
+    source_path: str | Path, name: str, root: str | Path | None = None, grayscale: bool = False
+) -> str:
     """Check an uploaded .npz or .zip and store it as ``<root>/uploads/<stem>.npz``.
 
     The file is read and validated exactly as :func:`load_user_dataset` does, in memory (a zip
-    is never extracted). All images are stored in file order as uint8 (N, H, W) with ``labels``
+    is never extracted). Colour stays colour unless ``grayscale``. All images are stored in file
+    order as uint8 (N, H, W) or (N, H, W, 3) with ``labels``
     and ``class_names``, so loading the stored file makes the same stratified split. The write
     is atomic: a failure leaves any earlier upload of the same name untouched.
 
@@ -61,9 +64,9 @@ def save_user_dataset(source_path: str | Path, name: str, root: str | Path | Non
         DataError: Bad name, unreadable or unsafe upload, or the folder cannot be written.
     """
     stem = upload_stem(name)
-    images, labels, class_names = read_user_file(Path(source_path))
+    images, labels, class_names = read_user_file(Path(source_path), grayscale=grayscale)
     arrays = {
-        "images": to_uint8(images),  # (N, H, W)
+        "images": to_uint8(images),  # (N, H, W) or (N, H, W, 3)
         "labels": labels.astype(np.int64),  # (N,)
         "class_names": np.array(class_names, dtype=str),
     }

@@ -1,5 +1,7 @@
 """MNIST, Fashion-MNIST and KMNIST through torchvision, with their own split; missing files explained in words.
 
+The colour sets torchvision downloads (CIFAR-10, SVHN, CelebA) are read in vae.data.colour_sets.
+
 torchvision (and torch) are imported only when such a set is loaded.
 """
 from __future__ import annotations
@@ -70,17 +72,22 @@ def extract_gz_files(raw_folder: Path, file_names: list[str]) -> None:
             write_atomically(target, lambda destination: shutil.copyfileobj(source, destination))
 
 
-def describe_missing_files(name: str, raw_folder: Path, file_names: list[str], error: Exception) -> str:
-    """Message telling the user where torchvision expects the files and what works offline."""
+def describe_missing_files(
+    name: str, raw_folder: Path, file_names: list[str], error: Exception, compressed_too: bool = True
+) -> str:
+    """Message telling the user where torchvision expects the files and what works offline.
+
+    ``compressed_too``: the files may also be given as .gz (the MNIST family); a name ending in / is a folder.
+    """
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0].rstrip(":")
-    if all((raw_folder / file_name).is_file() for file_name in file_names):
+    if all((raw_folder / file_name).exists() for file_name in file_names):
         return (
             f"Could not read {name!r} from {raw_folder} ({reason}). The files look damaged: delete them "
             f"and download again, or pick an offline dataset: {', '.join(OFFLINE_DATASETS)}."
         )
     return (
         f"Could not load {name!r} ({reason}). The machine may be offline. "
-        f"Put the files {', '.join(file_names)} (or the same names ending in .gz) "
+        f"Put the files {', '.join(file_names)}{' (or the same names ending in .gz)' if compressed_too else ''} "
         f"in the folder {raw_folder} and try again, or pick an offline dataset: "
         f"{', '.join(OFFLINE_DATASETS)}."
     )

@@ -1,4 +1,4 @@
-"""Uploaded .zip files of class folders: read in memory (never extracted), budgets checked from the image headers."""
+"""Uploaded .zip files of class folders (grey or colour): read in memory, never extracted; budgets checked from headers."""
 from __future__ import annotations
 
 import io
@@ -24,6 +24,7 @@ from vae.errors import DataError
 MAX_IMAGE_PIXELS = 4096 * 4096  # one decoded image may not exceed this, checked before decoding
 MAX_DECODED_BYTES = 512 * 1024**2  # a zip's images as PIL holds them decoded: width x height x bytes per pixel
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")  # PIL modes of grey images (LA: grey + alpha)
 _IMAGE_FORMATS = ("PNG", "JPEG")  # the only decoders PIL may use on uploads
 # What PIL raises on unknown, truncated or oversized image data.
 _IMAGE_READ_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
@@ -34,12 +35,14 @@ _ZIP_LAYOUT_HINT = (
 
 
 def read_image_zip(
-    path: Path, image_size: tuple[int, int] | None
+    path: Path, image_size: tuple[int, int] | None, grayscale: bool = False
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Read a zip of class folders in memory; returns (N, H, W) float32 images, labels, class names.
+    """Read a zip of class folders in memory; returns float32 images, labels, class names.
 
-    Two passes: every image's header first (its size and mode; nothing is decoded) for the budgets,
-    then each image is unpacked, decoded and resized straight into the result, one at a time.
+    The images are colour, (N, H, W, 3), when any of them is (grey ones then get three equal channels),
+    else grey (N, H, W); ``grayscale`` turns them all grey. Two passes: every image's header first (its
+    size and mode; nothing is decoded) for the budgets, then each image is unpacked, decoded and resized
+    straight into the result, one at a time.
     """
     try:
         with zipfile.ZipFile(path) as archive:
@@ -49,8 +52,9 @@ def read_image_zip(
             headers = read_image_headers(archive, entries, path.name)
             target = tuple(image_size) if image_size is not None else most_common_size(headers)
             check_image_shape(target, path.name, "Resize them first or choose an image size such as (64, 64).")
-            check_decoded_budget(headers, target, path.name)
-            images = decode_zip_images(archive, headers, target, path.name)
+            channels = 3 if any(header.colour for header in headers) and not grayscale else 1
+            check_decoded_budget(headers, target, path.name, channels)
+            images = decode_zip_images(archive, headers, target, path.name, channels)
     except ZIP_READ_ERRORS as error:
         raise DataError(f"{path.name} is not a readable zip file ({error}). Re-create it and upload again.") from None
     numbers = {class_name: index for index, class_name in enumerate(class_names)}
@@ -127,6 +131,7 @@ class ImageHeader:
     info: zipfile.ZipInfo
     size: tuple[int, int]  # PIL's (width, height)
     decoded_bytes: int  # memory PIL takes for the decoded pixels
+    colour: bool  # whether the image has colour (its mode, and a palette's entries, from the header)
 
 
 def read_image_headers(
@@ -140,8 +145,18 @@ def read_image_headers(
                             f"{', '.join(IMAGE_SUFFIXES)} files are allowed.")
         with archive.open(info) as member:  # streamed: only the first bytes are unpacked
             image = open_image(member, info.filename, file_name)
-            headers.append(ImageHeader(class_name, info, image.size, decoded_bytes(image)))
+            headers.append(ImageHeader(class_name, info, image.size, decoded_bytes(image), has_colour(image)))
     return headers
+
+
+def has_colour(image: Image.Image) -> bool:
+    """Whether an opened (not decoded) image is in colour: its mode, or for a palette image, any entry not grey."""
+    if image.mode in GREY_MODES:
+        return False
+    if image.mode in ("P", "PA"):
+        palette = np.asarray(image.getpalette() or [], dtype=np.int64).reshape(-1, 3)  # PNG's PLTE, read with the header
+        return bool((palette != palette[:, :1]).any())
+    return True
 
 
 def decoded_bytes(image: Image.Image) -> int:
@@ -151,9 +166,9 @@ def decoded_bytes(image: Image.Image) -> int:
     return width * height * per_pixel
 
 
-def check_decoded_budget(headers: list[ImageHeader], size: tuple[int, int], file_name: str) -> None:
-    """Refuse, before decoding, a result over MAX_UPLOAD_PIXELS or decoding work over MAX_DECODED_BYTES."""
-    check_pixel_budget(len(headers), size, file_name)
+def check_decoded_budget(headers: list[ImageHeader], size: tuple[int, int], file_name: str, channels: int = 1) -> None:
+    """Refuse, before decoding, a result over MAX_UPLOAD_PIXELS values or decoding work over MAX_DECODED_BYTES."""
+    check_pixel_budget(len(headers), size, file_name, channels)
     total = sum(header.decoded_bytes for header in headers)
     if total > MAX_DECODED_BYTES:
         raise DataError(f"{file_name}: its {len(headers):,} images decode to {total:,} bytes; the limit is "
@@ -161,16 +176,16 @@ def check_decoded_budget(headers: list[ImageHeader], size: tuple[int, int], file
 
 
 def decode_zip_images(
-    archive: zipfile.ZipFile, headers: list[ImageHeader], size: tuple[int, int], file_name: str
+    archive: zipfile.ZipFile, headers: list[ImageHeader], size: tuple[int, int], file_name: str, channels: int = 1
 ) -> np.ndarray:
-    """Unpack, decode and resize each image into one (N, H, W) float32 array, one image at a time."""
-    images = np.empty((len(headers), *size), dtype=np.float32)
+    """Unpack, decode and resize each image into one (N, H, W) or (N, H, W, 3) float32 array, one at a time."""
+    images = np.empty((len(headers), *size) + ((channels,) if channels > 1 else ()), dtype=np.float32)
     budget = MAX_UNCOMPRESSED_BYTES
     for index, header in enumerate(headers):
         payload = read_member(archive, header.info, budget, file_name)
         budget -= len(payload)
         image = open_image(io.BytesIO(payload), header.info.filename, file_name)
-        images[index] = decode_image(image, header.info.filename, size, file_name)
+        images[index] = decode_image(image, header.info.filename, size, file_name, channels)
     return images
 
 
@@ -204,14 +219,16 @@ def most_common_size(headers: list[ImageHeader]) -> tuple[int, int]:
     return height, width
 
 
-def decode_image(image: Image.Image, entry_name: str, size: tuple[int, int], file_name: str) -> np.ndarray:
-    """Decode to grayscale and resize to ``size`` (H, W); returns (H, W) float32 in [0, 1]."""
+def decode_image(
+    image: Image.Image, entry_name: str, size: tuple[int, int], file_name: str, channels: int = 1
+) -> np.ndarray:
+    """Decode to grey (1 channel) or RGB (3) and resize to ``size`` (H, W); returns (H, W[, 3]) float32 in [0, 1]."""
     height, width = size
     try:
-        gray = image.convert("L")
-        if gray.size != (width, height):
-            gray = gray.resize((width, height), Image.Resampling.LANCZOS)
+        pixels = image.convert("L" if channels == 1 else "RGB")
+        if pixels.size != (width, height):
+            pixels = pixels.resize((width, height), Image.Resampling.LANCZOS)
     except _IMAGE_READ_ERRORS:
         raise DataError(f"{file_name}: {entry_name!r} is not a readable PNG or JPEG image; "
                         "re-save it or remove it from the zip.") from None
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    return np.asarray(pixels, dtype=np.float32) / 255.0

@@ -43,9 +43,9 @@ class TestCodes:
 
 
 class Encoder(Protocol):
-    """Anything with LatentModel's ``image_shape`` and ``encode``: (N, H, W) -> (means (N, D), logvars (N, D))."""
+    """Anything with LatentModel's ``image_dims`` and ``encode``: (N, *image_dims) -> (means (N, D), logvars (N, D))."""
 
-    image_shape: tuple[int, int]
+    image_dims: tuple[int, ...]  # (H, W) grey or (H, W, 3) colour
 
     def encode(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -112,7 +112,7 @@ def write_test_codes(checkpoint: str | Path, codes: TestCodes, dataset_version: 
 def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.ndarray,
                       class_names: tuple[str, ...], dataset: str,
                       progress: Callable[[float], None] | None = None) -> TestCodes:
-    """Encode the test images (N, H, W) with ``model``: their latent means and log-variances as :class:`TestCodes`.
+    """Encode the test images (N, *image_dims) with ``model``: their latent means and log-variances as :class:`TestCodes`.
 
     They are encoded ENCODE_BATCH_IMAGES at a time; ``progress`` gets the fraction done (0..1) after each
     batch, so a page can show a bar while a large set (70,000 images) is encoded.
@@ -120,7 +120,7 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
     Raises:
         DataError: the images are not the size the model reads.
     """
-    require_image_size(test_images, model.image_shape, dataset)
+    require_image_size(test_images, model.image_dims, dataset)
     means, logvars = encode_in_batches(model, test_images, progress)
     return TestCodes(means, np.asarray(test_labels).astype(np.int64), tuple(str(name) for name in class_names), dataset,
                      logvars)
@@ -128,7 +128,7 @@ def encode_test_codes(model: Encoder, test_images: np.ndarray, test_labels: np.n
 
 def encode_in_batches(model: Encoder, images: np.ndarray, progress: Callable[[float], None] | None = None,
                       batch_size: int = ENCODE_BATCH_IMAGES) -> tuple[np.ndarray, np.ndarray | None]:
-    """The latent means and log-variances (N, D) float32 of (N, H, W) images, a batch at a time, reporting the
+    """The latent means and log-variances (N, D) float32 of (N, *image_dims) images, a batch at a time, reporting the
     fraction done; the log-variances are None when the encoder gives none."""
     total = len(images)
     if not total:

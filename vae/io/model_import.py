@@ -19,9 +19,10 @@ from vae.io.importers import Detected, ImportChoices
 from vae.analysis.latent import LatentModel
 from vae.io.schema import is_ours, validate_checkpoint
 
-# MNIST, Fashion-MNIST and KMNIST (the sets torchvision downloads) are all 28x28: a model can be named as trained
-# on one of them before its images are on this machine.
+# MNIST, Fashion-MNIST and KMNIST (downloaded by torchvision) are 28x28 grey, the colour sets as below: a model can be named
+# as trained on one of them before its images are on this machine.
 DOWNLOADED_IMAGE_SHAPE = (28, 28)
+DOWNLOADED_IMAGE_DIMS = {"cifar10": (32, 32, 3), "svhn": (32, 32, 3), "celeba-64": (64, 64, 3)}  # the others: grey
 _COMMAND_LINE_HINT = re.compile(r" \((?:command line: )?--[^)]*\)")  # "(command line: --log-var)", "(--log-std)"
 
 
@@ -89,7 +90,7 @@ def save_imported_model(
     class_names = tuple(dataset.class_names) if dataset is not None else ()
     raw = import_file(source, choices, dataset_name, class_names)
     module = model_from_checkpoint(raw, source.name)
-    require_dataset_size(dataset_name, dataset, tuple(module.config.image_shape))
+    require_dataset_size(dataset_name, dataset, tuple(module.config.image_dims))
     raw.update(imported_from=f"{raw['imported_from']}; uploaded as {source.name}",
                created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     validate_checkpoint(raw, target.name)  # a file this writes always opens again
@@ -99,21 +100,29 @@ def save_imported_model(
     return target
 
 
-def require_dataset_size(dataset_name: str, dataset: Dataset | None, image_shape: tuple[int, int]) -> None:
-    """A DataError, in words, when the named dataset's images are not the size the model reads."""
+def require_dataset_size(dataset_name: str, dataset: Dataset | None, image_dims: tuple[int, ...]) -> None:
+    """A DataError, in words, when the named dataset's images are not the size (or colour) the model reads.
+
+    ``image_dims`` is the model's (H, W) for grey or (H, W, 3) for colour.
+    """
     if not dataset_name:
         return
     if dataset is not None:
-        size = tuple(dataset.image_shape)
+        size = tuple(dataset.image_dims)
     elif dataset_name in DATASETS and dataset_name not in OFFLINE_DATASETS:
-        size = DOWNLOADED_IMAGE_SHAPE
+        size = DOWNLOADED_IMAGE_DIMS.get(dataset_name, DOWNLOADED_IMAGE_SHAPE)
     else:
         raise DataError(f"The images called {dataset_name} are not on this machine; choose another dataset.")
-    if size != tuple(image_shape):
+    if size != tuple(image_dims):
         raise DataError(
-            f"The {dataset_name} images are {size[0]}x{size[1]} pixels, but this model reads images of "
-            f"{image_shape[0]}x{image_shape[1]} pixels, so it cannot have been trained on them. Choose the images "
+            f"The {dataset_name} images are {_pixels(size)}, but this model reads images of "
+            f"{_pixels(tuple(image_dims))}, so it cannot have been trained on them. Choose the images "
             f"it was trained on, or \"none of these\".")
+
+
+def _pixels(image_dims: tuple[int, ...]) -> str:
+    """'28x28 pixels' for grey images, '32x32 pixels in colour' for colour ones."""
+    return f"{image_dims[0]}x{image_dims[1]} pixels" + (" in colour" if len(image_dims) > 2 else "")
 
 
 def _save_codes(target: Path, model: LatentModel, dataset: Dataset) -> None:

@@ -35,6 +35,6 @@ def export_onnx(model: Any, path: str | Path) -> Path:
         raise VAEError(f"This model's decoder could not be written as ONNX ({type(error).__name__}).") from None
     proto = program.model_proto
     onnx.helper.set_model_props(proto, {"latent_dim": str(module.config.latent_dim),
-                                        "image_shape": "x".join(str(s) for s in module.config.image_shape)})
+                                        "image_shape": "x".join(str(s) for s in module.config.image_dims)})
     onnx.checker.check_model(proto)
     return write_atomically(Path(path), proto.SerializeToString())

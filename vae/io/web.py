@@ -7,8 +7,9 @@ A web decoder file (``python -m vae export FILE.pt --format web``) is one file, 
     L bytes     the header, UTF-8 JSON, padded with spaces so that the weights start on a 4-byte boundary
     4*N bytes   the weights, float32 little-endian, N = header["weight_count"]
 
-The header holds ``format``, ``version``, ``latent_dim``, ``image_shape`` [H, W], ``weight_count``,
-``sha256`` and ``layers``, run in order on one code. Every layer has ``op``, ``name`` (where it came
+The header holds ``format``, ``version``, ``latent_dim``, ``image_shape`` [H, W], ``channels`` (1 for grey,
+3 for colour; a header without it is grey), ``weight_count``, ``sha256`` and ``layers``, run in order on one
+code. The last layer gives the image row-major: (H, W) grey, or (H, W, 3) colour with RGB last. Every layer has ``op``, ``name`` (where it came
 from in the torch model), ``input_shape`` and ``output_shape`` (one image, no batch dim, row-major,
 i.e. (C, H, W) for feature maps). Per op:
 
@@ -72,6 +73,11 @@ class WebDecoder:
         """(H, W) of the decoded image."""
         return tuple(self.header["image_shape"])  # type: ignore[return-value]
 
+    @property
+    def channels(self) -> int:
+        """1 for a grey image, 3 for colour (RGB, the last axis)."""
+        return int(self.header.get("channels", 1))
+
     def weight_bytes(self) -> bytes:
         """The weights as float32 little-endian bytes."""
         return np.ascontiguousarray(self.weights, dtype="<f4").tobytes()
@@ -122,7 +128,7 @@ def _header_fits(header: dict, weight_count: int) -> bool:
     """Whether the header is our format and version and every tensor lies inside the weights."""
     if header.get("format") != FORMAT_NAME or header.get("version") != FORMAT_VERSION:
         return False
-    if header.get("weight_count") != weight_count:
+    if header.get("weight_count") != weight_count or header.get("channels", 1) not in (1, 3):
         return False
     for layer in header["layers"]:
         if layer["op"] not in OPS:
@@ -167,7 +173,8 @@ def export_decoder(model: Any) -> WebDecoder:
     module = getattr(model, "module", model)
     latent_dim = int(module.config.latent_dim)
     height, width = (int(side) for side in module.config.image_shape)
-    layers, blob = trace_decoder(module, latent_dim, (height, width))
+    channels = int(module.config.channels)
+    layers, blob = trace_decoder(module, latent_dim, module.config.image_dims)
     header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "latent_dim": latent_dim,
-              "image_shape": [height, width], "weight_count": int(blob.size), "layers": layers}
+              "image_shape": [height, width], "channels": channels, "weight_count": int(blob.size), "layers": layers}
     return WebDecoder(header, blob)

@@ -21,23 +21,23 @@ class UnsupportedLayer(VAEError):
     """The decoder uses a layer the in-browser decoder cannot run; the app then decodes on the server."""
 
 
-def trace_decoder(module: Any, latent_dim: int, image_shape: tuple[int, int]) -> tuple[list[dict], np.ndarray]:
+def trace_decoder(module: Any, latent_dim: int, image_dims: tuple[int, ...]) -> tuple[list[dict], np.ndarray]:
     """The layers of ``module``'s decode path, run in order on one code, and their weights, (N,) float32.
 
     Raises UnsupportedLayer when the path is not a straight chain of layers the web format knows,
-    or does not end in an ``image_shape`` (H, W) image.
+    or does not end in an ``image_dims`` image: (H, W) grey, or (H, W, C) colour with the channels last.
     """
-    height, width = image_shape
+    image = [int(side) for side in image_dims]
     traced, steps = _trace(module, latent_dim)
     weights: list[np.ndarray] = []
     layers: list[dict] = []
     for node in steps:
         layers += _translate(node, traced, weights)
     final = layers[-1]["output_shape"] if layers else [latent_dim]
-    if math.prod(final) != height * width:
-        raise UnsupportedLayer(f"The decoder gives {final} values, not a {height}x{width} image.")
-    if final != [height, width]:
-        layers.append({"op": "reshape", "name": "image", "input_shape": final, "output_shape": [height, width]})
+    if math.prod(final) != math.prod(image):
+        raise UnsupportedLayer(f"The decoder gives {final} values, not a {'x'.join(map(str, image))} image.")
+    if final != image:
+        layers.append({"op": "reshape", "name": "image", "input_shape": final, "output_shape": image})
     blob = np.concatenate(weights) if weights else np.zeros(0, np.float32)
     return layers, blob
 

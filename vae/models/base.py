@@ -19,7 +19,7 @@ class BaseVAE(nn.Module):
     config: ModelConfig
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, H, W) images in [0, 1] -> mu (B, D), logvar (B, D)."""
+        """(B, H, W) grey or (B, H, W, C) colour images in [0, 1] -> mu (B, D), logvar (B, D)."""
         features = self._encode_features(self._scale_inputs(images))
         return self.fc_mu(features), self.fc_logvar(features)
 
@@ -41,12 +41,12 @@ class BaseVAE(nn.Module):
         return mu + eps * torch.exp(0.5 * logvar)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D) latents -> (B, H, W) images (in [0, 1] for the usual sigmoid output)."""
+        """(B, D) latents -> (B, H, W) or (B, H, W, C) images (in [0, 1] for the usual sigmoid output)."""
         raw = self._decode_raw(z)
         return torch.sigmoid(raw) if self.config.output_activation == "sigmoid" else raw
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        """(B, D) latents -> (B, H, W) pre-sigmoid values, which the losses read.
+        """(B, D) latents -> (B, H, W[, C]) pre-sigmoid values, which the losses read.
 
         A model with a linear last layer (imported) gives images directly; its logits are those of
         the images clipped into (0, 1), so the likelihoods still apply.
@@ -59,14 +59,14 @@ class BaseVAE(nn.Module):
     def forward(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, H, W) -> logits (B, H, W), mu (B, D), logvar (B, D)."""
+        """(B, H, W[, C]) -> logits (B, H, W[, C]), mu (B, D), logvar (B, D)."""
         mu, logvar = self.encode(images)
         z = self.reparameterize(mu, logvar, generator)
         return self.decode_logits(z), mu, logvar
 
 
 class DecodeOnly(nn.Module):
-    """A model's ``decode`` as a module's forward: (B, D) codes -> (B, H, W) images (for tracing and export)."""
+    """A model's ``decode`` as a module's forward: (B, D) codes -> (B, H, W[, C]) images (for tracing and export)."""
 
     def __init__(self, inner: nn.Module) -> None:
         super().__init__()

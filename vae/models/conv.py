@@ -16,7 +16,7 @@ class ConvVAE(BaseVAE):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        channels = [1, *config.conv_channels]
+        channels = [config.channels, *config.conv_channels]
         self.feature_shape = conv_feature_shape(config)  # (C, h, w) after the strided convs
         features = math.prod(self.feature_shape)
         self.encoder = nn.Sequential(*_convs(channels), nn.Flatten(), nn.Linear(features, config.conv_hidden), nn.ReLU())
@@ -32,14 +32,17 @@ class ConvVAE(BaseVAE):
         self.to(memory_format=torch.channels_last)
 
     def _encode_features(self, images: torch.Tensor) -> torch.Tensor:
-        nhwc = images.unsqueeze(-1).permute(0, 3, 1, 2)  # (B, 1, H, W) with channels-last strides, no copy
-        return self.encoder(nhwc)  # -> (B, hidden)
+        pixels = images if self.config.channels > 1 else images.unsqueeze(-1)  # (B, H, W, C)
+        nchw = pixels.permute(0, 3, 1, 2)  # (B, C, H, W) with channels-last strides, no copy
+        return self.encoder(nchw)  # -> (B, hidden)
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         maps = self.decoder_dense(z).view(-1, *self.feature_shape)  # (B, C, h, w)
-        out = self.decoder_convs(maps)[:, 0]  # (B, h * 2^steps, w * 2^steps)
+        out = self.decoder_convs(maps)  # (B, C, h * 2^steps, w * 2^steps)
         height, width = self.config.image_shape
-        return out[:, :height, :width]  # crop the padding odd sizes picked up
+        if self.config.channels == 1:
+            return out[:, 0][:, :height, :width]  # (B, H, W): crop the padding odd sizes picked up
+        return out[:, :, :height, :width].permute(0, 2, 3, 1)  # (B, H, W, C), as the images are given
 
 
 def _convs(channels: list[int]) -> list[nn.Module]:

@@ -54,7 +54,7 @@ class KerasConvVAE(BaseVAE):
         super().__init__()
         self.config = config
         height, width = config.image_shape
-        channels = [1, *(layer[0] for layer in config.conv_layers)]
+        channels = [config.channels, *(layer[0] for layer in config.conv_layers)]
         convs: list[nn.Module] = []
         for c_in, (c_out, kernel, stride) in zip(channels, config.conv_layers):
             convs += [SameConv2d(c_in, c_out, kernel, stride), nn.ReLU()]
@@ -71,13 +71,15 @@ class KerasConvVAE(BaseVAE):
         self.decoder_convs = _same_transposed_convs(config.map_channels, config.deconv_layers)
 
     def _encode_features(self, images: torch.Tensor) -> torch.Tensor:
-        maps = self.encoder_convs(images.unsqueeze(1))  # (B, C, h, w)
+        pixels = images.permute(0, 3, 1, 2) if self.config.channels > 1 else images.unsqueeze(1)  # (B, C, H, W)
+        maps = self.encoder_convs(pixels)  # (B, C, h, w)
         return self.encoder_dense(maps.permute(0, 2, 3, 1).flatten(1))  # flattened as (h, w, C), like Keras
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
         maps = self.decoder_dense(z).view(-1, *self.map_shape).permute(0, 3, 1, 2)  # (B, h, w, C) -> (B, C, h, w)
         height, width = self.config.image_shape
-        return self.decoder_convs(maps)[:, 0, :height, :width]  # crop what odd sizes picked up
+        out = self.decoder_convs(maps)[:, :, :height, :width]  # crop what odd sizes picked up
+        return out[:, 0] if self.config.channels == 1 else out.permute(0, 2, 3, 1)  # (B, H, W) or (B, H, W, C)
 
 
 def tf_same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

@@ -14,7 +14,7 @@ class MLPVAE(BaseVAE):
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        pixels = config.image_shape[0] * config.image_shape[1]
+        pixels = config.image_shape[0] * config.image_shape[1] * config.channels  # H x W x C values
         sizes = [pixels, *config.hidden_sizes]
         self.encoder = linear_relu_stack(sizes)
         self.fc_mu = nn.Linear(sizes[-1], config.latent_dim)
@@ -26,7 +26,7 @@ class MLPVAE(BaseVAE):
         self.decoder = nn.Sequential(*linear_relu_stack(back), nn.Linear(back[-1], pixels))
 
     def _encode_features(self, images: torch.Tensor) -> torch.Tensor:
-        return self.encoder(images.flatten(1))  # (B, H*W) -> (B, hidden)
+        return self.encoder(images.flatten(1))  # (B, H*W*C) -> (B, hidden)
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, *self.config.image_shape)  # (B, D) -> (B, H, W)
+        return self.decoder(z).view(-1, *self.config.image_dims)  # (B, D) -> (B, H, W) or (B, H, W, C)

@@ -27,6 +27,7 @@ from vae.data.dataset import Dataset
 from vae.data.registry import dataset_version
 from vae.errors import VAEError
 from vae.files import checkpoint_path, sanitize_name, write_atomically
+from vae.presets import for_images
 from vae.training import progress
 from vae.training.progress import MAX_RUNNING_JOBS, PREVIEW_COUNT, PRIOR_SAMPLES
 
@@ -188,6 +189,9 @@ def start_job(
 ) -> str:
     """Start a run in its own process and return its id (a string to keep in session state and in the link).
 
+    ``model_config`` is built for the dataset's image size and colour (grey or RGB): at once for a Dataset,
+    in the training process (vae.training.run) for a dataset's name, which may end in ``:grey``.
+
     Raises:
         JobError: MAX_RUNNING_JOBS runs are going in this folder already, another running job writes the
             same file, the file exists and ``overwrite`` is False, or the process could not start.
@@ -196,6 +200,8 @@ def start_job(
     name = sanitize_name(name)
     folder = checkpoint_path(folder, name).parent
     job_id = uuid.uuid4().hex
+    if isinstance(dataset, Dataset):  # the state file then says what is built: this size, grey or colour
+        model_config = for_images(model_config, dataset.image_shape, dataset.channels)
     with _START_LOCK:
         progress.clean_old_jobs(folder)
         check_capacity(folder)

@@ -5,7 +5,7 @@ torchrun) and the app's background jobs (vae.training.worker) both train through
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +19,7 @@ from vae.io.checkpoints import save_checkpoint
 from vae.io.codes import TestCodes, encode_test_codes, save_codes
 from vae.io.timelapse import Timelapse, write_timelapse
 from vae.models import BaseVAE
+from vae.presets import for_images
 from vae.training.distributed import SINGLE, World
 from vae.training.loop import CancelFlag, divergence_advice, train_model
 from vae.training.recorder import EpochFrame, EpochRecorder
@@ -57,7 +58,7 @@ def run_training(
     """Train a new model on ``dataset`` and save it as ``target``, with the codes of its test images beside it.
 
     Args:
-        dataset: The images; the model is built for their size (``model_config.image_shape`` is replaced).
+        dataset: The images; the model is built for their size and colour (``image_shape`` and ``channels`` replaced).
         model_config: The architecture.
         train_config: Epochs, batch size, learning rate, beta, seed, device.
         target: The checkpoint file to write.
@@ -75,7 +76,7 @@ def run_training(
         The outcome. When no epoch finished (stopped or diverged at once) nothing is saved; other processes
         than the first save nothing either.
     """
-    config = replace(model_config, image_shape=dataset.image_shape)
+    config = for_images(model_config, dataset.image_shape, dataset.channels)
     recorder = EpochRecorder(dataset.test_images, dataset.test_labels, tuple(dataset.class_names), dataset.name,
                              train_config.epochs, train_config.seed, previews=on_frame is not None)
     hooks = _recording_hooks(recorder, callback, on_built, on_frame) if world.is_main else (None, None)
