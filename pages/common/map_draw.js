@@ -112,7 +112,9 @@ function drawDensePixels(map, context, box) {
     const column = Math.floor(pixels[2 * i] * ratio - half) - left, row = Math.floor(pixels[2 * i + 1] * ratio - half) - top;
     if (!(column > -side && column < width && row > -side && row < height)) continue; // off the plot, or not finite
     const c0 = Math.max(0, column), c1 = Math.min(width, column + side), r1 = Math.min(height, row + side);
-    for (let r = Math.max(0, row); r < r1; r++) out.fill(color, r * width + c0, r * width + c1);
+    for (let r = Math.max(0, row); r < r1; r++) {
+      for (let k = r * width + c0, end = r * width + c1; k < end; k++) out[k] = color; // (fill() costs more per call)
+    }
   }
   context.putImageData(image, left, top);
   return true;
