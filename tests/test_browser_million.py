@@ -184,3 +184,48 @@ def test_hiding_a_class_takes_its_pixels_off_the_map_and_out_of_hover(drawn, mil
     state = geometry(drawn)
     check_drawn(drawn, state, points, labels, {HIDDEN_CLASS}, seed=3)
     check_hovers(drawn, state, points, labels, {HIDDEN_CLASS}, seed=4)
+
+
+def ring_alpha(page, centres: np.ndarray) -> list[int]:
+    """The overlay's largest alpha in a 3 x 3 device-pixel patch at each (column, row)."""
+    return page.evaluate(f"""centres => {{
+        const canvas = {MAP}.overlay, data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        return centres.map(([c, r]) => {{
+            let most = 0;
+            for (let dc = -1; dc <= 1; dc++) for (let dr = -1; dr <= 1; dr++) most = Math.max(most, data[4 * ((r + dr) * canvas.width + c + dc) + 3]);
+            return most;
+        }});
+    }}""", centres.tolist())
+
+
+def test_selected_dots_keep_their_rings_over_a_million_and_lose_them_when_hidden(drawn, million):
+    """After the previous test: HIDDEN_CLASS is hidden. Far-apart dots are selected; the visible ones get a ring,
+    through later overlay redraws (a dragged cross redraws it every frame), the hidden ones none until shown again."""
+    points, labels, data = million
+    state = geometry(drawn)
+    pixels, rng = dot_pixels(state, points), np.random.default_rng(5)
+    marker = dot_pixels(state, np.zeros((1, 2), np.float32))[0]
+    chosen: list[int] = []
+    for i in rng.permutation(COUNT)[:20_000]:
+        inside = (state["left"] + 20 < pixels[i, 0] + state["canvas"]["left"] < state["left"] + state["width"] - 20
+                  and state["top"] + 20 < pixels[i, 1] + state["canvas"]["top"] < state["top"] + state["height"] - 20)
+        far = all(np.hypot(*(pixels[i] - pixels[j])) > 20 for j in chosen) and np.hypot(*(pixels[i] - marker)) > 30
+        if inside and far:
+            chosen.append(int(i))
+        if len(chosen) == 60:
+            break
+    indices = np.sort(np.array(chosen, "<u4"))
+    encoded = latent_map.base64.b64encode(indices.tobytes()).decode("ascii")
+    drawn.evaluate(f"s => {MAP}.update({{...window.mapData, points: {{token: window.mapData.points.token,"
+                   f" count: window.mapData.points.count}}, selectable: true, selection: {{indices: s}}}})", encoded)
+    drawn.evaluate(f"() => {{ {MAP}.redrawOverlay(); {MAP}.redrawOverlay(); }}")
+    ratio = state["canvas"]["ratio"]
+    right_of = np.floor((pixels[indices] + np.array([5.0, 0.0], np.float32)) * ratio).astype(int)  # RING_RADIUS
+    alphas = ring_alpha(drawn, right_of)
+    hidden = labels[indices] == HIDDEN_CLASS
+    assert hidden.any() and (~hidden).any()
+    assert all(alpha > 100 for alpha, gone in zip(alphas, hidden) if not gone)
+    assert all(alpha == 0 for alpha, gone in zip(alphas, hidden) if gone)
+    drawn.locator(f".latent-map-legend-item[data-label='{HIDDEN_CLASS}']").click()  # shown again: ringed again
+    drawn.wait_for_function(f"c => !{MAP}.describe({{dots: false}}).hidden.includes(c)", arg=HIDDEN_CLASS)
+    assert all(alpha > 100 for alpha in ring_alpha(drawn, right_of))
