@@ -14,7 +14,7 @@ In Python: latent_map.map_data the first time, and on a later run of the page (e
 "before" is the map's JavaScript at --before (git archive of that commit's pages/), "after" the working tree's.
 The 70,000-point case through the real app is benchmarks/app_speed.py --big-points 70000.
 
-Run: python -m benchmarks.million_points [--sizes 1000 70000 1000000] [--before fdbca3d] [--hovers 150]
+Run: python benchmarks/million_points.py [--sizes 1000 70000 1000000] [--before fdbca3d] [--hovers 150]
 """
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks import browser_harness as h
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT)]  # also run as `python benchmarks/million_points.py`
+
+from benchmarks import browser_harness as h  # noqa: E402
 BASE_COMMIT = "fdbca3d"  # the map before the million-point drawing and index (shapes per dot, string-keyed buckets)
 SIZES = (1_000, 70_000, 1_000_000)
 CLASSES = 10

@@ -26,6 +26,7 @@ HIDDEN_CLASS = 3
 SAMPLED_DOTS = 400
 HOVERS = 40
 MAP = "window.mapElement.__latentMap"
+KEY_STRIDE = 1_000_003  # a square's corner (column, row) as one number: column * KEY_STRIDE + row
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +82,14 @@ def expected_colours(state: dict, pixels: np.ndarray, labels: np.ndarray, hidden
     visible = ~np.isin(labels, list(hidden))
     top_dot = {}  # square corner key -> the highest visible index there, for the sampled neighbourhoods only
     wanted = {(int(c) - dc, int(r) - dr) for c, r in samples for dc in range(side) for dr in range(side)}
-    keys = corners[:, 0] * 1_000_003 + corners[:, 1]
-    wanted_keys = np.array([c * 1_000_003 + r for c, r in wanted])
+    keys = corners[:, 0] * KEY_STRIDE + corners[:, 1]
+    wanted_keys = np.array([c * KEY_STRIDE + r for c, r in wanted])
     hit = visible & np.isin(keys, wanted_keys)
     for i in np.flatnonzero(hit):  # ascending: the last (highest index) wins
         top_dot[int(keys[i])] = int(i)
     out = []
     for c, r in samples:
-        covering = [top_dot.get((int(c) - dc) * 1_000_003 + int(r) - dr, -1) for dc in range(side) for dr in range(side)]
+        covering = [top_dot.get((int(c) - dc) * KEY_STRIDE + int(r) - dr, -1) for dc in range(side) for dr in range(side)]
         best = max(covering)
         out.append(None if best < 0 else int(labels[best]))
     return out
