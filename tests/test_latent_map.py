@@ -85,7 +85,7 @@ def test_the_component_script_is_one_module_with_its_imports_joined():
     assert not re.search(r"^import ", source, re.MULTILINE) and "from \"." not in source  # nothing left to fetch
     here = Path(latent_map.__file__).parent
     modules = [here / "map_layers.js", here / "map_select.js", here / "map_draw.js", here.parent / "decoder.js",
-               here / "map_live.js", here / "map_scrubber.js", here / "map_link.js"]
+               here / "map_live.js", here / "map_scrubber.js", here / "map_link.js", here / "map_index.js"]
     for module in modules:  # each once, its lines as written (bar "export" and its own imports)
         lines = [line.removeprefix("export ") for line in module.read_text().splitlines()
                  if line.strip() and not line.startswith(("import ", "         "))]
@@ -95,3 +95,35 @@ def test_the_component_script_is_one_module_with_its_imports_joined():
     assert order == sorted(order)  # each before its first user: the decoder before map_live.js, which uses it
     assert source.count("export default function") == 1 and source.rstrip().endswith("}")
     assert len(source) < 1.05 * sum(len(path.read_text()) for path in [*modules, here / "latent_map.js"])
+
+
+def test_a_point_set_is_encoded_once_and_shared_by_later_runs(monkeypatch):
+    rng = np.random.default_rng(2)
+    points, labels = rng.normal(size=(40, 2)).astype(np.float32), rng.integers(0, 5, 40)
+    encoded = []
+    real = base64.b64encode
+    monkeypatch.setattr(latent_map.base64, "b64encode", lambda raw: encoded.append(len(raw)) or real(raw))
+    first = latent_map.point_set(points + 100.0, labels)  # a set no other test makes
+    assert len(encoded) == 3  # x, y, labels
+    again = latent_map.point_set((points + 100.0).copy(), labels.copy())  # a later run: equal arrays, new objects
+    assert again is first and len(encoded) == 3
+    for k in range(latent_map.POINT_SETS_KEPT):  # newer sets push it out: the memory held stays bounded
+        latent_map.point_set(points + k, labels)
+    assert latent_map.point_set(points + 100.0, labels) is not first and len(encoded) == 3 * (latent_map.POINT_SETS_KEPT + 2)
+    assert len(latent_map._encoded) <= latent_map.POINT_SETS_KEPT
+
+
+@pytest.mark.slow
+def test_a_million_points_travel_as_base64_and_are_encoded_once():
+    rng = np.random.default_rng(3)
+    points, labels = rng.normal(size=(1_000_000, 2)).astype(np.float32), rng.integers(0, 10, 1_000_000)
+    data = latent_map.map_data(points, labels, [str(d) for d in range(10)], (-5.0, 5.0), (-5.0, 5.0), codes=points)
+    text = json.dumps(data)  # what travels: well under Streamlit's server.maxMessageSize (200 MB by default)
+    assert len(text) < 30e6
+    decoded = decode_map(json.loads(text))
+    np.testing.assert_array_equal(decoded["points"], points)
+    np.testing.assert_array_equal(decoded["label_array"], labels)
+    np.testing.assert_array_equal(decoded["codes"], points)
+    later = latent_map.map_data(points.copy(), labels.copy(), [str(d) for d in range(10)], (-5.0, 5.0), (-5.0, 5.0),
+                                codes=points.copy())
+    assert later["points"] is data["points"]

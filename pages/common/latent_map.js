@@ -2,11 +2,11 @@
 // decoded images behind, a legend that hides classes, and (pages/common/map_live.js) the model's decoder running in
 // the page: the picture beside the map follows the mouse, a dragged cross, arrow keys and the latent sliders, with no
 // server rerun. With data.mode "scrubber" it mounts Interpolate's scrubber instead (map_scrubber.js). Drawing in
-// map_draw.js. Streamlit calls the default export on the first draw and again whenever the data changes, with the same
-// parentElement; the map is built once and kept on that element. Outside Streamlit, call it with {parentElement, data,
-// setTriggerValue} (setTriggerValue may be null). Events sent to Python: "click" {x, y, index} (index: the test image
-// under the mouse, or null; also when a dragged cross or arrow keys let go), "legend" (a class number), "slider" {z:
-// the full code}, "need" {points: token} or {decoder: sha256} (this tab lacks what the data names), "select".
+// map_draw.js, the dot under the mouse in map_index.js. Streamlit calls the default export on the first draw and again
+// whenever the data changes, with the same parentElement; the map is built once and kept on that element. Outside
+// Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null). Events sent to Python:
+// "click" {x, y, index} (index: the test image under the mouse, or null; also when a dragged cross or arrow keys let
+// go), "legend" (a class number), "slider" {z: the full code}, "need" {points: token} or {decoder: sha256}, "select".
 import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
 import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
          updateSliders } from "./map_live.js";
@@ -14,10 +14,9 @@ import { joinGroup, leaveGroup, mountScrubber } from "./map_scrubber.js";
 import { describeLayers, updateLayers } from "./map_layers.js";
 import { attachSelection, describeSelection, updateSelection } from "./map_select.js";
 import { linkMap } from "./map_link.js";
+import { HIT_PIXELS, indexPixels, nearestDot } from "./map_index.js";
 
 const MARGIN = { left: 58, right: 12, top: 12, bottom: 46 };
-const HIT_PIXELS = 6; // a click this close to a dot picks that test image
-const CELL = 16; // bucket size of the pixel grid used to find the dot under the mouse
 const GRAB_PIXELS = 12; // a mouse press this close to the cross drags it
 const MOVE_PIXELS = 3; // a press that moves less than this is a click (or a tap), not a drag
 const KEY_STEP = 0.01; // an arrow key moves the point this share of the plane (Shift: ten times as far)
@@ -56,7 +55,7 @@ function createMap(parent) {
                 tip: $(".latent-map-tip"), legend: $(".latent-map-legend"), picture: $(".latent-map-picture"),
                 pictureCanvas: $(".latent-map-picture canvas"), caption: $("figcaption"), note: $(".latent-map-note"),
                 slidersRoot: $(".latent-map-sliders"), pictureSize: PICTURE_PIXELS, data: null, points: null,
-                pixels: null, buckets: null, image: null, send: null, width: 0, height: 0, hidden: new Set(),
+                pixels: null, grid: null, image: null, send: null, width: 0, height: 0, hidden: new Set(),
                 localHidden: null, pending: null, scrub: null, live: null, plane: null, point: null, shown: null,
                 basePoints: null, want: null, throttle: null, hovering: false, drag: null, draft: null, keyPoint: null, keyTimer: 0,
                 sliderTimer: 0, asked: new Set(), timings: { frames: 0, latencies: [] } };
@@ -68,7 +67,7 @@ function createMap(parent) {
   map.update = (data) => update(map, data);
   map.redrawOverlay = () => { if (map.data && map.width) drawOverlay(map, area(map)); };
   map.redrawBase = () => { map.width = 0; layout(map); };
-  map.describe = () => describe(map); // what the browser tests read
+  map.describe = (options) => describe(map, options); // what the browser tests read
   map.destroy = () => {
     resize.disconnect();
     leaveGroup(map, map.data && map.data.group); linkMap(map, null);
@@ -133,7 +132,7 @@ function layout(map) {
   if (map.canvas.clientWidth === map.width && map.canvas.clientHeight === map.height) return;
   map.width = map.canvas.clientWidth;
   map.height = map.canvas.clientHeight;
-  indexPixels(map);
+  indexPixels(map, area(map));
   drawBase(map, area(map));
   drawOverlay(map, area(map));
   map.root.dataset.drawn = String(Number(map.root.dataset.drawn || 0) + 1);
@@ -158,39 +157,6 @@ function toPlane(map, px, py) {
 
 function visible(map, i) {
   return !map.hidden.has(map.points.labels[i]);
-}
-
-function indexPixels(map) {
-  const { x, y, count } = map.points;
-  const pixels = new Float32Array(count * 2);
-  const buckets = new Map();
-  for (let i = 0; i < count; i++) {
-    const [px, py] = toPixel(map, x[i], y[i]);
-    pixels[2 * i] = px;
-    pixels[2 * i + 1] = py;
-    if (!visible(map, i) || !Number.isFinite(px) || !Number.isFinite(py)) continue;
-    const id = bucketId(px, py);
-    if (!buckets.has(id)) buckets.set(id, []);
-    buckets.get(id).push(i);
-  }
-  map.pixels = pixels;
-  map.buckets = buckets;
-}
-
-function bucketId(px, py) {
-  return `${Math.floor(px / CELL)},${Math.floor(py / CELL)}`;
-}
-
-function nearestDot(map, px, py, limit) {
-  let best = null, bestDistance = limit;
-  const i0 = Math.floor(px / CELL), j0 = Math.floor(py / CELL);
-  for (let a = -1; a <= 1; a++) for (let b = -1; b <= 1; b++) {
-    for (const i of map.buckets.get(`${i0 + a},${j0 + b}`) || []) {
-      const distance = Math.hypot(map.pixels[2 * i] - px, map.pixels[2 * i + 1] - py);
-      if (distance <= bestDistance) { best = i; bestDistance = distance; }
-    }
-  }
-  return best;
 }
 
 function mouse(map, event) {
@@ -385,16 +351,19 @@ function onLegend(map, label) {
   layout(map);
 }
 
-/** What the browser tests read. */
-function describe(map) {
+// ------------------------------------------------------------------ what the tests read
+
+/** The map's state; ``{dots: false}`` leaves out the visible dots' lists (a million of them is a lot to read). */
+function describe(map, { dots = true } = {}) {
   const rect = map.canvas.getBoundingClientRect(), box = area(map), points = map.points;
   const shown = [];
-  for (let i = 0; i < points.count; i++) if (visible(map, i)) shown.push(i);
+  if (dots) for (let i = 0; i < points.count; i++) if (visible(map, i)) shown.push(i);
   return {
     left: rect.left + box.left, top: rect.top + box.top, width: box.width, height: box.height,
     x_range: map.data.x_range, y_range: map.data.y_range, drawn: Number(map.root.dataset.drawn || 0),
     x: shown.map((i) => points.x[i]), y: shown.map((i) => points.y[i]), index: shown,
     label: shown.map((i) => points.labels[i]), marker: map.data.marker, hidden: Array.from(map.hidden),
+    count: points.count, canvas: { left: rect.left, top: rect.top, ratio: map.canvas.width / Math.max(1, map.width) },
     live: describeLive(map), layers: describeLayers(map), selection: describeSelection(map),
   };
 }
