@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -206,3 +207,18 @@ def listed_in_readme(path: Path) -> bool:
 def test_the_readme_names_every_module_of_each_folder(folder):
     files = {path for path in (ROOT / folder).iterdir() if listed_in_readme(path)}
     assert sorted(str(path.relative_to(ROOT)) for path in files - named_paths()) == []
+
+
+def tracked_text_files() -> list[Path]:
+    """Every file git tracks whose name says it is text (source, scripts, docs, config)."""
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    suffixes = {".py", ".js", ".css", ".md", ".sh", ".toml", ".txt", ".cfg", ".ini", ".yml", ".yaml", ".json"}
+    return [ROOT / name for name in names if Path(name).suffix in suffixes or name == ".ci/run"]
+
+
+def test_no_merge_conflict_markers_are_left():
+    """A merge once committed README.md with its conflict markers; none may land again."""
+    marker = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
+    left = [str(path.relative_to(ROOT)) for path in tracked_text_files()
+            if path.is_file() and marker.search(path.read_text(encoding="utf-8", errors="replace"))]
+    assert left == []
