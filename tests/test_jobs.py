@@ -327,6 +327,8 @@ def test_a_run_trains_in_its_own_lower_priority_process(tmp_path, random_dataset
     assert b"vae.training.worker" in open(f"/proc/{pid}/cmdline", "rb").read()
     expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + worker.WORKER_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, pid) == expected  # the scheduler serves the web server first
+    if hasattr(os, "SCHED_IDLE"):  # Linux: it runs only when the server leaves a core idle
+        assert os.sched_getscheduler(pid) == os.SCHED_IDLE
     snapshot = wait_for(job_id, lambda s: s.epochs_done >= 1)
     assert snapshot.running
     jobs.get_job(job_id).cancel()  # SIGTERM to the process: it stops after the batch and keeps the last epoch

@@ -52,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def lower_priority() -> None:
+    """Nice the process; on Linux also the idle policy: it trains only on what the web server leaves free."""
     try:
         os.nice(WORKER_NICENESS)
     except OSError:  # not allowed here: train at the same priority
         LOGGER.info("Could not lower the training process's priority")
+    if hasattr(os, "SCHED_IDLE"):  # set before torch starts its threads, which inherit it
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            LOGGER.info("Could not give the training process the idle scheduling policy")
 
 
 def threads_per_run() -> int:
