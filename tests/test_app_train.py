@@ -302,7 +302,7 @@ def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and
     app.selectbox(key="train_dataset").select("digits").run()
     app.number_input(key="train_latent").set_value(2)
     app.number_input(key="train_epochs").set_value(500)
-    app.number_input(key="train_batch").set_value(64).run()
+    app.number_input(key="train_batch").set_value(2).run()  # slow epochs: a page run fits between two
     app.button(key="train_start").click().run()
     job_id = app.session_state["train_job_id"]
     try:

@@ -264,7 +264,8 @@ def test_cli_imports_and_opens_keras_files(tmp_path, capsys):
     write_keras3_weights(weights_only, CLASSIC_ENCODER + CLASSIC_DECODER, weights)
     capsys.readouterr()
     assert main(["info", str(weights_only)]) == 0
-    assert '"kind": "keras-conv"' in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert '"kind": "keras-conv"' in printed and "processes   unknown (not saved by this app)" in printed
 
 
 @pytest.mark.slow

@@ -313,12 +313,13 @@ def run_info(args: argparse.Namespace) -> int:
     """Config, dataset, the processes it was trained with, and history, as text."""
     fields = read_checkpoint(args.path)
     model_from_checkpoint(fields, Path(args.path).name)  # a file whose model cannot be rebuilt fails here, as in eval
-    processes = fields["world_size"]
+    processes = fields.get("world_size")  # None for another program's file (Keras, a bare state_dict)
     lines = [f"file        {args.path}", f"dataset     {fields['dataset'] or 'unknown'}",
              f"classes     {', '.join(fields['class_names'])}", f"created     {fields['created'] or 'unknown'}",
              f"model       {json.dumps(fields['model_config'])}",
              f"training    {json.dumps(fields['train_config']) if fields['train_config'] else 'unknown'}",
-             f"processes   {processes} ({'one process' if processes == 1 else 'torchrun'}; world_size)"]
+             f"processes   {processes} ({'one process' if processes == 1 else 'torchrun'}; world_size)"
+             if processes else "processes   unknown (not saved by this app)"]
     history = fields["history"]
     for epoch, (loss, elbo) in enumerate(zip(history.get("train_loss", []), history.get("test_elbo", [])), start=1):
         lines.append(f"epoch {epoch:>4}  train loss {loss:9.2f}  test ELBO {elbo:9.2f}")
