@@ -9,40 +9,22 @@ saves the map at twice the screen's pixels as a palette PNG (map_figure.save_sma
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # allow `python benchmarks/colour_map_figure.py`
 
-from playwright.sync_api import sync_playwright  # noqa: E402
-
 from benchmarks import browser_harness as h  # noqa: E402
 from benchmarks import live_harness as lh  # noqa: E402
-from benchmarks.map_figure import MAP, PIXEL_RATIO, VIEWPORT, click_dot, save_small  # noqa: E402
+from benchmarks.map_figure import MAP, click_dot, figure_in_browser, save_small  # noqa: E402
 
 BACKGROUND_TIMEOUT_MS = 180_000  # the first background decodes a grid of colour pictures on a busy machine
 
 
 def make_figure(out: Path, model: str) -> None:
     """Save the map of ``model`` with its decoded background and one clicked picture as ``out`` (PNG)."""
-    with tempfile.TemporaryDirectory() as folder:
-        for path in (ROOT / "checkpoints").glob(f"{model}.*"):
-            shutil.copy2(path, Path(folder) / path.name)
-        server = h.start_server(Path(folder), Path(folder) / "streamlit.log")
-        try:
-            h.wait_healthy(server)
-            with sync_playwright() as playwright:
-                browser = h.launch_browser(playwright)
-                context = browser.new_context(viewport=VIEWPORT, device_scale_factor=PIXEL_RATIO)
-                page = context.new_page()
-                page.set_default_timeout(h.ACTION_TIMEOUT_MS)
-                draw(page, f"{server.url}?model={model}&bg=1", out)
-                browser.close()
-        finally:
-            h.stop_server(server)
+    figure_in_browser(out, model, draw, query="&bg=1")
 
 
 def draw(page, url: str, out: Path) -> None:

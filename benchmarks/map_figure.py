@@ -13,11 +13,13 @@ import argparse
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # allow `python benchmarks/map_figure.py`
 
+from playwright.sync_api import Page  # noqa: E402
 from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
@@ -36,8 +38,14 @@ MAP = "document.querySelector('.st-key-explore_scatter .latent-map').parentEleme
 
 def make_figure(out: Path, model: str) -> None:
     """Save the map with ellipses, shading, rings and holes as ``out`` (PNG)."""
+    figure_in_browser(out, model, draw)
+
+
+def figure_in_browser(out: Path, model: str, drawing: Callable[[Page, str, Path], None], query: str = "") -> None:
+    """Serve a copy of ``model``'s files, open its Latent space page (``?model=...`` plus ``query``) in headless
+    Chromium at the figure's size, and let ``drawing(page, url, out)`` set the view up and save it."""
     with tempfile.TemporaryDirectory() as folder:
-        for path in [*(ROOT / "checkpoints").glob(f"{model}.*")]:
+        for path in (ROOT / "checkpoints").glob(f"{model}.*"):
             shutil.copy2(path, Path(folder) / path.name)
         server = h.start_server(Path(folder), Path(folder) / "streamlit.log")
         try:
@@ -47,7 +55,7 @@ def make_figure(out: Path, model: str) -> None:
                 context = browser.new_context(viewport=VIEWPORT, device_scale_factor=PIXEL_RATIO)
                 page = context.new_page()
                 page.set_default_timeout(h.ACTION_TIMEOUT_MS)
-                draw(page, f"{server.url}?model={model}", out)
+                drawing(page, f"{server.url}?model={model}{query}", out)
                 browser.close()
         finally:
             h.stop_server(server)

@@ -8,7 +8,7 @@ import streamlit as st
 
 import vae
 from pages.common import caches, honest, import_form, model_access, model_upload, shell
-from pages.common.errors import friendly_errors
+from pages.common.errors import friendly_errors, save_failed_words
 from pages.common.text import plain
 
 shell.open_in_app()  # run on its own by Streamlit's pages-folder mode: run the whole app
@@ -215,8 +215,7 @@ def add_model(data: bytes, name: str, replace: bool) -> None:
         st.error(plain(error))
         return
     except OSError as error:  # the message names no server path
-        st.error(f"The model could not be saved ({plain(error.strerror or 'a file error')}). Check that the "
-                 f"models folder can be written to and that the disk has free space.")
+        st.error(save_failed_words(error))
         return
     made_active(saved, f"Added **{plain(saved)}** and made it the model in use.")
 

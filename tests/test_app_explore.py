@@ -643,3 +643,12 @@ def test_stored_image_temps_a_killed_upload_left_are_removed_once_the_app_starts
     model_access.remove_leftovers_once.clear()
     model_access.remove_leftovers_once()
     assert [path.name for path in uploads.iterdir()] == [fresh.name]
+
+
+def test_a_model_that_cannot_be_written_gets_the_reason_and_no_server_path():
+    """The Models page's upload and import say why a save failed (the disk), never where on the server."""
+    from pages.common.errors import save_failed_words
+
+    words = save_failed_words(OSError(28, "No space left on device", "/srv/app/checkpoints/x.pt"))
+    assert "No space left on device" in words and "free space" in words and "/srv" not in words
+    assert "a file error" in save_failed_words(OSError())

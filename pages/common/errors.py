@@ -62,3 +62,9 @@ def show_callback_error() -> str | None:
     if message:
         st.error(plain(message))
     return message
+
+
+def save_failed_words(error: OSError) -> str:
+    """What a page says when a model file could not be written: the system's reason, never a server path."""
+    return (f"The model could not be saved ({plain(error.strerror or 'a file error')}). Check that the models folder "
+            f"can be written to and that the disk has free space.")

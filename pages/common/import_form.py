@@ -10,7 +10,7 @@ import streamlit as st
 
 import vae
 from pages.common import caches, datasets, model_access, train_choices
-from pages.common.errors import LOGGER
+from pages.common.errors import LOGGER, save_failed_words
 from pages.common.text import plain
 
 # Session-state keys (UI state only).
@@ -176,8 +176,7 @@ def confirm_import(upload, name: str, replace: bool, on_imported: Callable[[str,
         st.error(plain(error))
         return
     except OSError as error:  # the message names no server path
-        st.error(f"The model could not be saved ({plain(error.strerror or 'a file error')}). Check that the "
-                 f"models folder can be written to and that the disk has free space.")
+        st.error(save_failed_words(error))
         return
     trained_on = (" It names no images, so no test images or classes are shown." if dataset == NO_DATASET
                   else f" Its images: {plain(train_choices.describe_dataset(dataset))}.")
