@@ -65,7 +65,10 @@ def drag(page, corners: list[tuple[float, float]], shift: bool = False) -> None:
 
 def chosen_after(page, before: list[int]) -> list[int]:
     """The selection the server sent back, once it differs from ``before``."""
-    page.wait_for_function(f"b => JSON.stringify({MAP}.describe().selection.chosen) !== JSON.stringify(b)",
+    # null-safe: under load a rerun can take the map out of the page for a moment; that counts as "not yet"
+    waiting = MAP.replace(").parentElement.__latentMap", ")?.parentElement.__latentMap")
+    page.wait_for_function(f"b => {{ const m = {waiting}; return Boolean(m) && "
+                           f"JSON.stringify(m.describe().selection.chosen) !== JSON.stringify(b); }}",
                            arg=before, timeout=h.PAGE_TIMEOUT_MS)
     h.wait_idle(page)
     return h.map_state(page)["selection"]["chosen"]
