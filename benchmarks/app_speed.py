@@ -55,6 +55,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--big-points", type=int, default=70_000, help="points of the large map (0: skip)")
     parser.add_argument("--session-clicks", type=int, default=10, help="clicks per exploring user, per phase")
     parser.add_argument("--train-epochs", type=int, default=50, help="epochs of the busy user's run (stopped early)")
+    parser.add_argument("--trainer-away", action="store_true",
+                        help="also click while the run goes on with the trainer's page closed")
     parser.add_argument("--no-sessions", action="store_true", help="skip the several-users part")
     parser.add_argument("--hover-moves", type=int, default=200, help="mouse moves per model for hover -> pixels")
     parser.add_argument("--no-live", action="store_true", help="skip the live map's figures")
@@ -328,6 +330,13 @@ def measure_several_users(browser, server, args, results: dict) -> None:
         results["sessions_training_started_s"] = round(time.perf_counter() - started, 2)
         busy = concurrent_clicks(explorers, args.session_clicks)
         results["sessions_trainer_still_running"] = h.keyed(trainer, "train_stop").count() == 1
+        if args.trainer_away:  # the same run, its page closed: the training process's own share of the slowdown
+            h.open_page_from_menu(trainer, "Models")
+            h.wait_idle(trainer)
+            away = concurrent_clicks(explorers, args.session_clicks)
+            h.open_page_from_menu(trainer, "Train")
+            results.setdefault("raw_ms", {}).update(sessions_training_page_closed=away)
+            results["sessions_click_ms_training_page_closed"] = summary(away)
         results["sessions_isolation"] = isolation_checks(trainer, explorers, server)
         results["sessions_training_model"] = name
         results.setdefault("raw_ms", {}).update(sessions_idle=idle, sessions_training=busy)
@@ -381,6 +390,9 @@ def print_table(results: dict) -> None:
             print(f"{label:48} {results[key]:>10.2f} s")
     if "sessions_p50_ratio_training_vs_idle" in results:
         print(f"{'p50 ratio, training vs idle':48} {results['sessions_p50_ratio_training_vs_idle']:>10.2f} x")
+    if "sessions_click_ms_training_page_closed" in results:
+        away = results["sessions_click_ms_training_page_closed"]["p50"] / results["sessions_click_ms_idle"]["p50"]
+        print(f"{'p50 ratio, training (its page closed) vs idle':48} {away:>10.2f} x")
     live_speed.print_live(results, TARGETS["hover_p95_ms"])
     if "load_average_at_end" in results:
         print(f"\nLoad average (1, 5, 15 min) at start {info['load_average_at_start']}, "

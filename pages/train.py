@@ -337,8 +337,7 @@ def main() -> None:
             start_training(name, dataset, model, train)
     if job_id:
         st.divider()
-        st.fragment(train_progress.show_progress,
-                    run_every=train_progress.POLL_SECONDS if running else None)(job_id, running, NAME_KEY)
+        train_progress.show_area(job_id, running, NAME_KEY)
 
 
 main()

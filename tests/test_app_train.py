@@ -1,7 +1,6 @@
 """AppTest of the Train, Generate and Reconstructions pages: controls, a real training run, messages."""
 from __future__ import annotations
 
-import base64
 import io
 import json
 import subprocess
@@ -258,17 +257,9 @@ def test_the_page_says_when_the_server_trains_as_many_models_as_it_may(monkeypat
             assert jobs.get_job(job_id).wait(TRAIN_TIMEOUT_S)
 
 
-def trace_values(values) -> np.ndarray:
-    """A plotly trace's x or y as numbers (plotly sends numpy arrays as base64 ``bdata``)."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"])
-    return np.asarray(values, np.float64)
-
-
 def map_points(app: AppTest) -> np.ndarray:
-    """The (N, 2) test-image dots of the Train page's live map, class after class."""
-    traces = [trace for trace in chart_spec(app, "train_map")["data"] if trace["name"] != vae.plots.GRID_TRACE_NAME]
-    return np.concatenate([np.stack([trace_values(t["x"]), trace_values(t["y"])], axis=1) for t in traces])
+    """The (N, 2) test-image dots of the Train page's live map (the canvas map component), in test-image order."""
+    return latent_map(app)["points"].astype(np.float64)
 
 
 def run_between_same_previews(app: AppTest, job_id: str, tries: int = 20) -> jobs.JobSnapshot:
@@ -308,12 +299,14 @@ def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and
     try:
         wait_for_epochs(job_id, 1)
         first = run_between_same_previews(app, job_id)
-        layout = chart_spec(app, "train_map")["layout"]
-        frame = (layout["xaxis"]["range"], layout["yaxis"]["range"])
+        shown_map = latent_map(app)
+        frame = (shown_map["x_range"], shown_map["y_range"])
         assert frame == ([-4.0, 4.0], [-4.0, 4.0])
+        assert shown_map["view_only"] and shown_map["marker"] is None  # looked at: nothing to choose on it
         shown = map_points(app)
         assert len(shown) == len(load_dataset("digits").test_images)  # every test image (under 1,000)
-        assert sorted(map(tuple, shown)) == sorted(map(tuple, np.clip(first.map_points, -4, 4).astype(np.float64)))
+        np.testing.assert_array_equal(shown, np.clip(first.map_points, -4, 4).astype(np.float32))
+        np.testing.assert_array_equal(shown_map["label_array"], first.map_labels)
         captions = texts(app.caption) + " | ".join(image.proto.imgs[0].caption for image in images(app))
         assert "64 pictures the model draws from random codes" in captions and "stays the same" in captions
         sample_grid = [image for image in images(app) if "64 pictures" in image.proto.imgs[0].caption]
@@ -322,8 +315,8 @@ def test_while_it_trains_the_page_shows_the_test_images_map_in_a_fixed_frame_and
 
         wait_for_epochs(job_id, first.preview_epoch + 1)
         app.run()
-        later = chart_spec(app, "train_map")["layout"]
-        assert (later["xaxis"]["range"], later["yaxis"]["range"]) == frame  # the frame does not move...
+        later = latent_map(app)
+        assert (later["x_range"], later["y_range"]) == frame  # the frame does not move...
         assert not np.array_equal(map_points(app), shown)  # ...the codes do
         assert "train_stop" in [button.key for button in app.button]  # still running
     finally:

@@ -7,6 +7,7 @@
 // Streamlit, call it with {parentElement, data, setTriggerValue} (setTriggerValue may be null). Events sent to Python:
 // "click" {x, y, index} (index: the test image under the mouse, or null; also when a dragged cross or arrow keys let
 // go), "legend" (a class number), "slider" {z: the full code}, "need" {points: token} or {decoder: sha256}, "select".
+// With data.view_only (the Train page's map while it trains) it is only looked at: no cross, no click, drag or keys.
 import { drawBase, drawOverlay, shapePath } from "./map_draw.js";
 import { COMMIT_PAUSE_MS, describeLive, requestLive, resolvePoints, showCommitted, updateLive,
          updateSliders } from "./map_live.js";
@@ -23,6 +24,9 @@ const KEY_STEP = 0.01; // an arrow key moves the point this share of the plane (
 const NARROW_PIXELS = 480; // below this width the picture and the legend go under the plot (phones)
 const PICTURE_PIXELS = 140; // most CSS pixels of the live picture's side (whole-pixel scaling may take fewer)
 const MIN_PLOT_PIXELS = 160; // the plot's least height, however narrow the page
+const LIVE_LABEL = "Latent space map: move the mouse to see what the model draws there, click to choose a point, " +
+  "drag the cross or use the arrow keys to move it";
+const VIEW_LABEL = "Map of the test images' codes: move the mouse over a dot to see which image it is";
 
 export default function (component) {
   const { parentElement, data, setTriggerValue } = component;
@@ -42,7 +46,7 @@ function createMap(parent) {
   root.className = "latent-map";
   root.innerHTML = `
     <div class="latent-map-plot"><canvas class="latent-map-base"></canvas>
-      <canvas class="latent-map-overlay" tabindex="0" aria-label="Latent space map: move the mouse to see what the model draws there, click to choose a point, drag the cross or use the arrow keys to move it"></canvas>
+      <canvas class="latent-map-overlay" tabindex="0"></canvas>
       <div class="latent-map-tip" hidden></div></div>
     <div class="latent-map-side">
       <figure class="latent-map-picture" hidden><canvas></canvas><figcaption></figcaption></figure>
@@ -63,6 +67,7 @@ function createMap(parent) {
     const id = JSON.stringify(what);
     if (!map.asked.has(id) && map.send) { map.asked.add(id); map.send("need", what); }
   };
+  map.overlay.setAttribute("aria-label", LIVE_LABEL); // a map to look at says so in update()
   map.toPixel = (x, y) => toPixel(map, x, y);
   map.update = (data) => update(map, data);
   map.redrawOverlay = () => { if (map.data && map.width) drawOverlay(map, area(map)); };
@@ -84,6 +89,7 @@ function createMap(parent) {
 function update(map, data) {
   const previous = map.data;
   map.data = data;
+  map.overlay.setAttribute("aria-label", data.view_only ? VIEW_LABEL : LIVE_LABEL);
   map.asked = new Set(); // one ask per missing thing per update: a thing evicted later may be asked for again
   map.points = resolvePoints(data, map.ask);
   if (!previous || previous.background !== data.background) loadBackground(map, data.background);
@@ -191,6 +197,7 @@ function listen(map) {
 }
 
 function commit(map, spot) {
+  if (map.data && map.data.view_only) return; // a map to look at (the Train page's): a click chooses nothing
   map.pending = [spot.x, spot.y]; // show the cross at once; the server's answer redraws it
   map.redrawOverlay();
   if (map.send) map.send("click", { x: spot.x, y: spot.y, index: spot.index });
@@ -224,7 +231,7 @@ function endHover(map) {
 
 /** A mouse press on the cross, or any touch, starts a drag that decodes live; letting go commits. */
 function onPress(map, event) {
-  if (!map.data || (event.pointerType === "mouse" && event.button !== 0)) return;
+  if (!map.data || map.data.view_only || (event.pointerType === "mouse" && event.button !== 0)) return;
   const [px, py] = mouse(map, event);
   if (!inside(map, px, py)) return;
   const touch = event.pointerType !== "mouse";
@@ -263,8 +270,8 @@ function onRelease(map, event) {
 
 function onKey(map, event) {
   const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
-  const start = map.data && (map.keyPoint || map.pending || map.data.marker);
-  if (!start || !(event.key in moves)) return; // no chosen point (Interpolate): nothing to move
+  const start = map.data && !map.data.view_only && (map.keyPoint || map.pending || map.data.marker);
+  if (!start || !(event.key in moves)) return; // no chosen point (Interpolate) or only to look at: nothing to move
   event.preventDefault(); // not the page's scrolling
   clearTimeout(map.keyTimer);
   const [x0, x1] = map.data.x_range, [y0, y1] = map.data.y_range;
@@ -288,7 +295,8 @@ function onKeyUp(map, event) {
 function showTip(map, px, py, spot) {
   const tip = map.tip, names = map.data.axis_titles;
   if (spot.index === null) {
-    tip.textContent = `${names[0]} = ${spot.x.toFixed(2)}, ${names[1]} = ${spot.y.toFixed(2)}: click to decode`;
+    const where = `${names[0]} = ${spot.x.toFixed(2)}, ${names[1]} = ${spot.y.toFixed(2)}`;
+    tip.textContent = map.data.view_only ? where : `${where}: click to decode`;
   } else {
     tip.textContent = `Image #${spot.index} · Class: ${map.data.class_names[map.points.labels[spot.index]]}`;
   }

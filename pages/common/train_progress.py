@@ -11,11 +11,12 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 import vae
-from pages.common import caches, model_access, pictures, train_choices
+from pages.common import caches, latent_map, model_access, pictures, train_choices
 from pages.common.errors import friendly_errors
 from pages.common.text import plain
 
-POLL_SECONDS = 1.0  # how often the progress area refreshes while a run is going
+POLL_SECONDS = 1.0  # how often the bar refreshes while a run is going
+VIEW_SECONDS = 5.0  # how often the curves, the map and the pictures refresh meanwhile
 STOP_KEY, EXPLORE_KEY = "train_stop", "train_explore"
 CURVES_KEY, BATCH_CURVES_KEY, MAP_KEY = "train_curves", "train_batch_curves", "train_map"
 MAP_HEIGHT = 380  # pixels: the live map beside the curves
@@ -34,8 +35,31 @@ def stop_job(job_id: str) -> None:
         job.cancel()
 
 
+def show_area(job_id: str, running: bool, name_key: str) -> None:
+    """The progress area: the bar, the curves, the map and the pictures of a run, then how it ended.
+
+    While the run goes, two fragments poll: the bar and the Stop button every POLL_SECONDS, the heavier views
+    (three plotly charts and two pictures) every VIEW_SECONDS. Redrawing the charts each second kept the watching
+    browser half a core busy; on one machine, that slowed every other user's clicks.
+    """
+    if not running:
+        show_progress(job_id, False, name_key)
+        return
+    st.fragment(show_progress, run_every=POLL_SECONDS)(job_id, True, name_key)
+    st.fragment(show_views, run_every=VIEW_SECONDS)(job_id)
+
+
+def show_views(job_id: str) -> None:
+    """The running run's curves, map and pictures (a fragment of their own)."""
+    job = vae.get_job(job_id, model_access.checkpoint_dir())
+    if job is None:
+        return
+    with friendly_errors():
+        show_curves_and_preview(job.snapshot())
+
+
 def show_progress(job_id: str, polling: bool, name_key: str) -> None:
-    """The progress area (a fragment while polling): bar, curves, preview, and the outcome when done.
+    """The bar and Stop button (a fragment while polling), or the outcome with its curves and pictures when done.
 
     ``name_key`` is the session-state key of the page's model name box.
     """
@@ -54,7 +78,7 @@ def show_progress(job_id: str, polling: bool, name_key: str) -> None:
 
 
 def show_running(snapshot: vae.JobSnapshot) -> None:
-    """Progress bar with epoch and speed, a Stop button, live curves and the latest preview."""
+    """Progress bar with epoch and speed, and a Stop button."""
     if snapshot.epoch:
         text = (f"Epoch {snapshot.epoch} of {snapshot.epochs}, batch {snapshot.batch} of {snapshot.batches} "
                 f"({snapshot.images_per_s:,.0f} images/s, {snapshot.elapsed_s:.0f} s so far)")
@@ -63,7 +87,6 @@ def show_running(snapshot: vae.JobSnapshot) -> None:
     st.progress(min(max(snapshot.progress, 0.0), 1.0), text=text)
     st.button("Stop training", key=STOP_KEY, on_click=stop_job, args=(snapshot.job_id,),
               help="Stops after the current batch and keeps the model of the last finished epoch.")
-    show_curves_and_preview(snapshot)
 
 
 def show_outcome(snapshot: vae.JobSnapshot, name_key: str) -> None:
@@ -139,13 +162,18 @@ def show_live_map(snapshot: vae.JobSnapshot) -> None:
     if snapshot.map_points is None or snapshot.map_frame is None or not len(snapshot.map_points):
         st.caption("The map of the test images appears after the first epoch.")
         return
-    st.plotly_chart(live_map(snapshot.job_id, snapshot.preview_epoch, snapshot), key=MAP_KEY)
+    x_min, x_max, y_min, y_max = snapshot.map_frame
+    points = np.clip(snapshot.map_points, [x_min, y_min], [x_max, y_max])  # outliers sit on the frame's edge
+    data = latent_map.map_data(points, snapshot.map_labels, snapshot.map_class_names, (x_min, x_max), (y_min, y_max),
+                               axis_titles=snapshot.map_axis_titles, height=MAP_HEIGHT)
+    data.update(view_only=True, legend_local=True)  # the canvas map: redrawn in a few ms, unlike a plotly chart
+    latent_map.latent_map(MAP_KEY, data, on_click=ignore_event, on_legend=ignore_event)
     plane = "the codes themselves" if snapshot.map_axis_titles[0] == "z1" else "the plane of their two main directions"
     st.caption(f"The test images' codes after epoch {snapshot.preview_epoch}, on {plane}. The frame stays the same "
                f"for the whole run, so you can watch the classes move apart.")
 
 
-# The progress area reruns every POLL_SECONDS while a run goes; these figures change once an epoch, so each is built
+# The views rerun every VIEW_SECONDS while a run goes; the epoch curves change once an epoch, so they are built
 # once per epoch (building a plotly figure holds the server's Python for tens of ms that other users' clicks wait for).
 @st.cache_resource(max_entries=16, show_spinner=False)
 def epoch_curves(job_id: str, epochs_done: int, _snapshot: vae.JobSnapshot):
@@ -153,11 +181,5 @@ def epoch_curves(job_id: str, epochs_done: int, _snapshot: vae.JobSnapshot):
     return vae.plots.loss_curves(_snapshot.curves)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def live_map(job_id: str, epoch: int, _snapshot: vae.JobSnapshot):
-    """The test images' map of a run after ``epoch``, in the run's fixed frame (shared, read-only)."""
-    x_min, x_max, y_min, y_max = _snapshot.map_frame
-    points = np.clip(_snapshot.map_points, [x_min, y_min], [x_max, y_max])  # outliers sit on the frame's edge
-    return vae.plots.latent_scatter(points, _snapshot.map_labels, _snapshot.map_class_names, (x_min, x_max),
-                                    (y_min, y_max), grid_density=2, axis_titles=_snapshot.map_axis_titles,
-                                    height=MAP_HEIGHT)
+def ignore_event() -> None:
+    """The Train page's map sends nothing that needs the server: it is looked at, and hides classes by itself."""
