@@ -130,17 +130,6 @@ def test_axis_range_gives_a_tiny_blob_a_usable_plane():
     assert plots.axis_range(np.zeros(10)) == (-0.5, 0.5)
 
 
-def test_interpolation_path_has_line_and_labelled_ends(scatter_data):
-    points, labels = scatter_data
-    path = np.stack([np.linspace(-1, 1, 7), np.zeros(7)], axis=1)
-    figure = plots.interpolation_path_figure(points, labels, CLASS_NAMES, (-3, 3), (-3, 3), path)
-    assert isinstance(figure.data[0], go.Scattergl) and figure.data[0].name == plots.GRID_TRACE_NAME
-    line, end_a, end_b = figure.data[-3:]
-    assert line.mode == "lines+markers" and len(line.x) == 7
-    assert (end_a.text[0], end_a.x[0]) == ("A", -1.0) and (end_b.text[0], end_b.x[0]) == ("B", 1.0)
-    assert len(plots.interpolation_path_figure(points, labels, CLASS_NAMES, (-3, 3), (-3, 3)).data) == 11
-
-
 def test_loss_curves_label_every_series():
     history = {"train_loss": [200.0, 150.0], "recon": [190.0, 140.0], "kl": [10.0, 10.0],
                "test_elbo": [-180.0, float("nan")]}
@@ -187,7 +176,7 @@ def legend_names(figure: go.Figure) -> list[str]:
 def test_sparse_labels_give_one_trace_per_class_present():
     # A label of 500 once made 501 traces (70,000 made the Interpolate page send 28 MB).
     labels = np.array([0, 500, 0, 500, 500])
-    figure = plots.interpolation_path_figure(np.zeros((5, 2)), labels, [], (-3, 3), (-3, 3), np.zeros((4, 2)))
+    figure = plots.latent_scatter(np.zeros((5, 2)), labels, [], (-3, 3), (-3, 3))
     assert legend_names(figure) == ["class 0", "class 500"]
     assert figure.data[2].customdata.tolist() == [1, 3, 4]  # the images of class 500 stay together
 
@@ -222,7 +211,7 @@ HOSTILE = ["<a href='http://x.test'>link</a>", "<b>bold</b> & <br> &amp;", "<img
 
 
 def test_class_names_reach_plotly_as_text():
-    figure = plots.interpolation_path_figure(np.zeros((4, 2)), np.arange(4), HOSTILE, (-3, 3), (-3, 3))
+    figure = plots.latent_scatter(np.zeros((4, 2)), np.arange(4), HOSTILE, (-3, 3), (-3, 3))
     names = legend_names(figure)
     assert [html.unescape(name) for name in names] == HOSTILE  # what plotly shows: its entities decoded
     assert not any(mark in name for name in names for mark in "<>")  # no tag left for plotly to read

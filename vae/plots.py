@@ -234,45 +234,6 @@ def add_background(
     )
 
 
-def interpolation_path_figure(
-    points2d: np.ndarray,
-    labels: np.ndarray,
-    class_names: Sequence[str],
-    x_range: tuple[float, float],
-    y_range: tuple[float, float],
-    path2d: np.ndarray | None = None,
-    grid_density: int = 120,
-    axis_titles: tuple[str, str] = ("z1", "z2"),
-    indices: np.ndarray | None = None,
-    height: int = PLOT_HEIGHT,
-) -> go.Figure:
-    """The latent plane with the interpolation path: a line through the steps, "A" and "B" at the ends.
-
-    path2d: (S, 2) plane coordinates of the path from A to B (S >= 2), or None before both ends exist.
-    """
-    figure = latent_scatter(points2d, labels, class_names, x_range, y_range, grid_density,
-                            axis_titles=axis_titles, indices=indices, height=height)
-    if path2d is not None and len(path2d) >= 2:
-        path = np.asarray(path2d, np.float32)
-        figure.add_trace(go.Scattergl(
-            x=path[:, 0], y=path[:, 1], mode="lines+markers", name="Path", showlegend=False,
-            line=dict(color="black", width=2), marker=dict(size=5, color="black"), hoverinfo="skip",
-        ))
-        for end, point in (("A", path[0]), ("B", path[-1])):
-            figure.add_trace(endpoint_trace(end, point))
-    return figure
-
-
-def endpoint_trace(name: str, point: np.ndarray) -> go.Scattergl:
-    """A labelled end of the path ("A" or "B")."""
-    color = "#D55E00" if name == "A" else "#0072B2"  # Okabe-Ito vermillion / blue
-    return go.Scattergl(
-        x=[float(point[0])], y=[float(point[1])], mode="markers+text", name=name, showlegend=False,
-        text=[name], textposition="top center", textfont=dict(size=18, color=color),
-        marker=dict(symbol="circle", size=16, color=color, line=dict(width=2, color="white")), hoverinfo="skip",
-    )
-
-
 def loss_curves(history: dict) -> go.Figure:
     """Training curves per epoch, labelled for non-programmers; lower is better on both panels.
 

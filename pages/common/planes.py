@@ -167,20 +167,6 @@ def latent_plane(name: str, method: str = "pca", dims: tuple[int, int] = (0, 1))
     return _plane_cached(*stamp, method, (int(dims[0]), int(dims[1])))
 
 
-def clicked_test_image(point: dict, plane: Plane) -> int | None:
-    """The test image number of a clicked dot (class trace k + 1 is class k), or None for the grid and the rest."""
-    curve = int(point.get("curve_number", 0))
-    if not 1 <= curve <= vae.plots.class_count(plane.labels, plane.class_names):
-        return None
-    custom = point.get("customdata")
-    if isinstance(custom, list):
-        custom = custom[0] if custom else None
-    if custom is not None:
-        return int(custom)
-    members = np.flatnonzero(plane.labels == curve - 1)
-    return int(members[int(point.get("point_index", 0))])
-
-
 @st.cache_data(show_spinner="Decoding the background…", max_entries=64)
 def _manifold_png_cached(path: str, mtime_ns: int, method: str, dims: tuple[int, int],
                          base: tuple[float, ...] | None) -> str:
