@@ -304,6 +304,7 @@ def test_cli_import_saves_our_format_with_the_named_dataset(tmp_path, capsys):
     raw = torch.load(out, weights_only=True)
     assert raw["format"] == "vae-latent-explorer" and raw["dataset"] == "digits"
     assert raw["class_names"] == [str(d) for d in range(10)]
+    assert "digits-vae.pt" in raw["imported_from"] and raw["created"]  # where it came from, as the form records
     _assert_matches(load_model(out), reference, latent=2, side=8)
     assert "saved" in capsys.readouterr().out
 

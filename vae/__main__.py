@@ -24,10 +24,11 @@ from vae.data import (
     shapes_ready,
 )
 from vae.errors import VAEError
-from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint, save_checkpoint
+from vae.io.checkpoints import load_model, model_from_checkpoint, read_checkpoint
 from vae.io.codes import save_test_codes
 from vae.io.foreign import import_file
 from vae.io.importers import ImportChoices
+from vae.io.model_import import write_imported
 from vae.io.onnx_export import export_onnx
 from vae.io.web import export_decoder, write_web_decoder
 from vae.presets import PRESETS, model_config_for, preset_beta
@@ -339,7 +340,7 @@ def run_import(args: argparse.Namespace) -> int:
     if dataset is not None and tuple(dataset.image_dims) != tuple(module.config.image_dims):
         raise VAEError(f"The {dataset.name} images are {describe_size(dataset.image_dims)}, but the model reads "
                        f"{describe_size(module.config.image_dims)} images; name the dataset it was trained on.")
-    path = save_checkpoint(args.out, module, dataset=raw["dataset"], class_names=raw["class_names"])
+    path = write_imported(raw, Path(args.source).name, Path(args.out))  # with where it came from, as the form does
     say(f"saved {path}: {raw['imported_from']}")
     if dataset is None:
         say("no dataset given, so none is stored: the app cannot show this model's test images or classes. "

@@ -91,12 +91,18 @@ def save_imported_model(
     raw = import_file(source, choices, dataset_name, class_names)
     module = model_from_checkpoint(raw, source.name)
     require_dataset_size(dataset_name, dataset, tuple(module.config.image_dims))
-    raw.update(imported_from=f"{raw['imported_from']}; uploaded as {source.name}",
+    write_imported(raw, source.name, target)
+    if dataset is not None:
+        _save_codes(target, LatentModel(module=module, dataset=dataset_name, class_names=class_names), dataset)
+    return target
+
+
+def write_imported(raw: dict, source_name: str, target: Path) -> Path:
+    """Write an imported checkpoint atomically, noting the file it came from and when (the web form and the CLI)."""
+    raw.update(imported_from=f"{raw['imported_from']}; from the file {source_name}",
                created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     validate_checkpoint(raw, target.name)  # a file this writes always opens again
     write_atomically(target, lambda handle: torch.save(raw, handle))
-    if dataset is not None:
-        _save_codes(target, LatentModel(module=module, dataset=dataset_name, class_names=class_names), dataset)
     return target
 
 
