@@ -231,6 +231,30 @@ def test_keras_files_say_what_they_are_instead_of_corrupt(tmp_path):
         load_model(truncated)
 
 
+def test_an_hdf5_file_that_declares_gigabytes_is_refused_before_any_array_is_read(tmp_path, monkeypatch):
+    import h5py
+
+    from vae.io import keras
+
+    bomb = tmp_path / "bomb.weights.h5"
+    with h5py.File(bomb, "w") as h5:  # one chunked, compressed array: 3 GB declared, a few kB on disk
+        h5.create_dataset("layers/dense/vars/0", shape=(30_000, 25_000), dtype="float32", chunks=(1000, 1000),
+                          compression="gzip", fillvalue=0.0)
+    assert bomb.stat().st_size < 1_000_000
+    read = []
+    monkeypatch.setattr(keras, "_weight_groups", lambda h5: read.append(h5) or [])
+    with pytest.raises(CheckpointError, match="was refused: its arrays declare more than"):
+        load_model(bomb)
+    assert read == []  # refused from the declared shapes alone
+    crowded = tmp_path / "crowded.weights.h5"
+    monkeypatch.setattr(keras, "MAX_OBJECTS", 50)
+    with h5py.File(crowded, "w") as h5:
+        for index in range(60):
+            h5.create_group(f"layers/dense_{index}")
+    with pytest.raises(CheckpointError, match="more than 50 groups and arrays"):
+        load_model(crowded)
+
+
 def test_a_weights_file_of_an_unknown_conv_vae_asks_for_the_keras_archive(tmp_path):
     layers = [("Conv2D", "c", (3, 3, 1, 8), "layers/conv2d", {}),
               ("Dense", "d", (14 * 14 * 8, 4), "layers/dense", {}), ("Dense", "m", (4, 2), "layers/dense_1", {}),

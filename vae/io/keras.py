@@ -20,13 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from vae.config import MAX_PARAMETERS
 from vae.errors import CheckpointError
+from vae.io.catalog import too_costly
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ARCHIVE_CONFIG = "config.json"
 ARCHIVE_WEIGHTS = "model.weights.h5"
 MAX_CONFIG_BYTES = 16 * 2**20  # a config.json larger than this is no model we can read
 MAX_WEIGHTS_BYTES = 2 * 2**30  # the weights of a .keras archive are read into memory
+MAX_DECLARED_BYTES = 8 * MAX_PARAMETERS  # all the arrays an HDF5 file declares, before any is read (float64 allowed)
+MAX_OBJECTS = 100_000  # groups and arrays in one HDF5 file: a model has hundreds
 KINDS = {"Dense": "dense", "Conv2D": "conv", "Conv2DTranspose": "deconv"}  # Keras class -> what we rebuild
 NAME_KINDS = {"dense": "dense", "conv2d": "conv", "conv2d_transpose": "deconv"}  # default layer names -> the same
 # Layers without weights that change nothing at inference time, or only reshape.
@@ -87,8 +91,10 @@ def read_keras(path: Path) -> KerasModel:
         if zipfile.is_zipfile(path):
             config, weights = _archive_parts(path)
             with h5py.File(io.BytesIO(weights), "r") as h5:
+                check_declared_size(h5, path.name)
                 return _read_keras3(h5, config, "a Keras 3 model (.keras)")
         with h5py.File(path, "r") as h5:
+            check_declared_size(h5, path.name)
             if "model_weights" in h5 or "layer_names" in h5.attrs:
                 return _read_legacy(h5)
             return _read_keras3(h5, None, "a Keras 3 weights file (.weights.h5)")
@@ -97,6 +103,29 @@ def read_keras(path: Path) -> KerasModel:
     except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError, zipfile.BadZipFile) as error:
         raise CheckpointError(f"{path.name} is a Keras file (HDF5 or .keras archive), but it could not be read "
                               f"({type(error).__name__}); it may be truncated. Save or download it again.") from None
+
+
+def check_declared_size(h5, name: str) -> None:
+    """Refuse an HDF5 file whose arrays declare more than a model of this app can hold, before reading any.
+
+    Arrays may be compressed: a small file can declare, and would unpack to, gigabytes.
+    """
+    import h5py
+
+    declared, objects = 0, 0
+
+    def visit(_path: str, item) -> bool | None:
+        nonlocal declared, objects
+        objects += 1
+        if isinstance(item, h5py.Dataset):
+            declared += int(item.size) * item.dtype.itemsize
+        return True if objects > MAX_OBJECTS or declared > MAX_DECLARED_BYTES else None  # True stops the visit
+
+    h5.visititems(visit)
+    if objects > MAX_OBJECTS:
+        raise too_costly(name, f"it holds more than {MAX_OBJECTS:,} groups and arrays")
+    if declared > MAX_DECLARED_BYTES:
+        raise too_costly(name, f"its arrays declare more than {MAX_DECLARED_BYTES / 1e6:,.0f} MB")
 
 
 def _archive_parts(path: Path) -> tuple[dict, bytes]:
