@@ -39,8 +39,8 @@ def show_area(job_id: str, running: bool, name_key: str) -> None:
     """The progress area: the bar, the curves, the map and the pictures of a run, then how it ended.
 
     While the run goes, two fragments poll: the bar and the Stop button every POLL_SECONDS, the heavier views
-    (three plotly charts and two pictures) every VIEW_SECONDS. Redrawing the charts each second kept the watching
-    browser half a core busy; on one machine, that slowed every other user's clicks.
+    (two plotly charts, the canvas map and two pictures) every VIEW_SECONDS. Redrawing three plotly charts each
+    second kept the watching browser half a core busy; on one machine, that slowed every other user's clicks.
     """
     if not running:
         show_progress(job_id, False, name_key)
