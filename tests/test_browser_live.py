@@ -387,3 +387,48 @@ def test_the_map_runs_outside_streamlit_and_asks_for_what_this_tab_lacks(browser
         assert page.evaluate("() => window.maps[3].__latentMap.pending") == pytest.approx([ranges[0, 1], 0.0])
     finally:
         page.context.close()
+
+
+def test_a_scrubber_whose_decoder_comes_later_with_the_map_gets_ready_by_itself(browser, checkpoint_copy):
+    """The decoder travels once a session, with whichever element a run draws first. When the scrubber was drawn
+    naming it by sha alone and the map beside it got the weights in a later run, the scrubber's own data did not
+    change, so nothing told it: it stayed without a picture (seen once in CI). It now looks again until it has them."""
+    from pages.common import latent_map
+    from vae.io.web import export_decoder, lift_payload
+
+    network = load_model(f"{checkpoint_copy}/{DEFAULT_MODEL}.pt")
+    means = saved_means(str(checkpoint_copy), DEFAULT_MODEL)
+    projection, ranges = plane_of(means, "dims")
+    payload = export_decoder(network).payload()
+    lift = lift_payload(projection)
+    scrubber = {"mode": "scrubber", "group": "g", "decoder": {"sha256": payload["header"]["sha256"]},
+                "method": "linear", "label": "From A to B", "a": means[0].tolist(), "b": means[1].tolist(),
+                "projection": {"mean": lift["mean"], "axes": lift["axes"]}, "picture_pixels": 112}
+    full_map = latent_map.map_data(projection.to_2d(means), np.arange(len(means)) % 10, [str(d) for d in range(10)],
+                                   tuple(ranges[0]), tuple(ranges[1]), marker=(0.0, 0.0))
+    full_map["live"] = {"decoder": payload, "lift": lift_payload(projection, np.zeros(2)), "ranges": ranges.tolist(),
+                        "point": [0.0, 0.0], "sliders": None, "caption": None}
+    page = h.new_page(browser)
+    try:
+        page.set_content("<!doctype html><html><body></body></html>")
+        page.evaluate("""async ([source, data]) => {
+            window.mod = await import(URL.createObjectURL(new Blob([source], {type: 'text/javascript'})));
+            window.sent = [];
+            window.mountOne = (data) => { const parentElement = document.createElement('div');
+                parentElement.style.width = '700px'; document.body.appendChild(parentElement);
+                window.mod.default({parentElement, data, setTriggerValue: (e, v) => window.sent.push([e, v])});
+                return parentElement; };
+            window.scrubberElement = window.mountOne(data);
+        }""", [latent_map.component_js(), scrubber])
+        page.wait_for_function("() => window.sent.length === 1")  # it asked for the weights it lacks
+        assert page.evaluate("() => window.sent") == [["need", {"decoder": payload["header"]["sha256"]}]]
+        assert not page.evaluate("() => window.scrubberElement.__latentScrubber.describe().ready")
+        page.evaluate("data => { window.mountOne(data); }", full_map)  # the map beside it brings them, later
+        page.wait_for_function("() => window.scrubberElement.__latentScrubber.describe().ready",
+                               timeout=h.ACTION_TIMEOUT_MS)
+        state = page.evaluate("() => window.scrubberElement.__latentScrubber.describe()")
+        assert np.abs(np.asarray(state["pixels"]) - network.decode(np.asarray([state["code"]], np.float32))[0].ravel()
+                      ).max() < PAGE_TOLERANCE
+        assert len(page.evaluate("() => window.sent")) == 1  # it asked once, then waited
+    finally:
+        page.context.close()

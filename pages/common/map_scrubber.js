@@ -6,6 +6,7 @@ import { frameThrottle, noteLatency, planeOf, preparePicture, project, resolveDe
 
 const GROUPS = new Map(); // a map's key -> { map, scrub }: how a scrubber reaches its map
 const PICTURE_PIXELS = 112; // the scrubber's picture, when the data names no size: one step of the strip
+const RETRY_MS = 200; // how often a scrubber still without its decoder looks for it again
 
 /** Join the map to its scrubber's group (the map's key); returns the scrubber's last spot, if any. */
 export function joinGroup(map, group) {
@@ -56,9 +57,12 @@ function createScrubber(parent) {
     input.setAttribute("aria-label", data.label || "From A to B");
     let entry = resolveDecoder(data.decoder, () => {}); // the map beside it may bring the weights in this render
     if (!entry && data.decoder) {
-      requestAnimationFrame(() => {
-        if (scrubber.data === data && resolveDecoder(data.decoder, ask)) scrubber.update(data);
-      });
+      const retry = () => { // until the weights are here: they may come with the map beside it, in a later run
+        if (scrubber.gone || scrubber.data !== data) return; // a newer update looks for itself
+        if (resolveDecoder(data.decoder, ask)) scrubber.update(data);
+        else setTimeout(retry, RETRY_MS);
+      };
+      requestAnimationFrame(retry);
     }
     scrubber.decoder = entry && entry.decoder ? entry.decoder : null;
     canvas.parentElement.hidden = !scrubber.decoder;
@@ -66,7 +70,7 @@ function createScrubber(parent) {
     if (scrubber.decoder) scrubber.image = preparePicture(canvas, scrubber.decoder, size);
     scrub(scrubber, Number(input.value), null);
   };
-  scrubber.destroy = () => { root.remove(); delete parent.__latentScrubber; };
+  scrubber.destroy = () => { scrubber.gone = true; root.remove(); delete parent.__latentScrubber; };
   scrubber.describe = () => ({
     t: scrubber.t, code: scrubber.code && Array.from(scrubber.code), frames: scrubber.timings.frames,
     ready: Boolean(scrubber.decoder),
