@@ -67,7 +67,6 @@ function createMap(parent) {
     const id = JSON.stringify(what);
     if (!map.asked.has(id) && map.send) { map.asked.add(id); map.send("need", what); }
   };
-  map.overlay.setAttribute("aria-label", LIVE_LABEL); // a map to look at says so in update()
   map.toPixel = (x, y) => toPixel(map, x, y);
   map.update = (data) => update(map, data);
   map.redrawOverlay = () => { if (map.data && map.width) drawOverlay(map, area(map)); };

@@ -16,6 +16,7 @@ const EMPTY_POINTS = { x: new Float32Array(0), y: new Float32Array(0), labels: n
                        count: 0 };
 const POINT_SETS = new Map(); // token -> decoded points
 const DECODERS = new Map(); // sha256 -> { decoder } or { error }
+const WAITING = new Map(); // sha256 -> callbacks to run once that decoder arrives (whichever element brings it)
 export const COMMIT_PAUSE_MS = 350; // keys: the server hears the point this long after the last key is let go
 const CAPTIONS = { point: "The chosen point", hover: "Under the mouse", drag: "Moving the point",
                    keys: "Moving the point", slider: "Moving the point" };
@@ -70,10 +71,19 @@ export function resolveDecoder(spec, ask) {
       entry = { error: String(error.message || error) };
     }
     remember(DECODERS, sha, entry);
+    const waiting = WAITING.get(sha) || [];
+    WAITING.delete(sha);
+    waiting.forEach((callback) => callback());
   }
   if (DECODERS.has(sha)) return DECODERS.get(sha);
   ask({ decoder: sha });
   return null;
+}
+
+/** Run ``callback`` once the decoder ``sha`` arrives with some element's data (at once if it is here already). */
+export function whenDecoder(sha, callback) {
+  if (DECODERS.has(sha)) { callback(); return; }
+  WAITING.set(sha, [...(WAITING.get(sha) || []), callback]);
 }
 
 /** A picture canvas sized for one decoded image (CSS scales it up, pixels stay square). */

@@ -2,11 +2,11 @@
 // display rate (map_live.js keeps the decoders), and whose spot is shown on the path of the map beside it:
 // the map joins the group named by its key, the scrubber draws there. Mounted by latent_map.js's default
 // export when data.mode is "scrubber"; it sends only "need" (a decoder this tab lacks).
-import { frameThrottle, noteLatency, planeOf, preparePicture, project, resolveDecoder } from "./map_live.js";
+import { frameThrottle, noteLatency, planeOf, preparePicture, project, resolveDecoder,
+         whenDecoder } from "./map_live.js";
 
 const GROUPS = new Map(); // a map's key -> { map, scrub }: how a scrubber reaches its map
 const PICTURE_PIXELS = 112; // the scrubber's picture, when the data names no size: one step of the strip
-const RETRY_MS = 200; // how often a scrubber still without its decoder looks for it again
 
 /** Join the map to its scrubber's group (the map's key); returns the scrubber's last spot, if any. */
 export function joinGroup(map, group) {
@@ -57,12 +57,11 @@ function createScrubber(parent) {
     input.setAttribute("aria-label", data.label || "From A to B");
     let entry = resolveDecoder(data.decoder, () => {}); // the map beside it may bring the weights in this render
     if (!entry && data.decoder) {
-      const retry = () => { // until the weights are here: they may come with the map beside it, in a later run
-        if (scrubber.gone || scrubber.data !== data) return; // a newer update looks for itself
-        if (resolveDecoder(data.decoder, ask)) scrubber.update(data);
-        else setTimeout(retry, RETRY_MS);
-      };
-      requestAnimationFrame(retry);
+      const sha = data.decoder.header ? data.decoder.header.sha256 : data.decoder.sha256;
+      whenDecoder(sha, () => { // the weights may come with the map beside it, in this render or a later run
+        if (!scrubber.gone && scrubber.data === data) scrubber.update(data); // a newer update waits for itself
+      });
+      requestAnimationFrame(() => { if (scrubber.data === data) resolveDecoder(data.decoder, ask); }); // else ask
     }
     scrubber.decoder = entry && entry.decoder ? entry.decoder : null;
     canvas.parentElement.hidden = !scrubber.decoder;
